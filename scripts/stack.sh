@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# The local stack of real services used by the integration tests, the demo and the benchmarks.
+#
+#   bash scripts/stack.sh up [SERVICE...]      install what is missing, start, wait until ready
+#   bash scripts/stack.sh down [SERVICE...]    stop what this script started (pid files)
+#   bash scripts/stack.sh status [SERVICE...]  show each service up/down
+#
+# SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored):
+#   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:9092 (controller 9093)
+#   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:9000, bucket rxlake
+#   PostgreSQL 15                         127.0.0.1:54329, user postgres, trust
+#   Python venv with deltalake + pyarrow  .stack/venv
+# Needs: Java 17 + Maven (installed with apt-get if missing), node_modules (npm ci) for the
+# Kafka readiness probe, and as root the Debian package postgresql (installed if missing).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+HERE="$ROOT/scripts/stack"
+STACK="$ROOT/.stack"
+RUN="$STACK/run"
+
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
+KAFKA_HOST=127.0.0.1
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+KAFKA_HEAP="${KAFKA_HEAP:--Xms128m -Xmx512m}"
+
+S3PROXY_VERSION="${S3PROXY_VERSION:-2.9.0}"
+S3_HOST=127.0.0.1
+S3_PORT=9000
+S3_BUCKET=rxlake
+S3_IDENTITY="${AWS_ACCESS_KEY_ID:-rxlake}"
+S3_CREDENTIAL="${AWS_SECRET_ACCESS_KEY:-rxlake-secret}"
+S3_HEAP="${S3_HEAP:--Xms64m -Xmx256m}"
+
+PG_PORT=54329
+PG_HOST=127.0.0.1
+
+START_TIMEOUT="${STACK_START_TIMEOUT:-120}"
+MVN=(mvn -B -q -ntp)
+
+export DEBIAN_FRONTEND=noninteractive
+
+log() { printf '[stack] %s\n' "$*"; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Fails loudly with the tail of a log file.
+die_with_log() {
+  local msg="$1" file="$2"
+  printf '[stack] ERROR: %s\n' "$msg" >&2
+  if [ -f "$file" ]; then
+    printf '[stack] ---- last lines of %s ----\n' "$file" >&2
+    tail -n 40 "$file" >&2 || true
+    printf '[stack] ----\n' >&2
+  fi
+  exit 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+pid_alive() {
+  local f="$1"
+  [ -f "$f" ] || return 1
+  local pid
+  pid="$(cat "$f" 2>/dev/null || true)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+now() { date +%s; }
+
+apt_updated=0
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "need root to apt-get install $* (or install it by hand)"
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need_java() {
+  if ! command -v java >/dev/null || ! java -version 2>&1 | grep -q 'version "\(1[7-9]\|2[0-9]\)'; then
+    apt_install openjdk-17-jre-headless
+  fi
+  command -v mvn >/dev/null || apt_install maven
+}
+
+# Starts a command detached from this shell, logging to $2, pid into $1.
+spawn() {
+  local pidfile="$1" logfile="$2"
+  shift 2
+  mkdir -p "$RUN"
+  : >"$logfile"
+  nohup setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+# Stops the process recorded in a pid file (TERM, then KILL after a grace period).
+stop_pidfile() {
+  local name="$1" pidfile="$2" grace="${3:-20}"
+  if ! pid_alive "$pidfile"; then
+    rm -f "$pidfile"
+    log "$name: not running (by this script)"
+    return 0
+  fi
+  local pid
+  pid="$(cat "$pidfile")"
+  kill -TERM "$pid" 2>/dev/null || true
+  local i=0
+  while kill -0 "$pid" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt $((grace * 10)) ]; then
+      log "$name: still running after ${grace}s, killing $pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$pidfile"
+  log "$name: stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka
+# ---------------------------------------------------------------------------------------------
+KAFKA_DIR="$STACK/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs-$KAFKA_VERSION"
+KAFKA_DATA="$KAFKA_DIR/data"
+KAFKA_LOG="$KAFKA_DIR/kafka.log"
+KAFKA_PID="$RUN/kafka.pid"
+
+kafka_install() {
+  [ -f "$KAFKA_LIBS/.complete" ] && return 0
+  need_java
+  log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION + slf4j-reload4j from Maven Central (first run only)"
+  rm -rf "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS"
+  "${MVN[@]}" -f "$HERE/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
+    || die "kafka: Maven could not resolve the broker's classpath"
+  ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after Maven"
+  touch "$KAFKA_LIBS/.complete"
+  log "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
+}
+
+kafka_configure() {
+  mkdir -p "$KAFKA_DATA"
+  sed -e "s#@HOST@#$KAFKA_HOST#g" -e "s#@PORT@#$KAFKA_PORT#g" \
+      -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" -e "s#@DATA@#$KAFKA_DATA#g" \
+      "$HERE/kafka-server.properties" >"$KAFKA_DIR/server.properties"
+  cp "$HERE/kafka-log4j.properties" "$KAFKA_DIR/log4j.properties"
+  if [ ! -f "$KAFKA_DATA/meta.properties" ]; then
+    local cid
+    cid="$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    [ -n "$cid" ] || die "kafka: could not generate a cluster id"
+    log "kafka: formatting storage in $KAFKA_DATA (cluster $cid)"
+    java -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
+      format -c "$KAFKA_DIR/server.properties" -t "$cid" --ignore-formatted >"$KAFKA_DIR/format.log" 2>&1 \
+      || die_with_log "kafka: storage format failed" "$KAFKA_DIR/format.log"
+  fi
+}
+
+kafka_ready() {
+  if [ -f "$ROOT/node_modules/kafkajs/package.json" ]; then
+    (cd "$ROOT" && node "$HERE/kafka-ready.mjs" "$KAFKA_HOST:$KAFKA_PORT") >/dev/null 2>&1
+  else
+    port_open "$KAFKA_HOST" "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null
+  fi
+}
+
+kafka_up() {
+  if pid_alive "$KAFKA_PID" && kafka_ready; then
+    log "kafka: already running (pid $(cat "$KAFKA_PID")) on $KAFKA_HOST:$KAFKA_PORT"
+    return 0
+  fi
+  if ! pid_alive "$KAFKA_PID"; then
+    port_open "$KAFKA_HOST" "$KAFKA_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_PORT is taken by a process this script did not start"
+    port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start"
+    kafka_install
+    kafka_configure
+    log "kafka: starting"
+    spawn "$KAFKA_PID" "$KAFKA_LOG" java $KAFKA_HEAP -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
+  fi
+  local t0
+  t0="$(now)"
+  until kafka_ready; do
+    pid_alive "$KAFKA_PID" || die_with_log "kafka: process exited during start-up" "$KAFKA_LOG"
+    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "kafka: not ready after ${START_TIMEOUT}s" "$KAFKA_LOG"
+    sleep 0.5
+  done
+  log "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $(($(now) - t0))s), log $KAFKA_LOG"
+}
+
+kafka_down() { stop_pidfile kafka "$KAFKA_PID" 30; }
+
+kafka_status() {
+  if pid_alive "$KAFKA_PID" && kafka_ready; then
+    log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"
+  elif pid_alive "$KAFKA_PID"; then
+    log "kafka: starting/unresponsive (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"; return 1
+  else
+    log "kafka: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+ALL_SERVICES=(kafka)
+
+main() {
+  local cmd="${1:-}"
+  shift || true
+  local services=("$@")
+  [ "${#services[@]}" -gt 0 ] || services=("${ALL_SERVICES[@]}")
+  for s in "${services[@]}"; do
+    case "$s" in kafka | s3 | pg | venv) ;; *) die "unknown service '$s' (kafka s3 pg venv)" ;; esac
+  done
+  mkdir -p "$STACK" "$RUN"
+  case "$cmd" in
+    up)
+      for s in "${services[@]}"; do "${s}_up"; done
+      log "all up: ${services[*]}"
+      ;;
+    down)
+      local i
+      for ((i = ${#services[@]} - 1; i >= 0; i--)); do "${services[$i]}_down"; done
+      ;;
+    status)
+      local rc=0
+      for s in "${services[@]}"; do "${s}_status" || rc=1; done
+      return "$rc"
+      ;;
+    *)
+      echo "usage: bash scripts/stack.sh up|down|status [kafka s3 pg venv]" >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"
