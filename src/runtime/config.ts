@@ -1,0 +1,135 @@
+/**
+ * The bronze job's configuration, from environment variables (names compatible with the
+ * existing Python bronze service). Unknown values stop start-up with a message per variable.
+ */
+import { BRONZE_TOPICS } from '../pipelines/rideshare/topics.ts';
+import {
+  BooleanFromString,
+  BrokerList,
+  HttpUrl,
+  NonEmptyString,
+  ConfigError,
+  decodeEnv,
+  envVar,
+  optionalEnvVar,
+  numberIn,
+  oneOf,
+  subsetOf,
+} from './env.ts';
+import type { EnvOf } from './env.ts';
+
+export const bronzeEnv = {
+  KAFKA_BOOTSTRAP_SERVERS: envVar(BrokerList, 'a comma-separated list of host:port, e.g. 127.0.0.1:9092', { default: '127.0.0.1:9092' }),
+  KAFKA_CONSUMER_GROUP: envVar(NonEmptyString, 'a consumer group id', { default: 'bronze-ingestion' }),
+  KAFKA_SECURITY_PROTOCOL: envVar(oneOf(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const), 'one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL', { default: 'PLAINTEXT' }),
+  KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
+  KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
+  KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
+  KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
+  /** Prefix added to every Kafka topic name (table names stay bronze_<topic>). */
+  KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
+  BRONZE_TOPICS: envVar(subsetOf(BRONZE_TOPICS), `"all" or a comma-separated subset of ${BRONZE_TOPICS.join(', ')}`, { default: 'all' }),
+  DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: './data/bronze' }),
+  BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
+  BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
+  BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
+  MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 200000', { default: '200000' }),
+  MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 134217728', { default: String(128 * 1024 * 1024) }),
+  MAX_PAYLOAD_BYTES: envVar(numberIn(1, 2 ** 31, true), 'a number of bytes; larger payloads go to the dead-letter table', { default: String(1024 * 1024) }),
+  S3_ENDPOINT_URL: optionalEnvVar(HttpUrl, 'an http(s) URL of an S3-compatible endpoint, e.g. http://127.0.0.1:9000 (unset = AWS)'),
+  AWS_ACCESS_KEY_ID: optionalEnvVar(NonEmptyString, 'an access key id'),
+  AWS_SECRET_ACCESS_KEY: optionalEnvVar(NonEmptyString, 'a secret access key', { secret: true }),
+  AWS_REGION: envVar(NonEmptyString, 'an AWS region, e.g. us-east-1', { default: 'us-east-1' }),
+  DLQ_ENABLED: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+  DLQ_VALIDATE_JSON: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+  DLQ_VALIDATE_SCHEMA: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+  PIPELINE_ID: envVar(NonEmptyString, 'a stable id for this pipeline (part of the Delta txn appId)', { default: 'bronze' }),
+  HTTP_PORT: envVar(numberIn(0, 65535, true), 'a TCP port (0 = any free port, -1 is not allowed)', { default: '8080' }),
+  HTTP_HOST: envVar(NonEmptyString, 'an address to bind the health/metrics server, e.g. 0.0.0.0', { default: '127.0.0.1' }),
+  PROGRESS_INTERVAL_SECONDS: envVar(numberIn(0, 3600), 'seconds between progress lines on stderr (0 = off)', { default: '10' }),
+  SHUTDOWN_TIMEOUT_SECONDS: envVar(numberIn(1, 3600), 'seconds to flush and commit on SIGTERM before exiting', { default: '30' }),
+  LOG_LEVEL: envVar(oneOf(['debug', 'info', 'warn', 'error'] as const), 'one of debug, info, warn, error', { default: 'info' }),
+} as const;
+
+export type BronzeEnv = EnvOf<typeof bronzeEnv>;
+
+export interface BronzeConfig {
+  readonly kafka: {
+    readonly brokers: string[];
+    readonly groupId: string;
+    readonly ssl: boolean;
+    readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    readonly startFrom: 'earliest' | 'latest';
+    readonly topicPrefix: string;
+  };
+  readonly topics: BronzeEnv['BRONZE_TOPICS'];
+  readonly deltaBasePath: string;
+  readonly s3?: { endpoint?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
+  readonly batch: { timeSpanMs: number; maxRecords: number; maxBytes: number };
+  readonly maxInFlightRecords: number;
+  readonly maxInFlightBytes: number;
+  readonly maxPayloadBytes: number;
+  readonly dlq: { enabled: boolean; validateJson: boolean; validateSchema: boolean };
+  readonly pipelineId: string;
+  readonly http: { host: string; port: number };
+  readonly progressIntervalMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: BronzeEnv['LOG_LEVEL'];
+}
+
+/** Reads and checks the bronze job's configuration; throws `ConfigError` naming bad variables. */
+export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeConfig {
+  const e = decodeEnv(bronzeEnv, env);
+  const problems: string[] = [];
+  const saslOn = e.KAFKA_SECURITY_PROTOCOL.startsWith('SASL');
+  if (saslOn && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
+    problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SECURITY_PROTOCOL=${e.KAFKA_SECURITY_PROTOCOL}: set both, or use PLAINTEXT/SSL.`);
+  }
+  const onS3 = e.DELTA_BASE_PATH.startsWith('s3://');
+  if (onS3 && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(e.DELTA_BASE_PATH)) {
+    problems.push(`DELTA_BASE_PATH=${JSON.stringify(e.DELTA_BASE_PATH)} is not valid: expected s3://bucket/prefix with a valid bucket name.`);
+  }
+  if ((e.AWS_ACCESS_KEY_ID === undefined) !== (e.AWS_SECRET_ACCESS_KEY === undefined)) {
+    problems.push('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both, or neither to use the default AWS credential chain.');
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e.DELTA_BASE_PATH) && !onS3) {
+    problems.push(`DELTA_BASE_PATH=${JSON.stringify(e.DELTA_BASE_PATH)} is not valid: expected a local folder or s3://bucket/prefix.`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const mechanism = e.KAFKA_SASL_MECHANISM.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  return {
+    kafka: {
+      brokers: e.KAFKA_BOOTSTRAP_SERVERS,
+      groupId: e.KAFKA_CONSUMER_GROUP,
+      ssl: e.KAFKA_SECURITY_PROTOCOL === 'SSL' || e.KAFKA_SECURITY_PROTOCOL === 'SASL_SSL',
+      ...(saslOn && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
+        ? { sasl: { mechanism, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD } }
+        : {}),
+      startFrom: e.KAFKA_STARTING_OFFSETS,
+      topicPrefix: e.KAFKA_TOPIC_PREFIX ?? '',
+    },
+    topics: e.BRONZE_TOPICS,
+    deltaBasePath: e.DELTA_BASE_PATH,
+    ...(onS3
+      ? {
+          s3: {
+            region: e.AWS_REGION,
+            ...(e.S3_ENDPOINT_URL !== undefined ? { endpoint: e.S3_ENDPOINT_URL } : {}),
+            ...(e.AWS_ACCESS_KEY_ID !== undefined && e.AWS_SECRET_ACCESS_KEY !== undefined
+              ? { credentials: { accessKeyId: e.AWS_ACCESS_KEY_ID, secretAccessKey: e.AWS_SECRET_ACCESS_KEY } }
+              : {}),
+          },
+        }
+      : {}),
+    batch: { timeSpanMs: Math.round(e.BATCH_INTERVAL_SECONDS * 1000), maxRecords: e.BATCH_MAX_RECORDS, maxBytes: e.BATCH_MAX_BYTES },
+    maxInFlightRecords: e.MAX_IN_FLIGHT_RECORDS,
+    maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
+    maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+    dlq: { enabled: e.DLQ_ENABLED, validateJson: e.DLQ_VALIDATE_JSON, validateSchema: e.DLQ_VALIDATE_SCHEMA },
+    pipelineId: e.PIPELINE_ID,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
+    progressIntervalMs: Math.round(e.PROGRESS_INTERVAL_SECONDS * 1000),
+    shutdownTimeoutMs: Math.round(e.SHUTDOWN_TIMEOUT_SECONDS * 1000),
+    logLevel: e.LOG_LEVEL,
+  };
+}
