@@ -19,13 +19,13 @@ HERE="$ROOT/scripts/stack"
 STACK="$ROOT/.stack"
 RUN="$STACK/run"
 
-KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 KAFKA_HEAP="${KAFKA_HEAP:--Xms128m -Xmx512m}"
 
-S3PROXY_VERSION="${S3PROXY_VERSION:-2.9.0}"
+S3PROXY_VERSION="${S3PROXY_VERSION:-4.1.0}"
 S3_HOST=127.0.0.1
 S3_PORT=9000
 S3_BUCKET=rxlake
@@ -37,7 +37,7 @@ PG_PORT=54329
 PG_HOST=127.0.0.1
 
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"
-MVN=(mvn -B -q -ntp)
+MVN=(mvn -B -q -ntp -Dstyle.color=never)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -209,9 +209,90 @@ kafka_status() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# S3 (S3Proxy, filesystem-nio2 store: conditional PUT If-None-Match:* claims the key atomically)
+# ---------------------------------------------------------------------------------------------
+S3_DIR="$STACK/s3"
+S3_JAR="$S3_DIR/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar"
+S3_DATA="$S3_DIR/data"
+S3_LOG="$S3_DIR/s3proxy.log"
+S3_PID="$RUN/s3.pid"
+S3_ENDPOINT="http://$S3_HOST:$S3_PORT"
+
+s3_install() {
+  [ -f "$S3_JAR" ] && return 0
+  need_java
+  log "s3: fetching org.gaul:s3proxy:$S3PROXY_VERSION:jar-with-dependencies from Maven Central (first run only)"
+  mkdir -p "$S3_DIR"
+  "${MVN[@]}" -f "$HERE/kafka-pom.xml" dependency:copy \
+    -Dartifact="org.gaul:s3proxy:$S3PROXY_VERSION:jar:jar-with-dependencies" -DoutputDirectory="$S3_DIR.tmp" \
+    || die "s3: Maven could not fetch S3Proxy $S3PROXY_VERSION"
+  mv "$S3_DIR.tmp/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar" "$S3_JAR"
+  rm -rf "$S3_DIR.tmp"
+}
+
+s3_configure() {
+  mkdir -p "$S3_DATA/$S3_BUCKET"
+  umask 077
+  cat >"$S3_DIR/s3proxy.properties" <<EOP
+s3proxy.endpoint=$S3_ENDPOINT
+s3proxy.authorization=aws-v2-or-v4
+s3proxy.identity=$S3_IDENTITY
+s3proxy.credential=$S3_CREDENTIAL
+jclouds.provider=filesystem-nio2
+jclouds.filesystem.basedir=$S3_DATA
+EOP
+  umask 022
+}
+
+# Answers an anonymous GET with an S3 error document once the server is up (403/404: fine).
+s3_ready() {
+  local code
+  code="$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$S3_ENDPOINT/$S3_BUCKET" 2>/dev/null || true)"
+  [ -n "$code" ] && [ "$code" != 000 ]
+}
+
+s3_up() {
+  command -v curl >/dev/null || apt_install curl
+  if pid_alive "$S3_PID" && s3_ready; then
+    log "s3: already running (pid $(cat "$S3_PID")) at $S3_ENDPOINT, bucket $S3_BUCKET"
+    return 0
+  fi
+  if ! pid_alive "$S3_PID"; then
+    port_open "$S3_HOST" "$S3_PORT" && die "s3: $S3_HOST:$S3_PORT is taken by a process this script did not start"
+    s3_install
+    s3_configure
+    log "s3: starting S3Proxy $S3PROXY_VERSION"
+    spawn "$S3_PID" "$S3_LOG" java $S3_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.properties"
+  fi
+  local t0
+  t0="$(now)"
+  until s3_ready; do
+    pid_alive "$S3_PID" || die_with_log "s3: process exited during start-up" "$S3_LOG"
+    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "s3: not ready after ${START_TIMEOUT}s" "$S3_LOG"
+    sleep 0.3
+  done
+  # The bucket is a folder of the filesystem store (created above); check it answers signed.
+  log "s3: ready at $S3_ENDPOINT (pid $(cat "$S3_PID"), $(($(now) - t0))s), bucket $S3_BUCKET, data $S3_DATA, log $S3_LOG"
+}
+
+s3_down() { stop_pidfile s3 "$S3_PID" 15; }
+
+s3_status() {
+  if pid_alive "$S3_PID" && s3_ready; then
+    log "s3: up    $S3_ENDPOINT bucket $S3_BUCKET (pid $(cat "$S3_PID")), log $S3_LOG"
+  elif pid_alive "$S3_PID"; then
+    log "s3: starting/unresponsive (pid $(cat "$S3_PID")), log $S3_LOG"; return 1
+  else
+    log "s3: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
-ALL_SERVICES=(kafka)
+ALL_SERVICES=(kafka s3)
 
 main() {
   local cmd="${1:-}"
