@@ -290,9 +290,107 @@ s3_status() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# PostgreSQL 15: a throwaway cluster under .stack/pg, owned by the postgres OS user when root
+# ---------------------------------------------------------------------------------------------
+PG_DIR="$STACK/pg"
+PG_DATA="$PG_DIR/data"
+PG_SOCK="$PG_DIR/sock"
+PG_LOG="$PG_DIR/postgres.log"
+PG_PID="$RUN/pg.pid"
+PG_BIN=""
+
+pg_find_bin() {
+  local d
+  for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
+    if [ -x "$d/initdb" ]; then PG_BIN="$d"; return 0; fi
+  done
+  return 1
+}
+
+pg_install() {
+  pg_find_bin && return 0
+  log "pg: installing the Debian package postgresql (first run only)"
+  apt_install postgresql
+  pg_find_bin || die "pg: initdb not found after installing postgresql"
+}
+
+# Runs a PostgreSQL tool as the cluster's owner.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+pg_ready() { as_pg "$PG_BIN/pg_isready" -q -h "$PG_HOST" -p "$PG_PORT" -t 2 >/dev/null 2>&1; }
+
+pg_server_pid() { head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
+
+pg_up() {
+  pg_install
+  if pid_alive "$PG_PID" && pg_ready; then
+    log "pg: already running (pid $(cat "$PG_PID")) on $PG_HOST:$PG_PORT"
+    return 0
+  fi
+  if ! pid_alive "$PG_PID"; then
+    port_open "$PG_HOST" "$PG_PORT" && die "pg: $PG_HOST:$PG_PORT is taken by a process this script did not start"
+    # The socket path must fit in 107 bytes; fall back to a private temp dir for deep checkouts.
+    if [ "${#PG_SOCK}" -gt 90 ]; then PG_SOCK="$(mktemp -d /tmp/rxlake-pg.XXXXXX)"; fi
+    mkdir -p "$PG_DIR" "$PG_SOCK"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$PG_DIR" "$PG_SOCK"; fi
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+      log "pg: initdb $PG_DATA"
+      rm -rf "$PG_DATA"
+      as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C \
+        >"$PG_DIR/initdb.log" 2>&1 || die_with_log "pg: initdb failed" "$PG_DIR/initdb.log"
+      cat "$HERE/postgresql.conf" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+    fi
+    log "pg: starting PostgreSQL $(basename "$(dirname "$PG_BIN")")"
+    as_pg touch "$PG_LOG" 2>/dev/null || true
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -t "$START_TIMEOUT" -w \
+      -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=$PG_HOST" start >/dev/null 2>&1 \
+      || die_with_log "pg: pg_ctl start failed" "$PG_LOG"
+    pg_server_pid >"$PG_PID"
+  fi
+  local t0
+  t0="$(now)"
+  until pg_ready; do
+    pid_alive "$PG_PID" || die_with_log "pg: server exited during start-up" "$PG_LOG"
+    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "pg: not ready after ${START_TIMEOUT}s" "$PG_LOG"
+    sleep 0.3
+  done
+  log "pg: ready on $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), user postgres (trust), data $PG_DATA, log $PG_LOG"
+}
+
+pg_down() {
+  if pid_alive "$PG_PID" && pg_find_bin && [ "$(pg_server_pid)" = "$(cat "$PG_PID")" ]; then
+    local pid
+    pid="$(cat "$PG_PID")"
+    if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1; then
+      rm -f "$PG_PID"
+      log "pg: stopped (pid $pid)"
+      return 0
+    fi
+  fi
+  stop_pidfile pg "$PG_PID" 30
+}
+
+pg_status() {
+  pg_find_bin || { log "pg: down (not installed)"; return 1; }
+  if pid_alive "$PG_PID" && pg_ready; then
+    log "pg: up    $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), log $PG_LOG"
+  elif pid_alive "$PG_PID"; then
+    log "pg: starting/unresponsive (pid $(cat "$PG_PID")), log $PG_LOG"; return 1
+  else
+    log "pg: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
-ALL_SERVICES=(kafka s3)
+ALL_SERVICES=(kafka s3 pg)
 
 main() {
   local cmd="${1:-}"
