@@ -388,9 +388,45 @@ pg_status() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Python venv with delta-rs (deltalake) + pyarrow: the independent Delta reader of the tests
+# ---------------------------------------------------------------------------------------------
+VENV="$STACK/venv"
+VENV_LOG="$STACK/venv-install.log"
+VENV_PACKAGES=("deltalake>=1.1,<2" "pyarrow>=16")
+
+venv_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import deltalake, pyarrow' >/dev/null 2>&1; }
+
+venv_up() {
+  if venv_ok; then
+    log "venv: ready $VENV (deltalake $("$VENV/bin/python" -c 'import deltalake; print(deltalake.__version__)'))"
+    return 0
+  fi
+  local py
+  py="$(command -v python3 || true)"
+  if [ -z "$py" ] || ! "$py" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    apt_install python3 python3-venv python3-pip
+    py="$(command -v python3)"
+  fi
+  log "venv: creating $VENV with $py ($("$py" --version 2>&1)); pip install ${VENV_PACKAGES[*]} (first run only, ~1 min)"
+  rm -rf "$VENV"
+  {
+    "$py" -m venv "$VENV" &&
+      "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${VENV_PACKAGES[@]}"
+  } >"$VENV_LOG" 2>&1 || die_with_log "venv: pip install failed" "$VENV_LOG"
+  venv_ok || die_with_log "venv: deltalake/pyarrow do not import" "$VENV_LOG"
+  log "venv: ready $VENV (deltalake $("$VENV/bin/python" -c 'import deltalake; print(deltalake.__version__)'))"
+}
+
+venv_down() { :; }
+
+venv_status() {
+  if venv_ok; then log "venv: ok    $VENV"; else log "venv: missing ($VENV)"; return 1; fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
-ALL_SERVICES=(kafka s3 pg)
+ALL_SERVICES=(kafka s3 pg venv)
 
 main() {
   local cmd="${1:-}"
