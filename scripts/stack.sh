@@ -16,7 +16,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/scripts/stack"
-STACK="$ROOT/.stack"
+STACK="${RXLAKE_STACK_DIR:-$ROOT/.stack}"
 RUN="$STACK/run"
 
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
@@ -37,7 +37,7 @@ PG_PORT=54329
 PG_HOST=127.0.0.1
 
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"
-MVN=(mvn -B -q -ntp -Dstyle.color=never)
+MVN=(mvn -B -ntp -Dstyle.color=never)
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -85,6 +85,24 @@ need_java() {
     apt_install openjdk-17-jre-headless
   fi
   command -v mvn >/dev/null || apt_install maven
+}
+
+# Runs a long step with its output in a log file, printing a progress line every 15 s.
+run_logged() {
+  local label="$1" logfile="$2"
+  shift 2
+  "$@" >"$logfile" 2>&1 &
+  local pid=$! t0 last
+  t0="$(now)"
+  last="$t0"
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ $(($(now) - last)) -ge 15 ]; then
+      last="$(now)"
+      log "$label: still working ($((last - t0))s): $(tail -n1 "$logfile" 2>/dev/null | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-100)"
+    fi
+  done
+  wait "$pid"
 }
 
 # Starts a command detached from this shell, logging to $2, pid into $1.
@@ -137,9 +155,9 @@ kafka_install() {
   log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION + slf4j-reload4j from Maven Central (first run only)"
   rm -rf "$KAFKA_LIBS"
   mkdir -p "$KAFKA_LIBS"
-  "${MVN[@]}" -f "$HERE/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+  run_logged kafka "$STACK/maven-kafka.log" "${MVN[@]}" -f "$HERE/kafka-pom.xml" -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
-    || die "kafka: Maven could not resolve the broker's classpath"
+    || die_with_log "kafka: Maven could not resolve the broker's classpath" "$STACK/maven-kafka.log"
   ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 || die "kafka: kafka_2.13-$KAFKA_VERSION.jar missing after Maven"
   touch "$KAFKA_LIBS/.complete"
   log "kafka: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars in $KAFKA_LIBS"
@@ -223,9 +241,9 @@ s3_install() {
   need_java
   log "s3: fetching org.gaul:s3proxy:$S3PROXY_VERSION:jar-with-dependencies from Maven Central (first run only)"
   mkdir -p "$S3_DIR"
-  "${MVN[@]}" -f "$HERE/kafka-pom.xml" dependency:copy \
+  run_logged s3 "$STACK/maven-s3proxy.log" "${MVN[@]}" -f "$HERE/kafka-pom.xml" dependency:copy \
     -Dartifact="org.gaul:s3proxy:$S3PROXY_VERSION:jar:jar-with-dependencies" -DoutputDirectory="$S3_DIR.tmp" \
-    || die "s3: Maven could not fetch S3Proxy $S3PROXY_VERSION"
+    || die_with_log "s3: Maven could not fetch S3Proxy $S3PROXY_VERSION" "$STACK/maven-s3proxy.log"
   mv "$S3_DIR.tmp/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar" "$S3_JAR"
   rm -rf "$S3_DIR.tmp"
 }
@@ -394,6 +412,11 @@ VENV="$STACK/venv"
 VENV_LOG="$STACK/venv-install.log"
 VENV_PACKAGES=("deltalake>=1.1,<2" "pyarrow>=16")
 
+venv_create() {
+  "$1" -m venv "$VENV" &&
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off "${VENV_PACKAGES[@]}"
+}
+
 venv_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import deltalake, pyarrow' >/dev/null 2>&1; }
 
 venv_up() {
@@ -409,10 +432,7 @@ venv_up() {
   fi
   log "venv: creating $VENV with $py ($("$py" --version 2>&1)); pip install ${VENV_PACKAGES[*]} (first run only, ~1 min)"
   rm -rf "$VENV"
-  {
-    "$py" -m venv "$VENV" &&
-      "$VENV/bin/python" -m pip install --disable-pip-version-check --no-input -q "${VENV_PACKAGES[@]}"
-  } >"$VENV_LOG" 2>&1 || die_with_log "venv: pip install failed" "$VENV_LOG"
+  run_logged venv "$VENV_LOG" venv_create "$py" || die_with_log "venv: pip install failed" "$VENV_LOG"
   venv_ok || die_with_log "venv: deltalake/pyarrow do not import" "$VENV_LOG"
   log "venv: ready $VENV (deltalake $("$VENV/bin/python" -c 'import deltalake; print(deltalake.__version__)'))"
 }
