@@ -1,0 +1,106 @@
+import { Observable, asyncScheduler } from 'rxjs';
+import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+
+export interface BufferTimeOptions<T> {
+  /** Milliseconds from the first record of a batch until the batch is emitted; default 10 000. */
+  readonly timeSpan?: number;
+  /** Emit as soon as a batch holds this many records. */
+  readonly maxRecords?: number;
+  /** Emit as soon as a batch holds at least this many bytes (as counted by `sizeOf`). */
+  readonly maxBytes?: number;
+  /** Bytes of one record; default its `size` property, or 0. */
+  readonly sizeOf?: (value: T) => number;
+  /** Scheduler for the time span; default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+}
+
+export function bufferTime<T>(): OperatorFunction<T, T[]>;
+export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T, T[]>;
+/**
+ * Collects records into micro-batches and emits a batch when `timeSpan` has elapsed since its
+ * first record, or when it reaches `maxRecords` records or `maxBytes` bytes — whichever comes
+ * first. Never emits an empty batch.
+ *
+ * The timer starts with the first record of a batch, so an idle stream emits nothing and a
+ * batch never waits longer than `timeSpan`. On completion the partial batch is emitted, then
+ * the completion. On error the partial batch is discarded and the error passes on: those
+ * records were never acknowledged by a sink, so their offsets are not committed and Kafka
+ * delivers them again after a restart — nothing is lost, but nothing is emitted after an error.
+ * Unsubscribing cancels the timer and drops the partial batch the same way.
+ *
+ * ## Example
+ * ```ts
+ * records$.pipe(
+ *   bufferTime({ timeSpan: 10_000, maxRecords: 50_000, maxBytes: 64 << 20 }),
+ *   deltaSink(table),
+ * );
+ * ```
+ *
+ * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`.
+ * @return A function that returns an Observable of non-empty arrays of records.
+ */
+export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[]> {
+  const {
+    timeSpan = 10_000,
+    maxRecords = Number.POSITIVE_INFINITY,
+    maxBytes = Number.POSITIVE_INFINITY,
+    sizeOf = defaultSizeOf,
+    scheduler = asyncScheduler,
+  } = options;
+  if (!(timeSpan > 0)) throw new RangeError('bufferTime: timeSpan must be > 0');
+  if (!(maxRecords >= 1)) throw new RangeError('bufferTime: maxRecords must be >= 1');
+  if (!(maxBytes > 0)) throw new RangeError('bufferTime: maxBytes must be > 0');
+  const countBytes = maxBytes !== Number.POSITIVE_INFINITY;
+
+  return (source) =>
+    new Observable<T[]>((subscriber) => {
+      let batch: T[] = [];
+      let bytes = 0;
+      let timer: Subscription | undefined;
+
+      const flush = (): void => {
+        timer?.unsubscribe();
+        timer = undefined;
+        if (batch.length === 0) return;
+        const out = batch;
+        batch = [];
+        bytes = 0;
+        subscriber.next(out);
+      };
+
+      const subscription = source.subscribe({
+        next: (value) => {
+          batch.push(value);
+          if (countBytes) bytes += sizeOf(value);
+          if (batch.length >= maxRecords || (countBytes && bytes >= maxBytes)) {
+            flush();
+          } else if (timer === undefined) {
+            timer = scheduler.schedule(flush, timeSpan);
+          }
+        },
+        error: (err: unknown) => {
+          batch = [];
+          subscriber.error(err);
+        },
+        complete: () => {
+          flush();
+          subscriber.complete();
+        },
+      });
+
+      return () => {
+        subscription.unsubscribe();
+        timer?.unsubscribe();
+        timer = undefined;
+        batch = [];
+      };
+    });
+}
+
+function defaultSizeOf(value: unknown): number {
+  if (typeof value === 'object' && value !== null) {
+    const size = (value as { readonly size?: unknown }).size;
+    if (typeof size === 'number') return size;
+  }
+  return 0;
+}

@@ -1,0 +1,295 @@
+/**
+ * Acknowledgement bookkeeping between a source and its sinks: which emitted records are still
+ * in flight, how much of the in-flight budget they use, and up to where each partition may be
+ * committed. Pure (no I/O, no timers), so it is unit-tested on its own and reused by any
+ * `OffsetCommitTarget`.
+ */
+import type { ObservableInput } from 'rxjs';
+import type { RecordRef } from '../types.ts';
+
+/** A committed (or committable) position: `offset` is the next offset to read, Kafka's convention. */
+export interface CommittedOffset {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: bigint;
+}
+
+/**
+ * What `commitOffsets()` talks to: the `KafkaSource`, or anything with the same contract.
+ * `acknowledge` marks records durable; `commit` commits every committable position that advanced
+ * and yields what it committed (an empty array when nothing advanced).
+ */
+export interface OffsetCommitTarget {
+  acknowledge(refs: readonly RecordRef[]): void;
+  commit(): ObservableInput<readonly CommittedOffset[]>;
+  /**
+   * Optional: keeps the target's connection open until the returned function is called. The
+   * commit chain holds it so a completing source is not disconnected before the final commit.
+   */
+  retain?(): () => void;
+}
+
+/** Per-partition numbers for metrics and lag. */
+export interface PartitionStats {
+  readonly topic: string;
+  readonly partition: number;
+  readonly highWatermark?: bigint;
+  readonly lastEmitted?: bigint;
+  readonly committed?: bigint;
+}
+
+export interface TrackerStats {
+  readonly inFlightRecords: number;
+  readonly inFlightBytes: number;
+  readonly peakInFlightRecords: number;
+  readonly peakInFlightBytes: number;
+  readonly partitions: PartitionStats[];
+}
+
+interface PartitionState {
+  readonly topic: string;
+  readonly partition: number;
+  /** Emitted offsets, strictly increasing; entries before `head` are acknowledged. */
+  offsets: bigint[];
+  sizes: number[];
+  done: boolean[];
+  head: number;
+  lastEmitted: bigint | undefined;
+  committed: bigint | undefined;
+  highWatermark: bigint | undefined;
+}
+
+const COMPACT_AT = 4096;
+
+function keyOf(topic: string, partition: number): string {
+  return `${partition}\u0000${topic}`;
+}
+
+/**
+ * Tracks emitted and acknowledged offsets per partition.
+ *
+ * Rules:
+ * - `emit()` records offsets in increasing order per partition. Offsets need not be contiguous
+ *   (compaction, transaction markers): only emitted offsets count. An offset at or below the
+ *   last emitted one means the broker redelivers (after a rebalance or a seek): the partition's
+ *   state starts fresh at that record.
+ * - `acknowledge()` accepts refs in any order, from any number of sinks; refs of unknown
+ *   partitions (revoked, never assigned) or unknown offsets are ignored. A record releases its
+ *   in-flight budget on its first acknowledgement.
+ * - The committable offset of a partition is its lowest emitted-but-unacknowledged offset, or
+ *   last emitted + 1 when every emitted record is acknowledged. Nothing past an unacknowledged
+ *   record is ever committable.
+ * - `revoke()` drops a partition's state and releases its budget; `assign()` starts it fresh.
+ */
+export class OffsetTracker {
+  readonly #partitions = new Map<string, PartitionState>();
+  #inFlightRecords = 0;
+  #inFlightBytes = 0;
+  #peakRecords = 0;
+  #peakBytes = 0;
+
+  get inFlightRecords(): number {
+    return this.#inFlightRecords;
+  }
+
+  get inFlightBytes(): number {
+    return this.#inFlightBytes;
+  }
+
+  /** Starts a partition fresh (drops any previous state of it). */
+  assign(topic: string, partition: number): void {
+    this.revoke(topic, partition);
+    this.#partitions.set(keyOf(topic, partition), fresh(topic, partition));
+  }
+
+  /** Drops a partition's state and releases the budget of its in-flight records. */
+  revoke(topic: string, partition: number): void {
+    const key = keyOf(topic, partition);
+    const state = this.#partitions.get(key);
+    if (!state) return;
+    this.#release(state);
+    this.#partitions.delete(key);
+  }
+
+  /** Drops every partition not in `assigned` and starts fresh those newly in it. */
+  reassign(assigned: ReadonlyArray<{ topic: string; partition: number }>): void {
+    const keep = new Set(assigned.map((a) => keyOf(a.topic, a.partition)));
+    for (const [key, state] of this.#partitions) {
+      if (!keep.has(key)) this.revoke(state.topic, state.partition);
+    }
+    for (const a of assigned) {
+      if (!this.#partitions.has(keyOf(a.topic, a.partition))) this.assign(a.topic, a.partition);
+    }
+  }
+
+  /** Drops every partition and releases the whole budget. */
+  clear(): void {
+    for (const state of [...this.#partitions.values()]) this.revoke(state.topic, state.partition);
+  }
+
+  isAssigned(topic: string, partition: number): boolean {
+    return this.#partitions.has(keyOf(topic, partition));
+  }
+
+  /** Records an emitted record; it stays in flight until acknowledged. */
+  emit(topic: string, partition: number, offset: bigint, size: number): void {
+    const key = keyOf(topic, partition);
+    let state = this.#partitions.get(key);
+    if (!state) {
+      state = fresh(topic, partition);
+      this.#partitions.set(key, state);
+    } else if (state.lastEmitted !== undefined && offset <= state.lastEmitted) {
+      // Redelivery: start over from this record (keep what is known to be committed).
+      this.#release(state);
+      const committed = state.committed;
+      const hwm = state.highWatermark;
+      state = fresh(topic, partition);
+      state.committed = committed;
+      state.highWatermark = hwm;
+      this.#partitions.set(key, state);
+    }
+    state.offsets.push(offset);
+    state.sizes.push(size);
+    state.done.push(false);
+    state.lastEmitted = offset;
+    this.#inFlightRecords += 1;
+    this.#inFlightBytes += size;
+    if (this.#inFlightRecords > this.#peakRecords) this.#peakRecords = this.#inFlightRecords;
+    if (this.#inFlightBytes > this.#peakBytes) this.#peakBytes = this.#inFlightBytes;
+  }
+
+  /** Marks records durable. Returns how many were newly acknowledged. */
+  acknowledge(refs: Iterable<RecordRef>): number {
+    let count = 0;
+    let lastKey = '';
+    let state: PartitionState | undefined;
+    for (const ref of refs) {
+      const key = keyOf(ref.topic, ref.partition);
+      if (key !== lastKey) {
+        state = this.#partitions.get(key);
+        lastKey = key;
+      }
+      if (!state) continue;
+      const i = indexOf(state.offsets, state.head, ref.offset);
+      if (i < 0 || state.done[i] === true) continue;
+      state.done[i] = true;
+      this.#inFlightRecords -= 1;
+      this.#inFlightBytes -= state.sizes[i] ?? 0;
+      count += 1;
+      if (i === state.head) advance(state);
+    }
+    return count;
+  }
+
+  /** The offset up to which (exclusive) a partition may be committed, if anything was emitted. */
+  committable(topic: string, partition: number): bigint | undefined {
+    const state = this.#partitions.get(keyOf(topic, partition));
+    if (!state || state.lastEmitted === undefined) return undefined;
+    const first = state.offsets[state.head];
+    return first ?? state.lastEmitted + 1n;
+  }
+
+  /** Committable positions that advanced beyond the last committed one. */
+  pending(): CommittedOffset[] {
+    const out: CommittedOffset[] = [];
+    for (const state of this.#partitions.values()) {
+      const offset = this.committable(state.topic, state.partition);
+      if (offset === undefined) continue;
+      if (state.committed !== undefined && offset <= state.committed) continue;
+      out.push({ topic: state.topic, partition: state.partition, offset });
+    }
+    return out;
+  }
+
+  /** Records a successful commit (ignored for partitions no longer tracked). */
+  markCommitted(topic: string, partition: number, offset: bigint): void {
+    const state = this.#partitions.get(keyOf(topic, partition));
+    if (!state) return;
+    if (state.committed === undefined || offset > state.committed) state.committed = offset;
+  }
+
+  committed(topic: string, partition: number): bigint | undefined {
+    return this.#partitions.get(keyOf(topic, partition))?.committed;
+  }
+
+  setHighWatermark(topic: string, partition: number, hwm: bigint): void {
+    const state = this.#partitions.get(keyOf(topic, partition));
+    if (state) state.highWatermark = hwm;
+  }
+
+  lastEmitted(topic: string, partition: number): bigint | undefined {
+    return this.#partitions.get(keyOf(topic, partition))?.lastEmitted;
+  }
+
+  stats(): TrackerStats {
+    const partitions: PartitionStats[] = [];
+    for (const s of this.#partitions.values()) {
+      partitions.push({
+        topic: s.topic,
+        partition: s.partition,
+        ...(s.highWatermark !== undefined ? { highWatermark: s.highWatermark } : {}),
+        ...(s.lastEmitted !== undefined ? { lastEmitted: s.lastEmitted } : {}),
+        ...(s.committed !== undefined ? { committed: s.committed } : {}),
+      });
+    }
+    partitions.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition));
+    return {
+      inFlightRecords: this.#inFlightRecords,
+      inFlightBytes: this.#inFlightBytes,
+      peakInFlightRecords: this.#peakRecords,
+      peakInFlightBytes: this.#peakBytes,
+      partitions,
+    };
+  }
+
+  #release(state: PartitionState): void {
+    for (let i = state.head; i < state.offsets.length; i++) {
+      if (state.done[i] === true) continue;
+      this.#inFlightRecords -= 1;
+      this.#inFlightBytes -= state.sizes[i] ?? 0;
+    }
+    state.head = state.offsets.length;
+  }
+}
+
+function fresh(topic: string, partition: number): PartitionState {
+  return {
+    topic,
+    partition,
+    offsets: [],
+    sizes: [],
+    done: [],
+    head: 0,
+    lastEmitted: undefined,
+    committed: undefined,
+    highWatermark: undefined,
+  };
+}
+
+function advance(state: PartitionState): void {
+  let h = state.head;
+  const n = state.offsets.length;
+  while (h < n && state.done[h] === true) h++;
+  state.head = h;
+  if (h >= COMPACT_AT && h * 2 >= n) {
+    state.offsets = state.offsets.slice(h);
+    state.sizes = state.sizes.slice(h);
+    state.done = state.done.slice(h);
+    state.head = 0;
+  }
+}
+
+/** Binary search for `offset` in the strictly increasing `offsets[from..]`; -1 if absent. */
+function indexOf(offsets: readonly bigint[], from: number, offset: bigint): number {
+  let lo = from;
+  let hi = offsets.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = offsets[mid];
+    if (v === undefined) return -1;
+    if (v === offset) return mid;
+    if (v < offset) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
+}
