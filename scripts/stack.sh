@@ -182,7 +182,7 @@ kafka_configure() {
 
 kafka_ready() {
   if [ -f "$ROOT/node_modules/kafkajs/package.json" ]; then
-    (cd "$ROOT" && node "$HERE/kafka-ready.mjs" "$KAFKA_HOST:$KAFKA_PORT") >/dev/null 2>&1
+    (cd "$ROOT" && node "$HERE/kafka-ready.js" "$KAFKA_HOST:$KAFKA_PORT") >/dev/null 2>&1
   else
     port_open "$KAFKA_HOST" "$KAFKA_PORT" && grep -q 'Kafka Server started' "$KAFKA_LOG" 2>/dev/null
   fi

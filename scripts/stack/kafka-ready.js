@@ -1,5 +1,5 @@
 // Readiness probe for the local Kafka broker: succeeds once a metadata request is answered.
-// Usage: node kafka-ready.mjs HOST:PORT
+// Usage: node kafka-ready.js HOST:PORT
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
