@@ -1,6 +1,7 @@
 // Readiness probe for the local Kafka broker: succeeds once a metadata request is answered.
 // Usage: node kafka-ready.js HOST:PORT
 import { createRequire } from 'node:module';
+import process from 'node:process';
 import { join } from 'node:path';
 
 const broker = process.argv[2] ?? '127.0.0.1:9092';
