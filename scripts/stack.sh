@@ -4,6 +4,7 @@
 #   bash scripts/stack.sh up [SERVICE...]      install what is missing, start, wait until ready
 #   bash scripts/stack.sh down [SERVICE...]    stop what this script started (pid files)
 #   bash scripts/stack.sh status [SERVICE...]  show each service up/down
+#   bash scripts/stack.sh install [SERVICE...] only download/install what is missing
 #
 # SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored):
 #   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:9092 (controller 9093)
@@ -58,12 +59,16 @@ die_with_log() {
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# True if the pid file names a live process that this stack started (its command line mentions
+# the stack directory), so a recycled pid is never taken for ours.
 pid_alive() {
   local f="$1"
   [ -f "$f" ] || return 1
   local pid
   pid="$(cat "$f" 2>/dev/null || true)"
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [ -r "/proc/$pid/cmdline" ] || return 0
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$STACK"
 }
 
 now() { date +%s; }
@@ -280,7 +285,7 @@ s3_up() {
     s3_install
     s3_configure
     log "s3: starting S3Proxy $S3PROXY_VERSION"
-    spawn "$S3_PID" "$S3_LOG" java $S3_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    spawn "$S3_PID" "$S3_LOG" java $S3_HEAP -XX:+UseSerialGC \
       -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
       -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.properties"
   fi
@@ -462,6 +467,12 @@ main() {
       for s in "${services[@]}"; do "${s}_up"; done
       log "all up: ${services[*]}"
       ;;
+    install)
+      for s in "${services[@]}"; do
+        case "$s" in venv) venv_up ;; *) "${s}_install" ;; esac
+      done
+      log "installed: ${services[*]}"
+      ;;
     down)
       local i
       for ((i = ${#services[@]} - 1; i >= 0; i--)); do "${services[$i]}_down"; done
@@ -472,7 +483,7 @@ main() {
       return "$rc"
       ;;
     *)
-      echo "usage: bash scripts/stack.sh up|down|status [kafka s3 pg venv]" >&2
+      echo "usage: bash scripts/stack.sh up|down|status|install [kafka s3 pg venv]" >&2
       exit 2
       ;;
   esac
