@@ -76,13 +76,15 @@ now() { date +%s; }
 apt_updated=0
 apt_install() {
   [ "$(id -u)" = 0 ] || die "need root to apt-get install $* (or install it by hand)"
+  mkdir -p "$STACK"
   if [ "$apt_updated" = 0 ]; then
     log "apt-get update"
-    apt-get update -qq >/dev/null
+    run_logged apt "$STACK/apt.log" apt-get update || die_with_log "apt-get update failed" "$STACK/apt.log"
     apt_updated=1
   fi
   log "apt-get install $*"
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  run_logged apt "$STACK/apt.log" apt-get install -y --no-install-recommends "$@" \
+    || die_with_log "apt-get install $* failed" "$STACK/apt.log"
 }
 
 need_java() {
@@ -254,9 +256,11 @@ s3_install() {
 }
 
 s3_configure() {
+  # A bucket of the filesystem store is a folder of its base directory.
   mkdir -p "$S3_DATA/$S3_BUCKET"
-  umask 077
-  cat >"$S3_DIR/s3proxy.properties" <<EOP
+  (
+    umask 077
+    cat >"$S3_DIR/s3proxy.properties" <<EOP
 s3proxy.endpoint=$S3_ENDPOINT
 s3proxy.authorization=aws-v2-or-v4
 s3proxy.identity=$S3_IDENTITY
@@ -264,7 +268,24 @@ s3proxy.credential=$S3_CREDENTIAL
 jclouds.provider=filesystem-nio2
 jclouds.filesystem.basedir=$S3_DATA
 EOP
-  umask 022
+  )
+}
+
+# HTTP status of a SigV4-signed request with the stack's credentials (curl >= 7.75).
+s3_signed() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$S3_IDENTITY:$S3_CREDENTIAL" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$@" 2>/dev/null || true
+}
+
+# The bucket answers a signed HEAD (checks credentials too); created through the API if absent.
+s3_bucket() {
+  local code
+  code="$(s3_signed -I "$S3_ENDPOINT/$S3_BUCKET")"
+  if [ "$code" = 404 ]; then
+    s3_signed -X PUT "$S3_ENDPOINT/$S3_BUCKET" >/dev/null
+    code="$(s3_signed -I "$S3_ENDPOINT/$S3_BUCKET")"
+  fi
+  [ "$code" = 200 ] || die_with_log "s3: signed HEAD /$S3_BUCKET answered '$code' for identity $S3_IDENTITY (credentials changed? 'stack.sh down s3' then up)" "$S3_LOG"
 }
 
 # Answers an anonymous GET with an S3 error document once the server is up (403/404: fine).
@@ -277,6 +298,7 @@ s3_ready() {
 s3_up() {
   command -v curl >/dev/null || apt_install curl
   if pid_alive "$S3_PID" && s3_ready; then
+    s3_bucket
     log "s3: already running (pid $(cat "$S3_PID")) at $S3_ENDPOINT, bucket $S3_BUCKET"
     return 0
   fi
@@ -296,7 +318,7 @@ s3_up() {
     [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "s3: not ready after ${START_TIMEOUT}s" "$S3_LOG"
     sleep 0.3
   done
-  # The bucket is a folder of the filesystem store (created above); check it answers signed.
+  s3_bucket
   log "s3: ready at $S3_ENDPOINT (pid $(cat "$S3_PID"), $(($(now) - t0))s), bucket $S3_BUCKET, data $S3_DATA, log $S3_LOG"
 }
 
