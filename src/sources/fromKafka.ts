@@ -1,0 +1,589 @@
+/**
+ * Kafka topics as a cold Observable of records (kafkajs `eachBatch`), with bounded in-flight
+ * records/bytes (backpressure), acknowledgement bookkeeping and explicit offset commits.
+ */
+import { Observable } from 'rxjs';
+import type { Subscriber } from 'rxjs';
+import { Kafka, logLevel as LogLevel } from 'kafkajs';
+import type {
+  Admin,
+  Consumer,
+  ConsumerConfig,
+  EachBatchPayload,
+  KafkaConfig,
+  KafkaMessage,
+  LogEntry,
+  SASLOptions,
+} from 'kafkajs';
+import type { KafkaRecord, RecordRef } from '../types.ts';
+import { OffsetTracker } from './offsetTracker.ts';
+import type { CommittedOffset, OffsetCommitTarget, TrackerStats } from './offsetTracker.ts';
+
+/** Where a group without committed offsets starts reading. */
+export type StartFrom = 'earliest' | 'latest' | { readonly timestamp: number };
+
+export type KafkaLogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/** Receives the client's log lines (secrets already redacted). */
+export type KafkaLogger = (level: KafkaLogLevel, message: string, extra: Record<string, unknown>) => void;
+
+export interface FromKafkaOptions {
+  readonly brokers: readonly string[];
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly clientId?: string;
+  readonly ssl?: KafkaConfig['ssl'];
+  /** PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (passed to kafkajs); the password is never logged. */
+  readonly sasl?: SASLOptions;
+  /** Same as `startFrom: 'earliest'` (true) or `'latest'` (false). */
+  readonly fromBeginning?: boolean;
+  /** Start of a group with no committed offsets; default `'latest'` (kafkajs' default). */
+  readonly startFrom?: StartFrom;
+  /** Most records emitted but not yet acknowledged; default 100 000. */
+  readonly maxInFlightRecords?: number;
+  /** Most bytes (key + value) emitted but not yet acknowledged; default 64 MiB. */
+  readonly maxInFlightBytes?: number;
+  /**
+   * Bounded mode: read up to the high-water marks found at start, then complete `records$`.
+   * The consumer stays connected until the commit chain (`commitOffsets`) finalizes.
+   */
+  readonly untilCaughtUp?: boolean;
+  /** Client log level; default `'warn'`. */
+  readonly logLevel?: KafkaLogLevel | 'nothing';
+  /** Log sink; default JSON lines on stderr. */
+  readonly logger?: KafkaLogger;
+  /** Other kafkajs consumer settings (sessionTimeout, heartbeatInterval, maxBytes, …). */
+  readonly consumer?: Partial<Omit<ConsumerConfig, 'groupId'>>;
+  /** Other kafkajs client settings (connectionTimeout, requestTimeout, retry, …). */
+  readonly client?: Partial<Omit<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel' | 'logCreator'>>;
+}
+
+export type KafkaSourceStats = TrackerStats;
+
+/** A Kafka source: the records, and the commit side used by `commitOffsets()`. */
+export interface KafkaSource extends OffsetCommitTarget {
+  /**
+   * Cold: subscribing connects and runs the consumer, unsubscribing stops it. One subscriber
+   * at a time.
+   */
+  readonly records$: Observable<KafkaRecord>;
+  /** Marks records durable in some sink; frees their in-flight budget. */
+  acknowledge(refs: readonly RecordRef[]): void;
+  /** Commits every owned partition whose committable offset advanced; resolves to what it committed. */
+  commit(): Promise<readonly CommittedOffset[]>;
+  /** Keeps the consumer connected (after `records$` completes) until the returned function is called. */
+  retain(): () => void;
+  stats(): KafkaSourceStats;
+}
+
+interface Session {
+  readonly id: number;
+  subscriber: Subscriber<KafkaRecord> | undefined;
+  consumer: Consumer | undefined;
+  admin: Admin | undefined;
+  /** Emitting records (false once completed, failed or unsubscribed). */
+  emitting: boolean;
+  /** Consumer run loop started and not stopped. */
+  running: boolean;
+  stopped: boolean;
+  joined: boolean;
+  readonly assigned: Set<string>;
+  /** Bounded mode: next offset to read per partition, and the high-water marks at start. */
+  readonly positions: Map<string, bigint>;
+  readonly startHwm: Map<string, bigint>;
+  readonly handledBatches: Set<string>;
+  /** Partitions without a committed offset at start, with the offset to seek to (timestamp start). */
+  readonly seekAtStart: Map<string, bigint>;
+}
+
+const DEFAULT_MAX_RECORDS = 100_000;
+const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const WAIT_SLICE_MS = 1_000;
+const EMPTY_HEADERS: Readonly<Record<string, Uint8Array | undefined>> = Object.freeze({});
+/** Commit errors that a rejoin of the group fixes: worth retrying. */
+const REJOIN_ERRORS = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+]);
+
+let sessions = 0;
+
+/**
+ * Creates a Kafka source. `records$` emits each record with key, value and headers as the
+ * broker's bytes, offset as `bigint`; the consumer never commits by itself — offsets are
+ * committed by `commit()` (driven by `commitOffsets()`) only up to acknowledged records.
+ *
+ * Backpressure: at most `maxInFlightRecords` / `maxInFlightBytes` records are emitted and not
+ * yet acknowledged; beyond that the consumer waits inside `eachBatch` (heart-beating), so no
+ * more is fetched.
+ *
+ * ## Example
+ * ```ts
+ * const source = fromKafka({ brokers: ['127.0.0.1:9092'], groupId: 'bronze', topics: ['trips'] });
+ * source.records$.pipe(enrichMetadata(), bufferTime(), deltaSink(table), commitOffsets(source)).subscribe();
+ * ```
+ *
+ * @param options Brokers, group, topics, security, start position, in-flight bounds, bounded mode.
+ * @return The source: `records$`, `acknowledge`, `commit`, `retain`, `stats`.
+ */
+export function fromKafka(options: FromKafkaOptions): KafkaSource {
+  const maxRecords = options.maxInFlightRecords ?? DEFAULT_MAX_RECORDS;
+  const maxBytes = options.maxInFlightBytes ?? DEFAULT_MAX_BYTES;
+  if (!(maxRecords >= 1)) throw new RangeError('fromKafka: maxInFlightRecords must be >= 1');
+  if (!(maxBytes >= 1)) throw new RangeError('fromKafka: maxInFlightBytes must be >= 1');
+  if (options.topics.length === 0) throw new RangeError('fromKafka: no topics');
+  const startFrom: StartFrom = options.startFrom ?? (options.fromBeginning === true ? 'earliest' : 'latest');
+  const secrets = secretsOf(options);
+  const redact = (text: string): string => secrets.reduce((t, s) => t.split(s).join('***'), text);
+  const log = makeLogger(options.logger, redact, options.logLevel ?? 'warn');
+
+  const tracker = new OffsetTracker();
+  const waiters = new Set<() => void>();
+  let session: Session | undefined;
+  let holds = 0;
+
+  const wake = (): void => {
+    const all = [...waiters];
+    waiters.clear();
+    for (const w of all) w();
+  };
+
+  const waitForCapacity = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+
+  const overBudget = (size: number): boolean =>
+    tracker.inFlightRecords >= maxRecords ||
+    (tracker.inFlightRecords > 0 && tracker.inFlightBytes + size > maxBytes);
+
+  const retain = (): (() => void) => {
+    holds += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      holds -= 1;
+      if (holds === 0) shutdown();
+    };
+  };
+
+  const shutdown = (): void => {
+    const s = session;
+    session = undefined;
+    if (!s) return;
+    s.stopped = true;
+    s.emitting = false;
+    s.subscriber = undefined;
+    wake();
+    const { consumer, admin } = s;
+    void (async () => {
+      try {
+        await consumer?.disconnect();
+      } catch (err) {
+        log('warn', 'consumer disconnect failed', { error: errorText(err, redact) });
+      }
+      try {
+        await admin?.disconnect();
+      } catch {
+        // ignore: the admin client only served start-up look-ups
+      }
+      s.running = false;
+    })();
+    tracker.clear();
+  };
+
+  const fail = (s: Session, err: unknown): void => {
+    if (!s.emitting || !s.subscriber) return;
+    s.emitting = false;
+    const subscriber = s.subscriber;
+    subscriber.error(sanitize(err, secrets, redact));
+  };
+
+  const complete = (s: Session): void => {
+    if (!s.emitting || !s.subscriber) return;
+    s.emitting = false;
+    const subscriber = s.subscriber;
+    wake();
+    try {
+      s.consumer?.pause(options.topics.map((topic) => ({ topic })));
+    } catch (err) {
+      log('warn', 'pause after catching up failed', { error: errorText(err, redact) });
+    }
+    subscriber.complete();
+  };
+
+  /** Bounded mode: completes once every assigned partition reached its start high-water mark. */
+  const checkCaughtUp = (s: Session): void => {
+    if (options.untilCaughtUp !== true || !s.joined || !s.emitting) return;
+    for (const key of s.assigned) {
+      const hwm = s.startHwm.get(key) ?? 0n;
+      const pos = s.positions.get(key);
+      if (pos === undefined || pos < hwm) return;
+    }
+    complete(s);
+  };
+
+  const refreshCommitted = async (s: Session): Promise<void> => {
+    if (!s.admin) return;
+    const committed = await fetchCommitted(s.admin, options.groupId, options.topics);
+    for (const [key, offset] of committed) {
+      const pos = s.positions.get(key);
+      if (pos === undefined || offset > pos) s.positions.set(key, offset);
+    }
+  };
+
+  const onAssign = (s: Session, memberAssignment: Record<string, number[]>): void => {
+    const assigned: Array<{ topic: string; partition: number }> = [];
+    for (const [topic, partitions] of Object.entries(memberAssignment)) {
+      for (const partition of partitions) assigned.push({ topic, partition });
+    }
+    s.assigned.clear();
+    for (const a of assigned) s.assigned.add(keyOf(a.topic, a.partition));
+    tracker.reassign(assigned);
+    s.joined = true;
+    log('info', 'partitions assigned', { groupId: options.groupId, assigned: assigned.map((a) => `${a.topic}/${a.partition}`) });
+    for (const a of assigned) {
+      const key = keyOf(a.topic, a.partition);
+      const seekTo = s.seekAtStart.get(key);
+      if (seekTo !== undefined && s.consumer) {
+        s.seekAtStart.delete(key);
+        s.consumer.seek({ topic: a.topic, partition: a.partition, offset: seekTo.toString() });
+      }
+    }
+    if (options.untilCaughtUp === true) {
+      // Another member may have advanced these partitions: re-read the group's offsets.
+      refreshCommitted(s).then(
+        () => checkCaughtUp(s),
+        (err: unknown) => fail(s, err),
+      );
+    }
+  };
+
+  const eachBatch = async (s: Session, payload: EachBatchPayload): Promise<void> => {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const key = keyOf(topic, partition);
+    const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
+    const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
+    s.handledBatches.add(`${key}\u0000${batch.lastOffset()}`);
+    for (const message of batch.messages) {
+      if (!live()) return;
+      const offset = BigInt(message.offset);
+      if (hwm !== undefined && offset >= hwm) {
+        // Bounded mode: nothing at or past the start high-water mark is emitted.
+        s.consumer?.pause([{ topic, partitions: [partition] }]);
+        s.positions.set(key, hwm);
+        checkCaughtUp(s);
+        return;
+      }
+      const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
+      while (overBudget(size)) {
+        await waitForCapacity(WAIT_SLICE_MS);
+        if (!live()) return;
+        await payload.heartbeat();
+      }
+      const record = toRecord(topic, partition, offset, message, size);
+      tracker.emit(topic, partition, offset, size);
+      payload.resolveOffset(message.offset);
+      if (hwm !== undefined) s.positions.set(key, offset + 1n);
+      s.subscriber?.next(record);
+    }
+    tracker.setHighWatermark(topic, partition, BigInt(batch.highWatermark));
+    if (hwm !== undefined && live()) {
+      // The batch's last offset may be a control record after the last message.
+      const next = BigInt(batch.lastOffset()) + 1n;
+      const pos = s.positions.get(key);
+      if (pos === undefined || next > pos) s.positions.set(key, next < hwm ? next : hwm);
+      checkCaughtUp(s);
+    }
+  };
+
+  const start = async (s: Session): Promise<void> => {
+    const kafka = new Kafka({
+      ...options.client,
+      brokers: [...options.brokers],
+      clientId: options.clientId ?? 'rxlake',
+      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+      ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+      logLevel: toKafkaLogLevel(options.logLevel ?? 'warn'),
+      logCreator: () => (entry: LogEntry) => {
+        const { message, ...extra } = entry.log;
+        log(fromKafkaLogLevel(entry.level), `[${entry.namespace}] ${message}`, extra);
+      },
+    });
+    const consumer = kafka.consumer({ ...options.consumer, groupId: options.groupId });
+    s.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      if (session === s) onAssign(s, event.payload.memberAssignment);
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (!event.payload.restart) fail(s, event.payload.error);
+    });
+    consumer.on(consumer.events.STOP, () => {
+      s.running = false;
+    });
+    consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
+      // Batches of only control records / aborted messages never reach eachBatch.
+      const { topic, partition, lastOffset } = event.payload;
+      const key = keyOf(topic, partition);
+      const id = `${key}\u0000${lastOffset}`;
+      if (s.handledBatches.delete(id) || options.untilCaughtUp !== true) return;
+      const hwm = s.startHwm.get(key) ?? 0n;
+      const next = BigInt(lastOffset) + 1n;
+      const pos = s.positions.get(key);
+      if (pos === undefined || next > pos) s.positions.set(key, next < hwm ? next : hwm);
+      checkCaughtUp(s);
+    });
+
+    await consumer.connect();
+    if (s.stopped) return;
+
+    const needsAdmin = options.untilCaughtUp === true || typeof startFrom === 'object';
+    if (needsAdmin) {
+      const admin = kafka.admin();
+      s.admin = admin;
+      await admin.connect();
+      const committed = await fetchCommitted(admin, options.groupId, options.topics);
+      for (const topic of options.topics) {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        const byTime = typeof startFrom === 'object' ? await admin.fetchTopicOffsetsByTimestamp(topic, startFrom.timestamp) : [];
+        for (const o of offsets) {
+          const key = keyOf(topic, o.partition);
+          const high = BigInt(o.high);
+          const low = BigInt(o.low);
+          s.startHwm.set(key, high);
+          let startAt: bigint;
+          const c = committed.get(key);
+          if (c !== undefined) {
+            startAt = c;
+          } else if (startFrom === 'earliest') {
+            startAt = low;
+          } else if (startFrom === 'latest') {
+            startAt = high;
+          } else {
+            const t = byTime.find((b) => b.partition === o.partition);
+            const at = t === undefined ? -1n : BigInt(t.offset);
+            startAt = at < 0n ? high : at < low ? low : at;
+            s.seekAtStart.set(key, startAt);
+          }
+          s.positions.set(key, startAt);
+        }
+      }
+      if (options.untilCaughtUp !== true) {
+        await admin.disconnect();
+        s.admin = undefined;
+      }
+      if (s.stopped) return;
+    }
+
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: startFrom === 'earliest' });
+    if (s.stopped) return;
+    s.running = true;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => eachBatch(s, payload),
+    });
+  };
+
+  const records$ = new Observable<KafkaRecord>((subscriber) => {
+    if (session !== undefined) {
+      subscriber.error(new Error('fromKafka: records$ has one subscriber at a time (the previous run is still open)'));
+      return undefined;
+    }
+    const release = retain();
+    tracker.clear();
+    sessions += 1;
+    const s: Session = {
+      id: sessions,
+      subscriber,
+      consumer: undefined,
+      admin: undefined,
+      emitting: true,
+      running: false,
+      stopped: false,
+      joined: false,
+      assigned: new Set(),
+      positions: new Map(),
+      startHwm: new Map(),
+      handledBatches: new Set(),
+      seekAtStart: new Map(),
+    };
+    session = s;
+    start(s).catch((err: unknown) => fail(s, err));
+    return () => {
+      s.emitting = false;
+      s.subscriber = undefined;
+      wake();
+      release();
+    };
+  });
+
+  const commit = async (): Promise<readonly CommittedOffset[]> => {
+    const s = session;
+    if (!s || !s.consumer || !s.running || s.stopped) return [];
+    const pending = tracker.pending().filter((p) => s.assigned.has(keyOf(p.topic, p.partition)));
+    if (pending.length === 0) return [];
+    try {
+      await s.consumer.commitOffsets(
+        pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset.toString() })),
+      );
+    } catch (err) {
+      throw commitError(err, secrets, redact);
+    }
+    if (!s.running || s.stopped) return [];
+    for (const p of pending) tracker.markCommitted(p.topic, p.partition, p.offset);
+    return pending;
+  };
+
+  return {
+    records$,
+    acknowledge(refs: readonly RecordRef[]): void {
+      if (tracker.acknowledge(refs) > 0) wake();
+    },
+    commit,
+    retain,
+    stats: () => tracker.stats(),
+  };
+}
+
+function keyOf(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function toRecord(topic: string, partition: number, offset: bigint, m: KafkaMessage, size: number): KafkaRecord {
+  return {
+    topic,
+    partition,
+    offset,
+    timestamp: Number(m.timestamp),
+    key: m.key ?? null,
+    value: m.value ?? null,
+    headers: toHeaders(m.headers),
+    size,
+  };
+}
+
+function toHeaders(headers: KafkaMessage['headers']): Readonly<Record<string, Uint8Array | undefined>> {
+  if (headers === undefined) return EMPTY_HEADERS;
+  let out: Record<string, Uint8Array | undefined> | undefined;
+  for (const name in headers) {
+    const v = headers[name];
+    out ??= {};
+    // A repeated header arrives as an array: keep the last value, as most clients do.
+    const last = Array.isArray(v) ? v[v.length - 1] : v;
+    out[name] = typeof last === 'string' ? Buffer.from(last) : last;
+  }
+  return out ?? EMPTY_HEADERS;
+}
+
+async function fetchCommitted(admin: Admin, groupId: string, topics: readonly string[]): Promise<Map<string, bigint>> {
+  const out = new Map<string, bigint>();
+  const result = await admin.fetchOffsets({ groupId, topics: [...topics] });
+  for (const t of result) {
+    for (const p of t.partitions) {
+      const o = BigInt(p.offset);
+      if (o >= 0n) out.set(keyOf(t.topic, p.partition), o);
+    }
+  }
+  return out;
+}
+
+function secretsOf(options: FromKafkaOptions): string[] {
+  const out: string[] = [];
+  const sasl = options.sasl as { password?: unknown; secretAccessKey?: unknown; sessionToken?: unknown } | undefined;
+  for (const v of [sasl?.password, sasl?.secretAccessKey, sasl?.sessionToken]) {
+    if (typeof v === 'string' && v.length > 0) out.push(v);
+  }
+  return out;
+}
+
+function errorText(err: unknown, redact: (s: string) => string): string {
+  return redact(err instanceof Error ? err.message : String(err));
+}
+
+/** The error as-is unless it mentions a secret; then a copy with the secret redacted. */
+function sanitize(err: unknown, secrets: readonly string[], redact: (s: string) => string): unknown {
+  if (secrets.length === 0) return err;
+  const text = err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err);
+  if (!secrets.some((s) => text.includes(s))) return err;
+  const copy = new Error(errorText(err, redact));
+  copy.name = err instanceof Error ? err.name : 'Error';
+  return copy;
+}
+
+/** Commit failures that a rejoin fixes are marked retriable for `commitOffsets()`'s retry. */
+function commitError(err: unknown, secrets: readonly string[], redact: (s: string) => string): unknown {
+  const e = sanitize(err, secrets, redact);
+  if (typeof e === 'object' && e !== null) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && REJOIN_ERRORS.has(type)) {
+      try {
+        (e as { retriable?: boolean }).retriable = true;
+      } catch {
+        return Object.assign(new Error(errorText(e, redact)), { retriable: true, type });
+      }
+    }
+  }
+  return e;
+}
+
+function toKafkaLogLevel(level: KafkaLogLevel | 'nothing'): LogLevel {
+  switch (level) {
+    case 'nothing':
+      return LogLevel.NOTHING;
+    case 'error':
+      return LogLevel.ERROR;
+    case 'warn':
+      return LogLevel.WARN;
+    case 'info':
+      return LogLevel.INFO;
+    case 'debug':
+      return LogLevel.DEBUG;
+  }
+}
+
+function fromKafkaLogLevel(level: LogLevel): KafkaLogLevel {
+  if (level <= LogLevel.ERROR) return 'error';
+  if (level === LogLevel.WARN) return 'warn';
+  if (level === LogLevel.INFO) return 'info';
+  return 'debug';
+}
+
+const RANK: Record<KafkaLogLevel | 'nothing', number> = { nothing: 0, error: 1, warn: 2, info: 4, debug: 5 };
+
+function makeLogger(
+  logger: KafkaLogger | undefined,
+  redact: (s: string) => string,
+  threshold: KafkaLogLevel | 'nothing',
+): KafkaLogger {
+  return (level, message, extra) => {
+    if (RANK[level] > RANK[threshold]) return;
+    let safeExtra: Record<string, unknown>;
+    try {
+      safeExtra = JSON.parse(redact(JSON.stringify(extra, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)))) as Record<
+        string,
+        unknown
+      >;
+    } catch {
+      safeExtra = {};
+    }
+    const text = redact(message);
+    if (logger) {
+      logger(level, text, safeExtra);
+      return;
+    }
+    process.stderr.write(`${JSON.stringify({ level, message: text, ...safeExtra })}\n`);
+  };
+}
