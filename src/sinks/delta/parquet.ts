@@ -1,0 +1,271 @@
+/**
+ * Rows → one Parquet file (bytes) plus the Delta `stats` of that file.
+ *
+ * Column arrays are built once per file; string payloads given as bytes stay bytes (no per-row
+ * string conversion); statistics come from the Parquet writer's own column-chunk statistics, so
+ * values are compared once.
+ */
+import type { SchemaElement, Statistics } from 'hyparquet';
+import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import type { ColumnSpec, DeltaType } from './schema.ts';
+import { parquetSchema } from './schema.ts';
+import { DeltaError } from './retry.ts';
+
+/** A value the sink could not convert to its column's type: bad input, not retriable. */
+export class InvalidValueError extends DeltaError {
+  constructor(message: string) {
+    super(message, { retriable: false, code: 'INVALID_VALUE' });
+    this.name = 'InvalidValueError';
+  }
+}
+
+export interface EncodedFile {
+  bytes: Uint8Array;
+  numRecords: number;
+  /** Delta `add.stats` JSON: numRecords, minValues, maxValues, nullCount. */
+  stats: string;
+}
+
+export interface ParquetOptions {
+  /** Rows per row group (default 131 072). */
+  rowGroupSize?: number;
+  /** Characters kept of string min/max in the Delta stats (default 32). */
+  statsStringLength?: number;
+}
+
+const DAY_MS = 86_400_000;
+const textEncoder = new TextEncoder();
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+type Getter<Row> = (row: Row) => unknown;
+
+function getter<Row>(c: ColumnSpec<Row>): Getter<Row> {
+  if (c.get) return c.get;
+  const name = c.name;
+  return (row) => (row as Record<string, unknown>)[name];
+}
+
+function bad(column: string, index: number, value: unknown, want: string): never {
+  const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'object' ? Object.prototype.toString.call(value) : JSON.stringify(value);
+  return fail(`column ${column}, row ${index}: expected ${want}, got ${shown}`);
+}
+
+function fail(message: string): never {
+  throw new InvalidValueError(message);
+}
+
+const dateCache = new Map<string, number>();
+/** `'YYYY-MM-DD'` → days since 1970-01-01. */
+export function parseDate(s: string): number | undefined {
+  const cached = dateCache.get(s);
+  if (cached !== undefined) return cached;
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(s);
+  if (!m) return undefined;
+  const days = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])) / DAY_MS;
+  if (!Number.isInteger(days)) return undefined;
+  if (dateCache.size > 10_000) dateCache.clear();
+  dateCache.set(s, days);
+  return days;
+}
+
+/** Builds the column array of one column, converting values to what the Parquet writer takes. */
+export function columnArray<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indices?: readonly number[]): unknown[] {
+  const get = getter(c);
+  const n = indices ? indices.length : rows.length;
+  const out = new Array<unknown>(n);
+  const name = c.name;
+  const nullable = c.nullable ?? true;
+  const type: DeltaType = c.type;
+  for (let i = 0; i < n; i++) {
+    const at = indices ? (indices[i] as number) : i;
+    const v = get(rows[at] as Row);
+    if (v === null || v === undefined) {
+      if (!nullable) fail(`column ${name}, row ${at}: null in a NOT NULL column`);
+      out[i] = null;
+      continue;
+    }
+    switch (type) {
+      case 'string':
+        if (v instanceof Uint8Array || typeof v === 'string') out[i] = v;
+        else if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') out[i] = String(v);
+        else bad(name, at, v, 'string or Uint8Array');
+        break;
+      case 'long':
+        if (typeof v === 'bigint') out[i] = v;
+        else if (typeof v === 'number' && Number.isSafeInteger(v)) out[i] = BigInt(v);
+        else bad(name, at, v, 'bigint');
+        break;
+      case 'timestamp':
+        if (typeof v === 'bigint') out[i] = v;
+        else if (v instanceof Date) out[i] = BigInt(v.getTime()) * 1000n;
+        else if (typeof v === 'number' && Number.isFinite(v)) out[i] = BigInt(Math.trunc(v));
+        else bad(name, at, v, 'bigint epoch microseconds');
+        break;
+      case 'integer':
+        if (typeof v === 'number' && (v | 0) === v) out[i] = v;
+        else if (typeof v === 'bigint' && v >= -2147483648n && v <= 2147483647n) out[i] = Number(v);
+        else bad(name, at, v, 'int32 number');
+        break;
+      case 'double':
+        if (typeof v === 'number') out[i] = v;
+        else if (typeof v === 'bigint') out[i] = Number(v);
+        else bad(name, at, v, 'number');
+        break;
+      case 'boolean':
+        if (typeof v === 'boolean') out[i] = v;
+        else bad(name, at, v, 'boolean');
+        break;
+      case 'date': {
+        const d = typeof v === 'string' ? parseDate(v) : v instanceof Date ? Math.floor(v.getTime() / DAY_MS) : undefined;
+        if (d === undefined) bad(name, at, v, "'YYYY-MM-DD'");
+        out[i] = d;
+        break;
+      }
+      case 'binary':
+        if (v instanceof Uint8Array) out[i] = v;
+        else if (typeof v === 'string') out[i] = textEncoder.encode(v);
+        else bad(name, at, v, 'Uint8Array');
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Encodes `rows` (or the rows at `indices`) with the given data columns (partition columns
+ * excluded) as one SNAPPY Parquet file.
+ */
+export function encodeParquet<Row>(
+  rows: readonly Row[],
+  columns: readonly ColumnSpec<Row>[],
+  indices?: readonly number[],
+  opts: ParquetOptions = {},
+  schema: SchemaElement[] = parquetSchema(columns as readonly ColumnSpec<unknown>[]),
+): EncodedFile {
+  const numRecords = indices ? indices.length : rows.length;
+  const columnData = columns.map((c) => ({ name: c.name, data: columnArray(rows, c, indices) }));
+  const writer = new ByteWriter(Math.max(1024, numRecords * 64));
+  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake' });
+  // ByteWriter has no flush(): write() and finish() are synchronous.
+  void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072 });
+  void pq.finish();
+  const bytes = writer.getBytes();
+  return { bytes, numRecords, stats: deltaStats(pq, columns, numRecords, opts.statsStringLength ?? 32) };
+}
+
+interface ColumnStat {
+  min: MinMaxType | undefined;
+  max: MinMaxType | undefined;
+  nulls: bigint;
+}
+
+function compare(a: MinMaxType, b: MinMaxType): number {
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    const x = a instanceof Uint8Array ? a : textEncoder.encode(String(a));
+    const y = b instanceof Uint8Array ? b : textEncoder.encode(String(b));
+    const n = Math.min(x.length, y.length);
+    for (let i = 0; i < n; i++) if (x[i] !== y[i]) return (x[i] as number) - (y[i] as number);
+    return x.length - y.length;
+  }
+  if (typeof a === 'string' && typeof b === 'string') {
+    return compare(textEncoder.encode(a), textEncoder.encode(b));
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+type MinMaxType = NonNullable<Statistics['min_value']>;
+
+const BIG = '\u0000rxlake-bigint:';
+
+/** Epoch µs → Spark-style ISO string with milliseconds; `up` rounds up to the next ms. */
+function isoMillis(micros: bigint, up: boolean): string | undefined {
+  let ms = micros / 1000n;
+  const rem = micros % 1000n;
+  if (rem < 0n) ms -= 1n; // floor for negatives
+  if (up && rem !== 0n) ms += 1n;
+  const d = new Date(Number(ms));
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+function stringBound(v: MinMaxType, isMax: boolean, maxChars: number): string | undefined {
+  let s: string;
+  if (v instanceof Uint8Array) {
+    try {
+      s = utf8.decode(v);
+    } catch {
+      return undefined;
+    }
+  } else if (typeof v === 'string') {
+    s = v;
+  } else {
+    return undefined;
+  }
+  // Cut on code points; a cut max gets U+10FFFF appended so it stays an upper bound.
+  let chars = 0;
+  let end = 0;
+  while (end < s.length && chars < maxChars) {
+    const cp = s.codePointAt(end) as number;
+    end += cp > 0xffff ? 2 : 1;
+    chars++;
+  }
+  if (end >= s.length) return s;
+  return isMax ? `${s.slice(0, end)}\u{10FFFF}` : s.slice(0, end);
+}
+
+function jsonBound(type: DeltaType, v: MinMaxType, isMax: boolean, maxChars: number): unknown {
+  switch (type) {
+    case 'string':
+      return stringBound(v, isMax, maxChars);
+    case 'long':
+      return typeof v === 'bigint' ? `${BIG}${v}` : typeof v === 'number' ? v : undefined;
+    case 'integer':
+      return typeof v === 'number' ? v : undefined;
+    case 'double':
+      return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+    case 'timestamp':
+      return typeof v === 'bigint' ? isoMillis(v, isMax) : undefined;
+    case 'date':
+      return typeof v === 'number' ? new Date(v * DAY_MS).toISOString().slice(0, 10) : undefined;
+    default:
+      return undefined; // binary, boolean: no min/max
+  }
+}
+
+function deltaStats<Row>(pq: ParquetWriter, columns: readonly ColumnSpec<Row>[], numRecords: number, maxChars: number): string {
+  const acc: ColumnStat[] = columns.map(() => ({ min: undefined, max: undefined, nulls: 0n }));
+  for (const rg of pq.row_groups) {
+    rg.columns.forEach((chunk, j) => {
+      const s = chunk.meta_data?.statistics;
+      const a = acc[j];
+      if (!s || !a) return;
+      a.nulls += s.null_count ?? 0n;
+      const mn = s.min_value ?? s.min;
+      const mx = s.max_value ?? s.max;
+      if (mn !== undefined && (a.min === undefined || compare(mn, a.min) < 0)) a.min = mn;
+      if (mx !== undefined && (a.max === undefined || compare(mx, a.max) > 0)) a.max = mx;
+    });
+  }
+  const minValues: Record<string, unknown> = {};
+  const maxValues: Record<string, unknown> = {};
+  const nullCount: Record<string, number> = {};
+  columns.forEach((c, j) => {
+    const a = acc[j] as ColumnStat;
+    nullCount[c.name] = Number(a.nulls);
+    if (a.min !== undefined) {
+      const v = jsonBound(c.type, a.min, false, maxChars);
+      if (v !== undefined) minValues[c.name] = v;
+    }
+    if (a.max !== undefined) {
+      const v = jsonBound(c.type, a.max, true, maxChars);
+      if (v !== undefined) maxValues[c.name] = v;
+    }
+  });
+  return jsonWithBigints({ numRecords, minValues, maxValues, nullCount });
+}
+
+/** JSON.stringify where bigints (marked by `jsonBound`) become exact JSON numbers. */
+function jsonWithBigints(value: unknown): string {
+  const json = JSON.stringify(value);
+  if (!json.includes('rxlake-bigint:')) return json;
+  return json.replace(/"\\u0000rxlake-bigint:(-?\d+)"/g, '$1');
+}

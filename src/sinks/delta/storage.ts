@@ -1,0 +1,252 @@
+/**
+ * Where a Delta table's files live: a small object-store interface with two implementations,
+ * local disk and S3 (any S3-compatible server with conditional writes).
+ *
+ * Paths are relative to the table root and use `/` (`_delta_log/00000000000000000003.json`,
+ * `_ingestion_date=2026-11-22/part-00000-….parquet`). The one operation with teeth is
+ * `putIfAbsent`: it creates a file only if nothing exists under that name, atomically, which is
+ * what makes concurrent Delta commits safe.
+ */
+import {
+  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+} from '@aws-sdk/client-s3';
+import { randomUUID } from 'node:crypto';
+import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { StorageError, storageError } from './retry.ts';
+
+export interface Storage {
+  /** Where the table root is: an absolute local path or `s3://bucket/prefix`. */
+  readonly uri: string;
+  /** The file's bytes, or `undefined` when it does not exist. */
+  read(path: string): Promise<Uint8Array | undefined>;
+  /** Writes (or replaces) a whole file; readers never see a partial file. */
+  write(path: string, data: Uint8Array): Promise<void>;
+  /** Creates the file only if the name is free, atomically. `false`: someone else has it. */
+  putIfAbsent(path: string, data: Uint8Array): Promise<boolean>;
+  /** Names of the files directly in `dir`, sorted, strictly after `startAfter` when given. */
+  list(dir: string, startAfter?: string): Promise<string[]>;
+  /** Removes a file; missing files are fine. */
+  delete(path: string): Promise<void>;
+  /** The same store rooted at `path` below this root (a table under a base path). */
+  sub(path: string): Storage;
+}
+
+export interface LocalStorageOptions {
+  /** fsync files before they become visible (default true): a commit survives a power cut. */
+  fsync?: boolean;
+}
+
+/** A table root on local disk. */
+export function localStorage(root: string, opts: LocalStorageOptions = {}): Storage {
+  const base = resolve(root);
+  const fsync = opts.fsync ?? true;
+  const full = (path: string): string => join(base, ...path.split('/'));
+
+  async function writeTemp(target: string, data: Uint8Array): Promise<string> {
+    const tmp = join(dirname(target), `.${randomUUID()}.tmp`);
+    const fh = await open(tmp, 'wx').catch(async (err: unknown) => {
+      if ((err as { code?: string }).code !== 'ENOENT') throw err;
+      await mkdir(dirname(target), { recursive: true });
+      return open(tmp, 'wx');
+    });
+    try {
+      await fh.writeFile(data);
+      if (fsync) await fh.sync();
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await fh.close();
+    return tmp;
+  }
+
+  return {
+    uri: base,
+    async read(path) {
+      try {
+        const buf = await readFile(full(path));
+        return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOENT') return undefined;
+        throw storageError(`read ${path}`, err);
+      }
+    },
+    async write(path, data) {
+      const target = full(path);
+      try {
+        const tmp = await writeTemp(target, data);
+        await rename(tmp, target);
+      } catch (err) {
+        throw storageError(`write ${path}`, err);
+      }
+    },
+    async putIfAbsent(path, data) {
+      const target = full(path);
+      let tmp: string | undefined;
+      try {
+        tmp = await writeTemp(target, data);
+        await link(tmp, target);
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'EEXIST') return false;
+        throw storageError(`create ${path}`, err);
+      } finally {
+        if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
+      }
+    },
+    async list(dir, startAfter) {
+      let names: string[];
+      try {
+        names = await readdir(full(dir));
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ENOENT') return [];
+        throw storageError(`list ${dir}`, err);
+      }
+      names = names.filter((n) => !n.startsWith('.') && (startAfter === undefined || n > startAfter));
+      return names.sort();
+    },
+    async delete(path) {
+      try {
+        await unlink(full(path));
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'ENOENT') throw storageError(`delete ${path}`, err);
+      }
+    },
+    sub(path) {
+      return localStorage(join(base, ...path.split('/').filter(Boolean)), opts);
+    },
+  };
+}
+
+export interface S3Options {
+  bucket: string;
+  /** Key prefix of the table root (no leading or trailing `/` needed). */
+  prefix?: string;
+  endpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Path-style addressing; default true when an endpoint is given (S3-compatible servers). */
+  forcePathStyle?: boolean;
+  /** Use this client instead of building one (its settings win). */
+  client?: S3Client;
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** A table root in an S3 bucket. Commits use `PutObject` with `If-None-Match: *`. */
+export function s3Storage(opts: S3Options): Storage {
+  const client = opts.client ?? new S3Client({
+    region: opts.region ?? 'us-east-1',
+    ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+    forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
+    ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+  });
+  return s3WithClient(client, opts.bucket, (opts.prefix ?? '').replace(/^\/+|\/+$/g, ''), opts);
+}
+
+function s3WithClient(client: S3Client, bucket: string, prefix: string, opts: S3Options): Storage {
+  const keyOf = (path: string): string => (prefix ? `${prefix}/${path}` : path);
+  const storage: Storage = {
+    uri: `s3://${bucket}${prefix ? `/${prefix}` : ''}`,
+    async read(path) {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
+        if (!out.Body) return new Uint8Array(0);
+        return await out.Body.transformToByteArray();
+      } catch (err) {
+        const name = (err as { name?: string }).name;
+        if (name === 'NoSuchKey' || name === 'NotFound' || statusOf(err) === 404) return undefined;
+        throw storageError(`read ${storage.uri}/${path}`, err);
+      }
+    },
+    async write(path, data) {
+      try {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data }));
+      } catch (err) {
+        throw storageError(`write ${storage.uri}/${path}`, err);
+      }
+    },
+    async putIfAbsent(path, data) {
+      // 409 ConditionalRequestConflict: a concurrent conditional write raced us; try again.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data, IfNoneMatch: '*' }));
+          return true;
+        } catch (err) {
+          const status = statusOf(err);
+          if (status === 412 || (err as { name?: string }).name === 'PreconditionFailed') return false;
+          if (status === 409 && attempt < 20) {
+            await delay(10 + Math.random() * 40 * attempt);
+            continue;
+          }
+          throw storageError(`create ${storage.uri}/${path}`, err);
+        }
+      }
+    },
+    async list(dir, startAfter) {
+      const dirKey = keyOf(dir.replace(/\/+$/, '')) + '/';
+      const names: string[] = [];
+      let token: string | undefined;
+      try {
+        do {
+          const out = await client.send(new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: dirKey,
+            Delimiter: '/',
+            ...(token === undefined && startAfter !== undefined ? { StartAfter: dirKey + startAfter } : {}),
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }));
+          for (const obj of out.Contents ?? []) {
+            if (obj.Key === undefined) continue;
+            const name = obj.Key.slice(dirKey.length);
+            if (name && !name.includes('/') && (startAfter === undefined || name > startAfter)) names.push(name);
+          }
+          token = out.IsTruncated ? out.NextContinuationToken : undefined;
+        } while (token !== undefined);
+      } catch (err) {
+        throw storageError(`list ${storage.uri}/${dir}`, err);
+      }
+      return names.sort();
+    },
+    async delete(path) {
+      try {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
+      } catch (err) {
+        if (statusOf(err) !== 404) throw storageError(`delete ${storage.uri}/${path}`, err);
+      }
+    },
+    sub(path) {
+      const clean = path.split('/').filter(Boolean).join('/');
+      return s3WithClient(client, bucket, prefix ? `${prefix}/${clean}` : clean, opts);
+    },
+  };
+  return storage;
+}
+
+export interface S3ConnectionOptions {
+  endpoint?: string;
+  region?: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  forcePathStyle?: boolean;
+  client?: S3Client;
+}
+
+/** `s3://bucket/prefix` → S3 storage; `file:///path` or a plain path → local disk. */
+export function storageFromUri(uri: string, s3: S3ConnectionOptions = {}): Storage {
+  if (uri.startsWith('s3://') || uri.startsWith('s3a://')) {
+    const rest = uri.slice(uri.indexOf('://') + 3);
+    const slash = rest.indexOf('/');
+    const bucket = slash < 0 ? rest : rest.slice(0, slash);
+    const prefix = slash < 0 ? '' : rest.slice(slash + 1);
+    if (!bucket) throw new StorageError(`no bucket in ${uri}`);
+    return s3Storage({ bucket, prefix, ...s3 });
+  }
+  if (uri.startsWith('file://')) return localStorage(fileURLToPath(uri));
+  return localStorage(uri);
+}

@@ -1,0 +1,464 @@
+/**
+ * A Delta table an append-only writer can create, open and append to, safely alongside other
+ * writers: commits are created put-if-absent, a lost race re-reads the winner's `txn` actions
+ * and retries at the next version, and rows already recorded in the table are skipped
+ * (exactly-once replay).
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAction } from './log.ts';
+import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
+import type { ParquetOptions } from './parquet.ts';
+import { encodeParquet, InvalidValueError } from './parquet.ts';
+import type { BackoffOptions } from './retry.ts';
+import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError, sleep } from './retry.ts';
+import type { ColumnSpec, DeltaType, TableSpec } from './schema.ts';
+import { checkCompatible, parquetSchema, schemaString, validateSpec } from './schema.ts';
+import type { Storage } from './storage.ts';
+
+export interface DeltaLogger {
+  warn(message: string, err?: unknown): void;
+}
+
+export interface DeltaTableOptions {
+  /** Write a checkpoint after every commit whose version is a multiple of this (default 10). */
+  checkpointInterval?: number;
+  /** Commit attempts per append before giving up with a retriable `CommitConflictError` (default 100). */
+  maxCommitAttempts?: number;
+  /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered). */
+  conflictBackoff?: BackoffOptions;
+  parquet?: ParquetOptions;
+  /** Where non-fatal problems (a failed checkpoint) are reported; default `console.warn`. */
+  logger?: DeltaLogger;
+}
+
+/** Exactly-once: how to tell which source record a row is, to skip rows the table already has. */
+export interface Dedupe<Row> {
+  appId(row: Row): string;
+  offset(row: Row): bigint;
+}
+
+export interface AppendOptions<Row> {
+  /** Extra `txn` versions to record (merged with the dedupe-derived ones; the larger wins). */
+  txns?: ReadonlyMap<string, bigint> | Readonly<Record<string, bigint>>;
+  /**
+   * Drop rows already in the table: a row whose offset is at or below the table's `txn` version
+   * of its appId is skipped — checked before writing and again after every lost commit race.
+   * The commit records, per appId, the largest offset written.
+   */
+  dedupe?: Dedupe<Row>;
+}
+
+export interface AppendResult {
+  /** Version committed; `null` when nothing new had to be written. */
+  version: number | null;
+  rows: number;
+  skipped: number;
+  bytes: number;
+  files: number;
+  durationMs: number;
+}
+
+interface WrittenFiles {
+  adds: AddAction[];
+  bytes: number;
+}
+
+const HIVE_NULL = '__HIVE_DEFAULT_PARTITION__';
+const textDecoder = new TextDecoder();
+
+/** Hive-style escaping of a partition folder name or value (as Spark and delta-rs do). */
+export function escapePartition(s: string): string {
+  let out = '';
+  for (const ch of s) {
+    const c = ch.codePointAt(0) as number;
+    if (c < 0x20 || c === 0x7f || '"#%\'*/:=?\\{[]^'.includes(ch)) {
+      out += `%${c.toString(16).toUpperCase().padStart(2, '0')}`;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+function two(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** A row's partition value as the string Delta records in `partitionValues`. */
+function partitionString(v: unknown, type: DeltaType, column: string): string | null {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case 'string':
+      if (typeof v === 'string') return v;
+      if (v instanceof Uint8Array) return textDecoder.decode(v);
+      break;
+    case 'date':
+      if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v)) return v;
+      if (v instanceof Date) return v.toISOString().slice(0, 10);
+      break;
+    case 'integer':
+    case 'long':
+    case 'double':
+      if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+      break;
+    case 'boolean':
+      if (typeof v === 'boolean') return String(v);
+      break;
+    case 'timestamp': {
+      const micros = typeof v === 'bigint' ? v : v instanceof Date ? BigInt(v.getTime()) * 1000n : undefined;
+      if (micros === undefined) break;
+      const ms = micros / 1000n - (micros % 1000n < 0n ? 1n : 0n);
+      const d = new Date(Number(ms));
+      const frac = String(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n).padStart(6, '0');
+      return `${d.getUTCFullYear()}-${two(d.getUTCMonth() + 1)}-${two(d.getUTCDate())} ${two(d.getUTCHours())}:${two(d.getUTCMinutes())}:${two(d.getUTCSeconds())}.${frac}`;
+    }
+    case 'binary':
+      break;
+  }
+  throw new InvalidValueError(`partition column ${column}: cannot use ${typeof v} as a ${type} partition value`);
+}
+
+function getterOf<Row>(c: ColumnSpec<Row>): (row: Row) => unknown {
+  if (c.get) return c.get;
+  const name = c.name;
+  return (row) => (row as Record<string, unknown>)[name];
+}
+
+/** A Delta table opened for appending. */
+export class DeltaTable<Row> {
+  readonly storage: Storage;
+  readonly spec: TableSpec<Row>;
+  #snapshot: Snapshot;
+  readonly #opts: DeltaTableOptions;
+  readonly #logger: DeltaLogger;
+  readonly #dataColumns: readonly ColumnSpec<Row>[];
+  readonly #partitionColumns: readonly ColumnSpec<Row>[];
+  readonly #parquetSchema: ReturnType<typeof parquetSchema>;
+
+  private constructor(storage: Storage, spec: TableSpec<Row>, snapshot: Snapshot, opts: DeltaTableOptions) {
+    this.storage = storage;
+    this.spec = spec;
+    this.#snapshot = snapshot;
+    this.#opts = opts;
+    this.#logger = opts.logger ?? { warn: (m, e) => console.warn(`[rxlake delta] ${m}`, e ?? '') };
+    const parts = spec.partitionColumns ?? [];
+    this.#dataColumns = spec.columns.filter((c) => !parts.includes(c.name));
+    this.#partitionColumns = parts.map((p) => spec.columns.find((c) => c.name === p) as ColumnSpec<Row>);
+    this.#parquetSchema = parquetSchema(this.#dataColumns as readonly ColumnSpec<unknown>[]);
+  }
+
+  /**
+   * Opens the table at `storage` (its root), creating it (version 0) when it does not exist.
+   * Safe when several processes create it at once; throws `SchemaMismatchError` when the
+   * existing table's columns or partitioning differ from `spec`.
+   */
+  static async openOrCreate<Row>(storage: Storage, spec: TableSpec<Row>, opts: DeltaTableOptions = {}): Promise<DeltaTable<Row>> {
+    validateSpec(spec as TableSpec<unknown>);
+    const warn = (m: string, e?: unknown): void => (opts.logger ?? console).warn(m, e);
+    let snapshot = await loadSnapshot(storage, { onWarning: warn });
+    if (!snapshot) {
+      const protocol: ProtocolAction = { minReaderVersion: 1, minWriterVersion: 2 };
+      const now = Date.now();
+      const metaData: MetaDataAction = {
+        id: randomUUID(),
+        name: spec.name,
+        description: null,
+        format: { provider: 'parquet', options: {} },
+        schemaString: schemaString(spec.columns as readonly ColumnSpec<unknown>[]),
+        partitionColumns: [...(spec.partitionColumns ?? [])],
+        configuration: { ...(spec.configuration ?? {}) },
+        createdTime: now,
+      };
+      const commitInfo = {
+        timestamp: now,
+        operation: 'CREATE TABLE',
+        operationParameters: {
+          mode: 'ErrorIfExists',
+          location: storage.uri,
+          protocol: JSON.stringify(protocol),
+          metadata: JSON.stringify(metaData),
+        },
+        isBlindAppend: true,
+        engineInfo: 'rxlake',
+        txnId: randomUUID(),
+      };
+      const created = await storage.putIfAbsent(commitPath(0), serializeCommit({ commitInfo, protocol, metaData }));
+      if (created) {
+        snapshot = { version: 0, protocol, metaData, txns: new Map(), checkpointVersion: undefined };
+      } else {
+        snapshot = await loadSnapshot(storage, { onWarning: warn });
+        if (!snapshot) throw new SchemaMismatchError(`${storage.uri}: lost the race to create the table but cannot read it`);
+      }
+    }
+    checkCompatible(spec as TableSpec<unknown>, snapshot.metaData.schemaString, snapshot.metaData.partitionColumns);
+    checkProtocol(storage.uri, snapshot.protocol);
+    return new DeltaTable(storage, spec, snapshot, opts);
+  }
+
+  /** Table name (from the spec). */
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** Where the table lives (`Storage.uri`). */
+  get uri(): string {
+    return this.storage.uri;
+  }
+
+  /** Latest version known to this handle. */
+  get version(): number {
+    return this.#snapshot.version;
+  }
+
+  /** The table's `metaData` as of `version`. */
+  get metadata(): Readonly<MetaDataAction> {
+    return this.#snapshot.metaData;
+  }
+
+  /** The latest `txn` version recorded for `appId` (as of the last refresh or commit). */
+  txnVersion(appId: string): bigint | undefined {
+    return this.#snapshot.txns.get(appId);
+  }
+
+  /** Reads commits made since `version` (incremental). */
+  async refresh(): Promise<void> {
+    await this.#refresh();
+  }
+
+  async #refresh(): Promise<Commit[]> {
+    const applied = await refreshSnapshot(this.storage, this.#snapshot);
+    for (const c of applied) {
+      if (c.protocol || c.metaData) {
+        checkCompatible(this.spec as TableSpec<unknown>, this.#snapshot.metaData.schemaString, this.#snapshot.metaData.partitionColumns);
+        checkProtocol(this.uri, this.#snapshot.protocol);
+      }
+    }
+    return applied;
+  }
+
+  /** Writes a checkpoint of `version` now (normally automatic every `checkpointInterval`). */
+  async checkpoint(version = this.version): Promise<void> {
+    await writeCheckpoint(this.storage, version, (m, e) => this.#logger.warn(m, e));
+  }
+
+  /**
+   * Appends rows in one commit: one Parquet file per partition, `txn` actions for the source
+   * positions covered, then `_delta_log/%020d.json` created put-if-absent, retried at the next
+   * version after a lost race. Retriable failures throw errors with `retriable: true`.
+   */
+  async append(rows: readonly Row[], opts: AppendOptions<Row> = {}): Promise<AppendResult> {
+    const t0 = performance.now();
+    const done = (version: number | null, written: number, files: WrittenFiles | undefined): AppendResult => ({
+      version,
+      rows: written,
+      skipped: rows.length - written,
+      bytes: files?.bytes ?? 0,
+      files: files?.adds.length ?? 0,
+      durationMs: performance.now() - t0,
+    });
+    if (!rows.length) return done(null, 0, undefined);
+    await this.#refresh();
+
+    const { dedupe } = opts;
+    let kept = this.#keep(rows, undefined, dedupe);
+    if (kept && !kept.length) return done(null, 0, undefined);
+    let files = await this.#writeFiles(rows, kept);
+    const txnId = randomUUID();
+    const maxAttempts = this.#opts.maxCommitAttempts ?? 100;
+
+    for (let attempt = 1; ; attempt++) {
+      const version = this.#snapshot.version + 1;
+      const now = Date.now();
+      const txns = this.#txns(rows, kept, opts, now);
+      const commitInfo = {
+        timestamp: now,
+        operation: 'WRITE',
+        operationParameters: { mode: 'Append', partitionBy: JSON.stringify(this.spec.partitionColumns ?? []) },
+        isBlindAppend: true,
+        engineInfo: 'rxlake',
+        txnId,
+        operationMetrics: {
+          numFiles: String(files.adds.length),
+          numOutputRows: String(kept ? kept.length : rows.length),
+          numOutputBytes: String(files.bytes),
+        },
+      };
+      const body = serializeCommit({ commitInfo, txns, adds: files.adds });
+      if (await this.storage.putIfAbsent(commitPath(version), body)) {
+        applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
+        await this.#maybeCheckpoint(version);
+        return done(version, kept ? kept.length : rows.length, files);
+      }
+
+      // Lost the race: read the winners, then decide.
+      let applied: Commit[];
+      try {
+        applied = await this.#refresh();
+      } catch (err) {
+        if (!(err instanceof SchemaMismatchError)) throw err;
+        await this.#discard(files);
+        throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table while committing: ${err.message}`);
+      }
+      const ours = applied.find((c) => c.commitInfo?.txnId === txnId);
+      if (ours) return done(ours.version, kept ? kept.length : rows.length, files); // our write landed after all
+      if (applied.some((c) => c.protocol || c.metaData)) {
+        await this.#discard(files);
+        throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table's protocol or metadata`);
+      }
+      if (dedupe) {
+        const again = this.#keep(rows, kept, dedupe) as number[];
+        if (!again.length) {
+          await this.#discard(files);
+          return done(null, 0, undefined); // someone else already wrote all of it
+        }
+        if (again.length !== (kept ? kept.length : rows.length)) {
+          await this.#discard(files);
+          kept = again;
+          files = await this.#writeFiles(rows, kept);
+        }
+      }
+      if (attempt >= maxAttempts) {
+        await this.#discard(files);
+        throw new CommitConflictError(`${this.uri}: lost ${attempt} commit races in a row (at version ${version})`);
+      }
+      await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 1000, ...this.#opts.conflictBackoff }));
+    }
+  }
+
+  /** Indices of rows not yet in the table (`undefined`: all rows, no dedupe). */
+  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined): number[] | undefined {
+    if (!dedupe) return undefined;
+    const txns = this.#snapshot.txns;
+    const out: number[] = [];
+    const n = from ? from.length : rows.length;
+    let lastApp: string | undefined;
+    let lastVersion: bigint | undefined;
+    for (let k = 0; k < n; k++) {
+      const i = from ? (from[k] as number) : k;
+      const row = rows[i] as Row;
+      const app = dedupe.appId(row);
+      if (app !== lastApp) {
+        lastApp = app;
+        lastVersion = txns.get(app);
+      }
+      if (lastVersion === undefined || dedupe.offset(row) > lastVersion) out.push(i);
+    }
+    return out;
+  }
+
+  #txns(rows: readonly Row[], kept: readonly number[] | undefined, opts: AppendOptions<Row>, now: number): TxnAction[] {
+    const max = new Map<string, bigint>();
+    const { dedupe, txns } = opts;
+    if (dedupe) {
+      const n = kept ? kept.length : rows.length;
+      for (let k = 0; k < n; k++) {
+        const row = rows[kept ? (kept[k] as number) : k] as Row;
+        const app = dedupe.appId(row);
+        const off = dedupe.offset(row);
+        const cur = max.get(app);
+        if (cur === undefined || off > cur) max.set(app, off);
+      }
+    }
+    if (txns) {
+      const entries: Array<[string, bigint]> = txns instanceof Map
+        ? [...(txns as ReadonlyMap<string, bigint>).entries()]
+        : Object.entries(txns as Readonly<Record<string, bigint>>);
+      for (const [app, v] of entries) {
+        const cur = max.get(app);
+        if (cur === undefined || v > cur) max.set(app, v);
+      }
+    }
+    return [...max].map(([appId, version]) => ({ appId, version, lastUpdated: now }));
+  }
+
+  async #writeFiles(rows: readonly Row[], kept: readonly number[] | undefined): Promise<WrittenFiles> {
+    const groups = this.#group(rows, kept);
+    const adds: AddAction[] = [];
+    let bytes = 0;
+    const writes: Promise<void>[] = [];
+    let part = 0;
+    try {
+      for (const g of groups) {
+        const file = encodeParquet(rows, this.#dataColumns, g.indices, this.#opts.parquet, this.#parquetSchema);
+        const dir = this.#partitionColumns
+          .map((c, i) => `${escapePartition(c.name)}=${escapePartition(g.values[i] ?? HIVE_NULL)}`)
+          .join('/');
+        const name = `part-${String(part++).padStart(5, '0')}-${randomUUID()}.c000.snappy.parquet`;
+        const fsPath = dir ? `${dir}/${name}` : name;
+        const partitionValues: Record<string, string | null> = {};
+        this.#partitionColumns.forEach((c, i) => {
+          partitionValues[c.name] = g.values[i] ?? null;
+        });
+        adds.push({
+          path: encodeURI(fsPath),
+          partitionValues,
+          size: file.bytes.byteLength,
+          modificationTime: Date.now(),
+          dataChange: true,
+          stats: file.stats,
+        });
+        bytes += file.bytes.byteLength;
+        writes.push(this.storage.write(fsPath, file.bytes));
+      }
+    } finally {
+      // Wait for every started write, even after a failure, so none is left running.
+      const results = await Promise.allSettled(writes);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        await this.#discard({ adds, bytes });
+        // eslint-disable-next-line no-unsafe-finally
+        throw failed.reason;
+      }
+    }
+    return { adds, bytes };
+  }
+
+  #group(rows: readonly Row[], kept: readonly number[] | undefined): Array<{ values: (string | null)[]; indices: number[] | undefined }> {
+    const parts = this.#partitionColumns;
+    if (!parts.length) return [{ values: [], indices: kept ? [...kept] : undefined }];
+    const getters = parts.map(getterOf);
+    const groups = new Map<string, { values: (string | null)[]; indices: number[] }>();
+    const n = kept ? kept.length : rows.length;
+    for (let k = 0; k < n; k++) {
+      const i = kept ? (kept[k] as number) : k;
+      const row = rows[i] as Row;
+      let key: string;
+      let values: (string | null)[];
+      if (parts.length === 1) {
+        const v = partitionString((getters[0] as (r: Row) => unknown)(row), (parts[0] as ColumnSpec<Row>).type, (parts[0] as ColumnSpec<Row>).name);
+        key = v === null ? '\u0000' : v;
+        values = [v];
+      } else {
+        values = parts.map((c, j) => partitionString((getters[j] as (r: Row) => unknown)(row), c.type, c.name));
+        key = values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
+      }
+      const g = groups.get(key);
+      if (g) g.indices.push(i);
+      else groups.set(key, { values, indices: [i] });
+    }
+    return [...groups.values()];
+  }
+
+  async #discard(files: WrittenFiles): Promise<void> {
+    await Promise.allSettled(files.adds.map((a) => this.storage.delete(decodeURI(a.path))));
+  }
+
+  async #maybeCheckpoint(version: number): Promise<void> {
+    const every = this.#opts.checkpointInterval ?? 10;
+    if (every <= 0 || version === 0 || version % every !== 0) return;
+    try {
+      await this.checkpoint(version);
+    } catch (err) {
+      this.#logger.warn(`checkpoint of ${this.uri} at version ${version} failed (the commit itself succeeded)`, err);
+    }
+  }
+}
+
+function checkProtocol(uri: string, p: ProtocolAction): void {
+  if (p.minWriterVersion > 2 || p.minReaderVersion > 1) {
+    throw new SchemaMismatchError(
+      `${uri}: protocol (reader ${p.minReaderVersion}, writer ${p.minWriterVersion}) needs features this writer does not implement (max reader 1, writer 2)`,
+    );
+  }
+}
