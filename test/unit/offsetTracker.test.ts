@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { OffsetTracker } from '../../src/sources/offsetTracker.ts';
+import type { RecordRef } from '../../src/types.ts';
+
+const ref = (offset: bigint, partition = 0, topic = 't'): RecordRef => ({ topic, partition, offset });
+
+describe('OffsetTracker', () => {
+  it('commits nothing before anything is emitted', () => {
+    const t = new OffsetTracker();
+    t.assign('t', 0);
+    expect(t.committable('t', 0)).toBeUndefined();
+    expect(t.pending()).toEqual([]);
+  });
+
+  it('holds the committable offset at the lowest unacknowledged record under out-of-order acks', () => {
+    const t = new OffsetTracker();
+    for (let o = 0n; o < 5n; o++) t.emit('t', 0, o, 10);
+    expect(t.committable('t', 0)).toBe(0n);
+    t.acknowledge([ref(3n), ref(1n)]);
+    expect(t.committable('t', 0)).toBe(0n);
+    t.acknowledge([ref(0n)]);
+    expect(t.committable('t', 0)).toBe(2n);
+    t.acknowledge([ref(4n)]);
+    expect(t.committable('t', 0)).toBe(2n);
+    t.acknowledge([ref(2n)]);
+    expect(t.committable('t', 0)).toBe(5n);
+    expect(t.inFlightRecords).toBe(0);
+    expect(t.inFlightBytes).toBe(0);
+  });
+
+  it('tracks actual emitted offsets across gaps (compaction, transaction markers)', () => {
+    const t = new OffsetTracker();
+    for (const o of [10n, 11n, 15n, 40n]) t.emit('t', 0, o, 1);
+    t.acknowledge([ref(10n), ref(11n)]);
+    expect(t.committable('t', 0)).toBe(15n);
+    t.acknowledge([ref(15n)]);
+    expect(t.committable('t', 0)).toBe(40n);
+    t.acknowledge([ref(12n)]); // never emitted: ignored
+    expect(t.committable('t', 0)).toBe(40n);
+    t.acknowledge([ref(40n)]);
+    expect(t.committable('t', 0)).toBe(41n);
+  });
+
+  it('counts acks from two sinks once each and double acks once', () => {
+    const t = new OffsetTracker();
+    for (let o = 0n; o < 4n; o++) t.emit('t', 0, o, 100);
+    expect(t.acknowledge([ref(0n), ref(2n)])).toBe(2); // main table
+    expect(t.acknowledge([ref(1n), ref(3n)])).toBe(2); // dead-letter table
+    expect(t.acknowledge([ref(1n)])).toBe(0);
+    expect(t.committable('t', 0)).toBe(4n);
+    expect(t.stats()).toMatchObject({ inFlightRecords: 0, inFlightBytes: 0, peakInFlightRecords: 4, peakInFlightBytes: 400 });
+  });
+
+  it('keeps partitions independent and reports only advanced positions as pending', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 0n, 1);
+    t.emit('t', 1, 7n, 1);
+    t.emit('u', 0, 3n, 1);
+    t.acknowledge([ref(0n, 0), ref(7n, 1)]);
+    expect(t.pending()).toEqual(
+      expect.arrayContaining([
+        { topic: 't', partition: 0, offset: 1n },
+        { topic: 't', partition: 1, offset: 8n },
+        { topic: 'u', partition: 0, offset: 3n },
+      ]),
+    );
+    for (const p of t.pending()) t.markCommitted(p.topic, p.partition, p.offset);
+    expect(t.pending()).toEqual([]);
+    t.acknowledge([ref(3n, 0, 'u')]);
+    expect(t.pending()).toEqual([{ topic: 'u', partition: 0, offset: 4n }]);
+  });
+
+  it('drops a revoked partition, releases its budget and ignores its late acks', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 0n, 5);
+    t.emit('t', 0, 1n, 5);
+    t.emit('t', 1, 0n, 7);
+    t.reassign([{ topic: 't', partition: 1 }]);
+    expect(t.isAssigned('t', 0)).toBe(false);
+    expect(t.inFlightRecords).toBe(1);
+    expect(t.inFlightBytes).toBe(7);
+    expect(t.acknowledge([ref(0n, 0), ref(1n, 0)])).toBe(0);
+    expect(t.committable('t', 0)).toBeUndefined();
+    // Only the owned partition remains; its first emitted offset is committable (pins the start).
+    expect(t.pending()).toEqual([{ topic: 't', partition: 1, offset: 0n }]);
+    // Re-assigned later: starts fresh.
+    t.reassign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
+    expect(t.committable('t', 0)).toBeUndefined();
+    t.emit('t', 0, 1n, 5);
+    expect(t.committable('t', 0)).toBe(1n);
+  });
+
+  it('starts a partition over when records are redelivered from an earlier offset', () => {
+    const t = new OffsetTracker();
+    for (let o = 0n; o < 3n; o++) t.emit('t', 0, o, 2);
+    t.acknowledge([ref(0n)]);
+    t.markCommitted('t', 0, 1n);
+    t.emit('t', 0, 1n, 2); // broker goes back to the committed offset
+    expect(t.inFlightRecords).toBe(1);
+    expect(t.inFlightBytes).toBe(2);
+    expect(t.committed('t', 0)).toBe(1n);
+    expect(t.committable('t', 0)).toBe(1n);
+    t.acknowledge([ref(1n)]);
+    expect(t.committable('t', 0)).toBe(2n);
+  });
+
+  it('stays exact over many records (compaction of acknowledged prefixes)', () => {
+    const t = new OffsetTracker();
+    const n = 20_000;
+    for (let i = 0; i < n; i++) t.emit('t', 0, BigInt(i * 2), 1); // even offsets only
+    // Acknowledge in blocks, each block in reverse order, leaving offset 30000 for last.
+    const hole = 30_000n;
+    for (let start = 0; start < n; start += 1000) {
+      const refs: RecordRef[] = [];
+      for (let i = Math.min(n, start + 1000) - 1; i >= start; i--) {
+        if (BigInt(i * 2) !== hole) refs.push(ref(BigInt(i * 2)));
+      }
+      t.acknowledge(refs);
+    }
+    expect(t.committable('t', 0)).toBe(hole);
+    expect(t.inFlightRecords).toBe(1);
+    t.acknowledge([ref(hole)]);
+    expect(t.committable('t', 0)).toBe(BigInt((n - 1) * 2 + 1));
+    expect(t.inFlightRecords).toBe(0);
+  });
+});
