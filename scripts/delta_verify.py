@@ -16,7 +16,7 @@ Usage:
 
 Output JSON: version, protocol {min_reader_version, min_writer_version}, schema [{name, type,
 nullable}], partition_columns, num_rows, files [{path, size, partition_values, num_records}],
-txn {appId: version|null}, history_len, rows (optional). Values in rows: int64 as strings,
+txn {appId: version|null}, txn_exact {appId: version as a decimal string|null}, history_len, rows (optional). Values in rows: int64 as strings,
 timestamps as ISO-8601 with microseconds and 'Z', binary as {"base64": ...}.
 """
 import argparse
@@ -129,8 +129,10 @@ def main():
             "stats": {k: to_json_value(v) for k, v in a.items() if k.startswith(("min.", "max.", "null_count."))},
         })
     txn = {}
+    txn_exact = {}
     for app_id in args.app_id:
         txn[app_id] = dtable.transaction_version(app_id)
+        txn_exact[app_id] = None if txn[app_id] is None else str(txn[app_id])
 
     out = {
         "version": dtable.version(),
@@ -139,6 +141,7 @@ def main():
         "partition_columns": list(meta.partition_columns),
         "files": files,
         "txn": txn,
+        "txn_exact": txn_exact,
         "history_len": len(dtable.history()),
     }
     table = dtable.to_pyarrow_table(columns=args.columns.split(",") if args.columns else None)

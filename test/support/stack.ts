@@ -42,6 +42,8 @@ export interface VerifiedTable {
     stats: Record<string, unknown>;
   }>;
   txn: Record<string, number | null>;
+  /** `txn` versions as exact decimal strings (Kafka offsets may exceed 2^53). */
+  txn_exact: Record<string, string | null>;
   history_len: number;
   num_rows: number;
   /** int64 as string when beyond 2^53, timestamps as ISO µs 'Z', binary as {base64}. */
