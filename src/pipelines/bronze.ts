@@ -1,0 +1,335 @@
+/**
+ * The bronze pipeline: eight rideshare topics into bronze Delta tables, exactly once, with
+ * dead-letter tables for bad records, health/metrics over HTTP and graceful shutdown.
+ *
+ * Run: `node src/pipelines/bronze.ts [--until-caught-up]` (Node 22.18+), or
+ * `npm run bronze -- [--until-caught-up]`. Configuration: environment variables, see README.
+ */
+import { Subject, groupBy, merge, mergeMap, tap } from 'rxjs';
+import type { Observable, OperatorFunction } from 'rxjs';
+import { pathToFileURL } from 'node:url';
+import { bufferTime } from '../operators/bufferTime.ts';
+import { commitOffsets } from '../operators/commitOffsets.ts';
+import type { CommitEvent } from '../operators/commitOffsets.ts';
+import { deltaSink } from '../operators/deltaSink.ts';
+import { enrichMetadata } from '../operators/enrichMetadata.ts';
+import { partitionByDate } from '../operators/partitionByDate.ts';
+import { routeErrors } from '../operators/routeErrors.ts';
+import { storageFromUri } from '../sinks/delta/storage.ts';
+import type { Storage } from '../sinks/delta/storage.ts';
+import { DeltaTable } from '../sinks/delta/table.ts';
+import { isRetriable, backoffDelay, sleep } from '../sinks/delta/retry.ts';
+import { fromKafka } from '../sources/fromKafka.ts';
+import type { KafkaSource } from '../sources/fromKafka.ts';
+import { loadBronzeConfig } from '../runtime/config.ts';
+import type { BronzeConfig } from '../runtime/config.ts';
+import { ConfigError } from '../runtime/env.ts';
+import { createLogger } from '../runtime/log.ts';
+import type { Logger } from '../runtime/log.ts';
+import { PipelineMonitor } from '../runtime/monitor.ts';
+import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
+import { bronzeCodecs } from './rideshare/codecs.ts';
+import type { BronzeTopic } from './rideshare/topics.ts';
+import { bronzeTableSpec, deadLetterTableSpec } from './bronze/tables.ts';
+import type { BronzeRow } from './bronze/tables.ts';
+
+/** The two tables of one topic. */
+export interface TopicTables {
+  readonly topic: BronzeTopic;
+  readonly kafkaTopic: string;
+  readonly bronze: DeltaTable<BronzeRow>;
+  readonly deadLetters: DeltaTable<DeadLetterRow>;
+}
+
+/**
+ * One topic's chain: raw records in, sink acknowledgements out (bronze table and dead-letter
+ * table alike), ready for `commitOffsets`.
+ */
+export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, monitor: PipelineMonitor): OperatorFunction<KafkaRecord, SinkAck> {
+  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes };
+  const sinkOptions = (table: string, deadLetter: boolean) => ({
+    pipelineId: config.pipelineId,
+    onWriteError: (err: Error) => monitor.writeFailed(table, err),
+    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetter),
+  });
+  const { topic } = tables;
+  return (records$) => {
+    const deadLetters = new Subject<DeadLetterRow>();
+    return merge(
+      deadLetters.pipe(
+        bufferTime(batch),
+        tap((rows) => countDeadLetters(monitor, topic, rows)),
+        deltaSink(tables.deadLetters, sinkOptions(tables.deadLetters.name, true)),
+      ),
+      records$.pipe(
+        enrichMetadata(),
+        routeErrors(bronzeCodecs[topic], deadLetters, {
+          validateJson: config.dlq.validateJson,
+          validateSchema: config.dlq.validateSchema,
+          maxPayloadBytes: config.maxPayloadBytes,
+          enabled: config.dlq.enabled,
+        }),
+        partitionByDate(),
+        bufferTime(batch),
+        tap((rows) => monitor.recordsIn.inc({ topic }, rows.length)),
+        deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
+      ),
+    );
+  };
+}
+
+function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonly DeadLetterRow[]): void {
+  const byType = new Map<string, number>();
+  for (const r of rows) byType.set(r.error_type, (byType.get(r.error_type) ?? 0) + 1);
+  for (const [errorType, n] of byType) monitor.dlqRecords.inc({ topic, error_type: errorType }, n);
+  monitor.recordsIn.inc({ topic }, rows.length);
+}
+
+/** Opens (creating when missing) the bronze and dead-letter tables of every configured topic. */
+export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
+  const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
+  return Promise.all(
+    config.topics.map(async (topic) => {
+      const [bronze, deadLetters] = await Promise.all([
+        withStartupRetry(log, `open ${topic} tables`, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), { logger: deltaLogger })),
+        withStartupRetry(log, `open ${topic} tables`, () =>
+          DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), { logger: deltaLogger }),
+        ),
+      ]);
+      return { topic, kafkaTopic: `${config.kafka.topicPrefix}${topic}`, bronze, deadLetters };
+    }),
+  );
+}
+
+/** Storage may be down at start: retry retriable failures with backoff (up to ~5 minutes). */
+async function withStartupRetry<T>(log: Logger, what: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 5 * 60_000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetriable(err) || Date.now() > deadline) throw err;
+      const wait = backoffDelay(attempt, { initialMs: 500, maxMs: 15_000 });
+      log.warn(`${what} failed, retrying`, { attempt, retryInMs: wait, error: err });
+      await sleep(wait);
+    }
+  }
+}
+
+export interface BronzeRunOptions {
+  readonly config: BronzeConfig;
+  /** Ingest everything available at start, then exit. */
+  readonly untilCaughtUp?: boolean;
+  readonly log?: Logger;
+  readonly monitor?: PipelineMonitor;
+  /** Storage override (tests); default from `config.deltaBasePath`. */
+  readonly storage?: Storage;
+  /** Serve /health, /ready, /metrics; default true. */
+  readonly http?: boolean;
+}
+
+export interface BronzeRun {
+  /** Resolves when the pipeline has ended (caught up, or stopped and flushed). */
+  readonly done: Promise<BronzeSummary>;
+  /** Stop fetching, flush open batches, commit, disconnect. */
+  stop(): void;
+  readonly monitor: PipelineMonitor;
+  readonly source: KafkaSource;
+  readonly httpPort: number | undefined;
+}
+
+export interface BronzeSummary {
+  readonly recordsWritten: number;
+  readonly deadLetters: number;
+  readonly commits: number;
+  readonly tables: Record<string, { version: number | null; rows: number }>;
+}
+
+/** Starts the bronze pipeline; tables exist (created if missing) before the first record is read. */
+export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config.logLevel);
+  const monitor = options.monitor ?? new PipelineMonitor();
+  const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
+  if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
+
+  const storage =
+    options.storage ??
+    storageFromUri(config.deltaBasePath, {
+      ...(config.s3?.endpoint !== undefined ? { endpoint: config.s3.endpoint, forcePathStyle: true } : {}),
+      ...(config.s3?.region !== undefined ? { region: config.s3.region } : {}),
+      ...(config.s3?.credentials !== undefined ? { credentials: config.s3.credentials } : {}),
+    });
+  log.info('opening tables', { base: storage.uri, topics: config.topics.length });
+  const tables = await openBronzeTables(config, storage, log);
+  for (const t of tables) {
+    monitor.registerTable(t.bronze.name, t.bronze.version);
+    monitor.registerTable(t.deadLetters.name, t.deadLetters.version);
+  }
+  const byKafkaTopic = new Map(tables.map((t) => [t.kafkaTopic, t]));
+
+  const source = fromKafka({
+    brokers: config.kafka.brokers,
+    groupId: config.kafka.groupId,
+    topics: tables.map((t) => t.kafkaTopic),
+    clientId: `rxlake-${config.pipelineId}`,
+    ...(config.kafka.ssl ? { ssl: true } : {}),
+    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
+    startFrom: config.kafka.startFrom,
+    maxInFlightRecords: config.maxInFlightRecords,
+    maxInFlightBytes: config.maxInFlightBytes,
+    untilCaughtUp: options.untilCaughtUp === true,
+    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
+  });
+
+  const commits$: Observable<CommitEvent> = source.records$.pipe(
+    groupBy((r) => r.topic),
+    mergeMap((records) => {
+      const t = byKafkaTopic.get(records.key);
+      if (!t) throw new Error(`record from unexpected topic ${records.key}`);
+      return records.pipe(bronzeTopicPipeline(t, config, monitor));
+    }),
+    commitOffsets(source),
+  );
+
+  const progress = startProgress(config, log, monitor, source);
+  let commits = 0;
+  const done = new Promise<BronzeSummary>((resolve, reject) => {
+    const sub = commits$.subscribe({
+      next: (e) => {
+        commits += 1;
+        for (const o of e.offsets) monitor.committedOffset.set({ topic: o.topic, partition: String(o.partition) }, Number(o.offset));
+      },
+      error: (err: unknown) => {
+        clearInterval(progress);
+        httpServer?.server.close();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+      complete: () => {
+        clearInterval(progress);
+        httpServer?.server.close();
+        const snap = monitor.snapshot();
+        resolve({
+          recordsWritten: snap.recordsWritten,
+          deadLetters: snap.dlqRecords,
+          commits,
+          tables: Object.fromEntries(Object.entries(snap.tables).map(([k, v]) => [k, { version: v.version, rows: v.rows }])),
+        });
+      },
+    });
+    stopper = () => {
+      if (!sub.closed) source.drain();
+    };
+  });
+  let stopper: () => void = () => undefined;
+  monitor.setReady(true);
+  return { done, stop: () => stopper(), monitor, source, httpPort: httpServer?.port };
+}
+
+/** One line on stderr every `progressIntervalMs`: rates, lag, in-flight, latest versions. */
+function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonitor, source: KafkaSource): NodeJS.Timeout {
+  let last = { t: Date.now(), written: 0, dlq: 0 };
+  const timer = setInterval(
+    () => {
+      const snap = monitor.snapshot();
+      const stats = source.stats();
+      let lag = 0n;
+      for (const p of stats.partitions) {
+        if (p.highWatermark === undefined) continue;
+        const pos = p.committed ?? 0n;
+        const l = p.highWatermark > pos ? p.highWatermark - pos : 0n;
+        lag += l;
+        monitor.consumerLag.set({ topic: p.topic, partition: String(p.partition) }, Number(l));
+      }
+      monitor.inFlight.set({ kind: 'records' }, stats.inFlightRecords);
+      monitor.inFlight.set({ kind: 'bytes' }, stats.inFlightBytes);
+      const now = Date.now();
+      const secs = Math.max(0.001, (now - last.t) / 1000);
+      const rate = Math.round((snap.recordsWritten + snap.dlqRecords - last.written - last.dlq) / secs);
+      last = { t: now, written: snap.recordsWritten, dlq: snap.dlqRecords };
+      if (config.progressIntervalMs > 0) {
+        log.info('progress', {
+          records_per_s: rate,
+          written: snap.recordsWritten,
+          dlq: snap.dlqRecords,
+          lag: lag.toString(),
+          in_flight: stats.inFlightRecords,
+          status: snap.status,
+        });
+      }
+    },
+    Math.max(1000, config.progressIntervalMs || 5000),
+  );
+  timer.unref();
+  return timer;
+}
+
+function usage(): string {
+  return `Usage: bronze [--until-caught-up] [--help]
+
+Ingests the rideshare topics into bronze Delta tables (bronze_<topic>, dlq_bronze_<topic>).
+  --until-caught-up   ingest everything available at start, then exit 0
+Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP_SERVERS,
+KAFKA_CONSUMER_GROUP, DELTA_BASE_PATH, BATCH_INTERVAL_SECONDS, S3_ENDPOINT_URL, DLQ_ENABLED, …
+`;
+}
+
+/** CLI entry point. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--until-caught-up');
+  if (unknown.length > 0) {
+    process.stderr.write(`bronze: unknown argument ${unknown[0]}\n\n${usage()}`);
+    return 2;
+  }
+  let config: BronzeConfig;
+  try {
+    config = loadBronzeConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`bronze: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const run = await startBronze({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      log.error(`second ${sig}: exiting without flushing (uncommitted records will be read again)`);
+      process.exit(130);
+    }
+    log.info(`${sig}: stopping — flushing open batches and committing offsets`, { timeoutMs: config.shutdownTimeoutMs });
+    setTimeout(() => {
+      log.error('shutdown timed out: exiting (uncommitted records will be read again)', { timeoutMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    run.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await run.done;
+    log.info('bronze pipeline finished', { written: summary.recordsWritten, dlq: summary.deadLetters, commits: summary.commits });
+    return 0;
+  } catch (err) {
+    log.error('bronze pipeline failed', { error: err instanceof Error ? err.message : String(err) });
+    return 1;
+  }
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`bronze: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
