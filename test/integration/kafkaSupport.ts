@@ -83,7 +83,8 @@ export async function endOffsets(topic: string): Promise<Map<number, bigint>> {
 /**
  * A sink stand-in: "writes" each batch by recording it (after `delayMs`), then acknowledges
  * every record of the batch. `hold` returns true for records it must never acknowledge (a
- * sink that did not make them durable): the whole batch containing one is left unacknowledged.
+ * sink that did not make them durable): they are left out of the batch's ack, the rest of the
+ * batch is acknowledged.
  */
 export function recordingSink(
   seen: (records: readonly KafkaRecord[]) => void,
@@ -108,4 +109,13 @@ export function recordingSink(
       }),
     );
   });
+}
+
+/** Polls `check` until it returns true; fails after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
