@@ -76,7 +76,7 @@ export function expectedRow(r: BronzeRow): Record<string, unknown> {
   return {
     _kafka_offset: big(r._kafka_offset),
     _kafka_partition: r._kafka_partition,
-    _raw_value: new TextDecoder().decode(r.value as Uint8Array),
+    _raw_value: new TextDecoder().decode(r.value ?? new Uint8Array(0)),
     _kafka_timestamp: isoMicros(r._kafka_timestamp),
     _ingested_at: isoMicros(r._ingested_at),
     _ingestion_date: r._ingestion_date,
