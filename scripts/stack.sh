@@ -309,6 +309,7 @@ s3_up() {
     log "s3: starting S3Proxy $S3PROXY_VERSION"
     spawn "$S3_PID" "$S3_LOG" java $S3_HEAP -XX:+UseSerialGC \
       -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener \
       -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.properties"
   fi
   local t0
