@@ -73,6 +73,11 @@ export interface KafkaSource extends OffsetCommitTarget {
   commit(): Promise<readonly CommittedOffset[]>;
   /** Keeps the consumer connected (after `records$` completes) until the returned function is called. */
   retain(): () => void;
+  /**
+   * Graceful stop: pauses fetching and completes `records$`, so downstream flushes its open
+   * batches and `commitOffsets` commits them; the consumer disconnects when that chain ends.
+   */
+  drain(): void;
   stats(): KafkaSourceStats;
 }
 
@@ -454,6 +459,9 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     },
     commit,
     retain,
+    drain(): void {
+      if (session) complete(session);
+    },
     stats: () => tracker.stats(),
   };
 }
