@@ -1,0 +1,107 @@
+/**
+ * Checkpoints every 10 commits: delta-rs reads them (even with the JSON commits they replace
+ * removed), and opening a table starts from the newest checkpoint instead of commit 0.
+ */
+import { cp, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { DeltaTable } from '../../src/sinks/delta/table.ts';
+import { localStorage } from '../../src/sinks/delta/storage.ts';
+import { verifyDelta } from '../support/stack.ts';
+import type { BronzeRow } from './deltaFixtures.ts';
+import { BIG_OFFSET, bronzeRows, bronzeSpec, freshTarget, instrumented } from './deltaFixtures.ts';
+
+const dedupe = { appId: (r: BronzeRow) => `cp-${r.topic}-${r.partition}`, offset: (r: BronzeRow) => r.offset };
+const ROWS = 20;
+
+/** 25 commits; commit i (1-based) holds partitions 0 and 1, offsets (i-1)*ROWS.. */
+async function write25(table: DeltaTable<BronzeRow>): Promise<void> {
+  for (let i = 0; i < 25; i++) {
+    const first = BIG_OFFSET + BigInt(i * ROWS);
+    const rows = [...bronzeRows({ count: ROWS, partition: 0, firstOffset: first }), ...bronzeRows({ count: 5, partition: 1, firstOffset: BigInt(i * 5) })];
+    const r = await table.append(rows, { dedupe });
+    expect(r.version).toBe(i + 1);
+  }
+}
+
+describe.each(['local', 's3'] as const)('checkpoints on %s storage', (kind) => {
+  it('writes checkpoints at 10 and 20; delta-rs reads latest and version 15; open starts from the checkpoint', async () => {
+    const t = freshTarget(kind, 'delta-cp');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_cp'));
+    await write25(table);
+
+    const log = await t.storage.list('_delta_log');
+    expect(log.filter((n) => n.endsWith('.checkpoint.parquet'))).toEqual([
+      '00000000000000000010.checkpoint.parquet',
+      '00000000000000000020.checkpoint.parquet',
+    ]);
+    const last = JSON.parse(new TextDecoder().decode(await t.storage.read('_delta_log/_last_checkpoint'))) as { version: number; size: number };
+    // 20 commits of 2 files each, protocol, metaData, 2 txns
+    expect(last).toMatchObject({ version: 20, size: 20 * 2 + 4 });
+
+    const latest = await verifyDelta(t.uri, { appIds: ['cp-trips-0', 'cp-trips-1'] });
+    expect(latest.version).toBe(25);
+    expect(latest.num_rows).toBe(25 * (ROWS + 5));
+    expect(latest.files).toHaveLength(50);
+    expect(latest.txn_exact).toEqual({ 'cp-trips-0': (BIG_OFFSET + BigInt(25 * ROWS - 1)).toString(), 'cp-trips-1': String(25 * 5 - 1) });
+
+    const v15 = await verifyDelta(t.uri, { version: 15, appIds: ['cp-trips-0', 'cp-trips-1'] });
+    expect(v15.version).toBe(15);
+    expect(v15.num_rows).toBe(15 * (ROWS + 5));
+    expect(v15.txn_exact).toEqual({ 'cp-trips-0': (BIG_OFFSET + BigInt(15 * ROWS - 1)).toString(), 'cp-trips-1': String(15 * 5 - 1) });
+
+    // A fresh handle reads _last_checkpoint, checkpoint 20 and only the commits after it.
+    const spy = instrumented(t.storage);
+    const reopened = await DeltaTable.openOrCreate(spy, bronzeSpec('bronze_cp'));
+    expect(reopened.version).toBe(25);
+    expect(reopened.txnVersion('cp-trips-0')).toBe(BIG_OFFSET + BigInt(25 * ROWS - 1));
+    expect(reopened.txnVersion('cp-trips-1')).toBe(BigInt(25 * 5 - 1));
+    const reads = spy.calls.filter((c) => c.op === 'read').map((c) => c.path);
+    expect(reads).toContain('_delta_log/00000000000000000020.checkpoint.parquet');
+    const commitsRead = reads.filter((p) => p.endsWith('.json')).map((p) => Number(p.slice('_delta_log/'.length, -'.json'.length)));
+    expect(commitsRead.sort((a, b) => a - b)).toEqual([21, 22, 23, 24, 25]);
+  });
+});
+
+describe('checkpoints on local storage', () => {
+  it('delta-rs reads the table from our checkpoint alone once the older JSON commits are gone', async () => {
+    const t = freshTarget('local', 'delta-cp-only');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_cp_only'));
+    await write25(table);
+    const copy = `${t.uri}-copy`;
+    await cp(t.uri, copy, { recursive: true });
+    for (const n of await readdir(join(copy, '_delta_log'))) {
+      const m = /^(\d{20})\.json$/.exec(n);
+      if (m && Number(m[1]) <= 20) await rm(join(copy, '_delta_log', n));
+    }
+    const v = await verifyDelta(copy, { appIds: ['cp-trips-0', 'cp-trips-1'], rows: true, columns: ['_kafka_offset', '_kafka_partition'] });
+    expect(v.version).toBe(25);
+    expect(v.num_rows).toBe(25 * (ROWS + 5));
+    expect(new Set(v.rows?.map((r) => `${String(r._kafka_partition)}:${String(r._kafka_offset)}`)).size).toBe(25 * (ROWS + 5));
+    expect(v.txn_exact['cp-trips-1']).toBe(String(25 * 5 - 1));
+
+    // Our own reader opens the copy from the checkpoint too (commits 0..20 no longer exist).
+    const ours = await DeltaTable.openOrCreate(localStorage(copy), bronzeSpec('bronze_cp_only'));
+    expect(ours.version).toBe(25);
+    expect(ours.txnVersion('cp-trips-0')).toBe(BIG_OFFSET + BigInt(25 * ROWS - 1));
+  });
+
+  it('falls back to listing when _last_checkpoint is missing, and to the JSON log when a checkpoint is corrupt', async () => {
+    const t = freshTarget('local', 'delta-cp-fallback');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_cp_fb'));
+    await write25(table);
+    await rm(join(t.uri, '_delta_log', '_last_checkpoint'));
+    const spy = instrumented(t.storage);
+    const a = await DeltaTable.openOrCreate(spy, bronzeSpec('bronze_cp_fb'));
+    expect(a.version).toBe(25);
+    expect(spy.calls.filter((c) => c.op === 'read' && c.path.endsWith('.json'))).toHaveLength(5);
+
+    await writeFile(join(t.uri, '_delta_log', '00000000000000000020.checkpoint.parquet'), 'not parquet');
+    await writeFile(join(t.uri, '_delta_log', '00000000000000000010.checkpoint.parquet'), 'not parquet');
+    const warnings: string[] = [];
+    const b = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_cp_fb'), { logger: { warn: (m) => warnings.push(m) } });
+    expect(b.version).toBe(25);
+    expect(b.txnVersion('cp-trips-1')).toBe(BigInt(25 * 5 - 1));
+    expect(warnings.length).toBeGreaterThan(0);
+  });
+});
