@@ -5,6 +5,8 @@
 #   bash scripts/stack.sh down [SERVICE...]    stop what this script started (pid files)
 #   bash scripts/stack.sh status [SERVICE...]  show each service up/down
 #   bash scripts/stack.sh install [SERVICE...] only download/install what is missing
+#   bash scripts/stack.sh reset [SERVICE...]   stop and wipe the data (topics, objects, tables);
+#                                              downloads and the venv stay
 #
 # SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored):
 #   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:9092 (controller 9093)
@@ -500,13 +502,26 @@ main() {
       local i
       for ((i = ${#services[@]} - 1; i >= 0; i--)); do "${services[$i]}_down"; done
       ;;
+    reset)
+      local i
+      for ((i = ${#services[@]} - 1; i >= 0; i--)); do "${services[$i]}_down"; done
+      for s in "${services[@]}"; do
+        case "$s" in
+          kafka) rm -rf "$KAFKA_DATA" ;;
+          s3) rm -rf "$S3_DATA" ;;
+          pg) rm -rf "$PG_DATA" ;;
+          venv) ;;
+        esac
+        log "$s: data wiped"
+      done
+      ;;
     status)
       local rc=0
       for s in "${services[@]}"; do "${s}_status" || rc=1; done
       return "$rc"
       ;;
     *)
-      echo "usage: bash scripts/stack.sh up|down|status|install [kafka s3 pg venv]" >&2
+      echo "usage: bash scripts/stack.sh up|down|status|install|reset [kafka s3 pg venv]" >&2
       exit 2
       ;;
   esac
