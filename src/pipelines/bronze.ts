@@ -195,7 +195,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   const progress = startProgress(config, log, monitor, source);
   let commits = 0;
   const done = new Promise<BronzeSummary>((resolve, reject) => {
-    const sub = commits$.subscribe({
+    commits$.subscribe({
       next: (e) => {
         commits += 1;
         for (const o of e.offsets) monitor.committedOffset.set({ topic: o.topic, partition: String(o.partition) }, Number(o.offset));
@@ -217,13 +217,9 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
         });
       },
     });
-    stopper = () => {
-      if (!sub.closed) source.drain();
-    };
   });
-  let stopper: () => void = () => undefined;
   monitor.setReady(true);
-  return { done, stop: () => stopper(), monitor, source, httpPort: httpServer?.port };
+  return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
 }
 
 /** One line on stderr every `progressIntervalMs`: rates, lag, in-flight, latest versions. */
