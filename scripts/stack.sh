@@ -203,7 +203,11 @@ kafka_up() {
     return 0
   fi
   if ! pid_alive "$KAFKA_PID"; then
-    port_open "$KAFKA_HOST" "$KAFKA_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_PORT is taken by a process this script did not start"
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+      # Another checkout's stack (or CI's) may already serve this port: reuse it if it answers.
+      kafka_ready && { log "kafka: $KAFKA_HOST:$KAFKA_PORT already served by a broker this checkout did not start; using it"; return 0; }
+      die "kafka: $KAFKA_HOST:$KAFKA_PORT is taken by a process this script did not start (and it is no Kafka broker)"
+    fi
     port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start"
     kafka_install
     kafka_configure
@@ -230,6 +234,8 @@ kafka_status() {
     log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"
   elif pid_alive "$KAFKA_PID"; then
     log "kafka: starting/unresponsive (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"; return 1
+  elif kafka_ready; then
+    log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (not started by this checkout)"
   else
     log "kafka: down"; return 1
   fi
@@ -305,7 +311,13 @@ s3_up() {
     return 0
   fi
   if ! pid_alive "$S3_PID"; then
-    port_open "$S3_HOST" "$S3_PORT" && die "s3: $S3_HOST:$S3_PORT is taken by a process this script did not start"
+    if port_open "$S3_HOST" "$S3_PORT"; then
+      if s3_ready && [ "$(s3_signed -I "$S3_ENDPOINT/$S3_BUCKET")" = 200 ]; then
+        log "s3: $S3_ENDPOINT already served (bucket $S3_BUCKET, same credentials) by a process this checkout did not start; using it"
+        return 0
+      fi
+      die "s3: $S3_HOST:$S3_PORT is taken by a process this script did not start (and it does not serve bucket $S3_BUCKET with these credentials)"
+    fi
     s3_install
     s3_configure
     log "s3: starting S3Proxy $S3PROXY_VERSION"
@@ -332,6 +344,8 @@ s3_status() {
     log "s3: up    $S3_ENDPOINT bucket $S3_BUCKET (pid $(cat "$S3_PID")), log $S3_LOG"
   elif pid_alive "$S3_PID"; then
     log "s3: starting/unresponsive (pid $(cat "$S3_PID")), log $S3_LOG"; return 1
+  elif s3_ready; then
+    log "s3: up    $S3_ENDPOINT (not started by this checkout)"
   else
     log "s3: down"; return 1
   fi
@@ -382,7 +396,13 @@ pg_up() {
     return 0
   fi
   if ! pid_alive "$PG_PID"; then
-    port_open "$PG_HOST" "$PG_PORT" && die "pg: $PG_HOST:$PG_PORT is taken by a process this script did not start"
+    if port_open "$PG_HOST" "$PG_PORT"; then
+      if pg_ready && as_pg "$PG_BIN/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+        log "pg: $PG_HOST:$PG_PORT already served (user postgres, trust) by a server this checkout did not start; using it"
+        return 0
+      fi
+      die "pg: $PG_HOST:$PG_PORT is taken by a process this script did not start (and user postgres cannot log in)"
+    fi
     # The socket path must fit in 107 bytes; fall back to a private temp dir for deep checkouts.
     if [ "${#PG_SOCK}" -gt 90 ]; then PG_SOCK="$(mktemp -d /tmp/rxlake-pg.XXXXXX)"; fi
     mkdir -p "$PG_DIR" "$PG_SOCK"
@@ -430,6 +450,8 @@ pg_status() {
     log "pg: up    $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), log $PG_LOG"
   elif pid_alive "$PG_PID"; then
     log "pg: starting/unresponsive (pid $(cat "$PG_PID")), log $PG_LOG"; return 1
+  elif pg_ready; then
+    log "pg: up    $PG_HOST:$PG_PORT (not started by this checkout)"
   else
     log "pg: down"; return 1
   fi
