@@ -1,0 +1,118 @@
+import { describe, expect, it } from 'vitest';
+import { bufferTime } from '../../src/operators/bufferTime.ts';
+import { testScheduler } from './records.ts';
+
+describe('bufferTime', () => {
+  it('emits when the time span since the first record of a batch elapses', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions, time }) => {
+      const span = time('----------|');
+      const e1 = hot('  -a--b---------c---|');
+      const subs = '    ^-----------------!';
+      const expected = '-----------x------(y|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: span }))).toBe(expected, { x: ['a', 'b'], y: ['c'] });
+      expectSubscriptions(e1.subscriptions).toBe(subs);
+    });
+  });
+
+  it('emits when maxRecords is reached, before the time span', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -abcde|');
+      const expected = '---x--(y|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, maxRecords: 3 }))).toBe(expected, {
+        x: ['a', 'b', 'c'],
+        y: ['d', 'e'],
+      });
+    });
+  });
+
+  it('emits when maxBytes is reached, counting `size` by default', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: { size: 4 }, b: { size: 4 }, c: { size: 4 }, d: { size: 20 }, e: { size: 1 } };
+      const e1 = hot('  -abcde--------|', values);
+      const expected = '---xy------z--|';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 6, maxBytes: 10 }))).toBe(expected, {
+        x: [values.a, values.b, values.c],
+        y: [values.d],
+        z: [values.e],
+      });
+    });
+  });
+
+  it('uses sizeOf when given, and restarts the timer with each new batch', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -a-b-----c-d-e-----|', { a: 1, b: 2, c: 3, d: 4, e: 5 });
+      const expected = '-----x-----y-----z-|';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 4, maxBytes: 7, sizeOf: (n: number) => n }))).toBe(expected, {
+        x: [1, 2],
+        y: [3, 4],
+        z: [5],
+      });
+    });
+  });
+
+  it('never emits an empty batch (idle stream, timer only after a record)', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -a----------------|');
+      const expected = '------x-----------|';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 5 }))).toBe(expected, { x: ['a'] });
+    });
+  });
+
+  it('flushes the partial batch on completion', () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const e1 = cold(' -ab|');
+      const expected = '---(x|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 1000 }))).toBe(expected, { x: ['a', 'b'] });
+    });
+  });
+
+  it('completes without emitting on empty', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold(' |');
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 10 }))).toBe('|');
+      expectSubscriptions(e1.subscriptions).toBe('(^!)');
+    });
+  });
+
+  it('never emits on never', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold(' -');
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 10 }))).toBe('-');
+      expectSubscriptions(e1.subscriptions).toBe('^');
+    });
+  });
+
+  it('passes an error on and discards the partial batch', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const e1 = hot('  -a-b-#');
+      const subs = '    ^----!';
+      const expected = '-----#';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 10 }))).toBe(expected);
+      expectSubscriptions(e1.subscriptions).toBe(subs);
+    });
+  });
+
+  it('passes an error that follows a time flush', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -a-----b-#');
+      const expected = '----x----#';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 3 }))).toBe(expected, { x: ['a'] });
+    });
+  });
+
+  it('stops timers and emits nothing after an early unsubscribe', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const e1 = hot('  -a-b----c--|');
+      const unsub = '   ------!';
+      const subs = '    ^-----!';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 8 })), unsub).toBe('-');
+      expectSubscriptions(e1.subscriptions).toBe(subs);
+    });
+  });
+
+  it('rejects invalid options', () => {
+    expect(() => bufferTime({ timeSpan: 0 })).toThrow(RangeError);
+    expect(() => bufferTime({ maxRecords: 0 })).toThrow(RangeError);
+    expect(() => bufferTime({ maxBytes: 0 })).toThrow(RangeError);
+  });
+});
