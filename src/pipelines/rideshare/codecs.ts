@@ -23,59 +23,41 @@ const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
-/**
- * Parses an ISO-8601 timestamp (with or without the zone colon, up to nanoseconds, `T` or a
- * space between date and time; no zone means UTC) to epoch microseconds. Fractions beyond
- * microseconds are truncated. Returns `null` when `s` is not such a timestamp or names an
- * impossible date or time.
- */
-export function parseIsoTimestampMicros(s: string): bigint | null {
-  const m = ISO_TIMESTAMP.exec(s);
-  if (m === null) return null;
+/** Range checks on a regex match: real month/day (leap years included), time and zone. */
+function validFields(m: RegExpExecArray): boolean {
   const year = Number(m[1]);
   const month = Number(m[2]);
   const day = Number(m[3]);
-  const hour = Number(m[4]);
-  const minute = Number(m[5]);
+  if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] ?? 31)) return false;
+  if (month === 2 && day === 29 && !((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0)) return false;
+  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) return false;
+  return m[10] === undefined || (Number(m[10]) <= 23 && Number(m[11]) <= 59);
+}
+
+/**
+ * Parses an ISO-8601 timestamp (with or without the zone colon, up to nanoseconds, `T` or a
+ * space between date and time; no zone means UTC) to epoch microseconds. Fractions beyond
+ * microseconds are truncated; a leap second (`:60`) reads as `:59.999999`. Returns `null` when
+ * `s` is not such a timestamp or names an impossible date or time.
+ */
+export function parseIsoTimestampMicros(s: string): bigint | null {
+  const m = ISO_TIMESTAMP.exec(s);
+  if (m === null || !validFields(m)) return null;
   const second = Number(m[6]);
-  if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 60) return null;
-  const maxDay = DAYS_IN_MONTH[month - 1] ?? 31;
-  if (day > maxDay) return null;
-  if (month === 2 && day === 29 && !isLeapYear(year)) return null;
-  let offsetMinutes = 0;
-  if (m[9] !== undefined) {
-    const oh = Number(m[10]);
-    const om = Number(m[11]);
-    if (oh > 23 || om > 59) return null;
-    offsetMinutes = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
-  }
-  const epochMs = Date.UTC(year, month - 1, day, hour, minute, Math.min(second, 59)) - offsetMinutes * 60_000;
+  const offsetMinutes = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+  const d = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999.
+  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  d.setUTCHours(Number(m[4]), Number(m[5]), Math.min(second, 59), 0);
+  const epochMs = d.getTime() - offsetMinutes * 60_000;
   const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0').slice(0, 6));
-  // A leap second (:60) is clamped to :59.999999, as most readers do.
-  const micros = second === 60 ? 999_999 : fraction;
-  return BigInt(epochMs) * 1000n + BigInt(micros);
+  return BigInt(epochMs) * 1000n + BigInt(second === 60 ? 999_999 : fraction);
 }
 
-function isLeapYear(y: number): boolean {
-  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-}
-
-/** Cheap structural check used by the codec: the shape matches and the fields are in range. */
+/** The codec's check: shape and ranges only, no date arithmetic. */
 function isIsoTimestamp(s: string): boolean {
   const m = ISO_TIMESTAMP.exec(s);
-  if (m === null) return false;
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  return (
-    month >= 1 &&
-    month <= 12 &&
-    day >= 1 &&
-    day <= (DAYS_IN_MONTH[month - 1] ?? 31) &&
-    Number(m[4]) <= 23 &&
-    Number(m[5]) <= 59 &&
-    Number(m[6]) <= 60 &&
-    (m[10] === undefined || (Number(m[10]) <= 23 && Number(m[11]) <= 59))
-  );
+  return m !== null && validFields(m);
 }
 
 export interface IsoTimestampBrand {
