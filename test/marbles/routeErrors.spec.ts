@@ -1,0 +1,173 @@
+import * as t from 'io-ts';
+import { Subject, map } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { DeadLetterError, routeErrors } from '../../src/operators/routeErrors.ts';
+import type { DeadLetterRow } from '../../src/types.ts';
+import { enriched, testScheduler } from './records.ts';
+
+const Trip = t.type({ trip_id: t.string, fare: t.number });
+type Trip = t.TypeOf<typeof Trip>;
+
+const good = (o: number, id: string) => enriched(o, JSON.stringify({ trip_id: id, fare: 10, extra: true }));
+const values = {
+  a: good(0, 'A'),
+  b: enriched(1, 'not json'),
+  c: enriched(2, new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])),
+  d: enriched(3, JSON.stringify({ trip_id: 42, session_id: 's1', correlation_id: 'c1', causation_id: 7 })),
+  e: enriched(4, null),
+  f: enriched(5, JSON.stringify({ trip_id: 'F', fare: 1, pad: 'x'.repeat(300) })),
+  g: good(6, 'G'),
+};
+
+describe('routeErrors', () => {
+  it('splits valid records from dead letters by error type, in order', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const dlq = new Subject<DeadLetterRow>();
+      const e1 = hot('  -abcdefg-|', values);
+      const main = '    -a-----g-|';
+      const dead = '    --bcdef--|';
+      const out = e1.pipe(routeErrors(Trip, dlq, { maxPayloadBytes: 200 }), map((r) => (r.decoded as Trip).trip_id));
+      expectObservable(dlq.pipe(map((r) => `${r.offset}:${r.error_type}`))).toBe(dead, {
+        b: '1:JSON_PARSE_ERROR',
+        c: '2:ENCODING_ERROR',
+        d: '3:SCHEMA_VALIDATION_ERROR',
+        e: '4:NULL_VALUE',
+        f: '5:OVERSIZED_PAYLOAD',
+      });
+      expectObservable(out).toBe(main, { a: 'A', g: 'G' });
+      expectSubscriptions(e1.subscriptions).toBe('^--------!');
+    });
+  });
+
+  it('builds dead-letter rows with the original payload, metadata and tracing ids', () => {
+    const rows: DeadLetterRow[] = [];
+    const dlq = new Subject<DeadLetterRow>();
+    dlq.subscribe((r) => rows.push(r));
+    testScheduler().run(({ cold, expectObservable }) => {
+      const e1 = cold('-cd|', values);
+      expectObservable(e1.pipe(routeErrors(Trip, dlq))).toBe('---|');
+    });
+    const [enc, schema] = rows;
+    expect(enc).toMatchObject({
+      topic: 't',
+      partition: 0,
+      offset: 2n,
+      error_type: 'ENCODING_ERROR',
+      original_payload: '{\uFFFD\uFFFD}',
+      kafka_topic: 't',
+      _kafka_partition: 0,
+      _kafka_offset: 2n,
+      _kafka_timestamp: values.c._kafka_timestamp,
+      _ingested_at: values.c._ingested_at,
+      session_id: null,
+      correlation_id: null,
+      causation_id: null,
+      size: 4,
+    });
+    expect(enc?.original_payload_bytes).toEqual(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]));
+    expect(schema?.error_type).toBe('SCHEMA_VALIDATION_ERROR');
+    expect(schema?.error_message).toContain('trip_id');
+    expect(schema?.error_message).toContain('fare');
+    expect(schema).toMatchObject({ session_id: 's1', correlation_id: 'c1', causation_id: null });
+  });
+
+  it('checks only JSON without a codec, and nothing at all with both validations off', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const dlq1 = new Subject<DeadLetterRow>();
+      const e1 = hot('  -abcdefg-|', values);
+      expectObservable(dlq1.pipe(map((r) => r.error_type))).toBe('--bc-e---|', {
+        b: 'JSON_PARSE_ERROR',
+        c: 'ENCODING_ERROR',
+        e: 'NULL_VALUE',
+      });
+      expectObservable(e1.pipe(routeErrors(null, dlq1), map((r) => Number(r.offset)))).toBe('-a--d-fg-|', {
+        a: 0,
+        d: 3,
+        f: 5,
+        g: 6,
+      });
+
+      const dlq2 = new Subject<DeadLetterRow>();
+      const fast = e1.pipe(
+        routeErrors(Trip, dlq2, { validateJson: false, validateSchema: false, nullValue: 'pass' }),
+        map((r) => `${r.offset}:${r.decoded === undefined ? 'undefined' : 'decoded'}`),
+      );
+      expectObservable(dlq2).toBe('---------|');
+      expectObservable(fast).toBe('-abcdefg-|', {
+        a: '0:undefined',
+        b: '1:undefined',
+        c: '2:undefined',
+        d: '3:undefined',
+        e: '4:undefined',
+        f: '5:undefined',
+        g: '6:undefined',
+      });
+    });
+  });
+
+  it('passes the bytes untouched on the fast path', () => {
+    const got: unknown[] = [];
+    const dlq = new Subject<DeadLetterRow>();
+    testScheduler().run(({ cold, expectObservable }) => {
+      const e1 = cold('-c|', values);
+      expectObservable(
+        e1.pipe(
+          routeErrors(null, dlq, { validateJson: false, validateSchema: false }),
+          map((r) => {
+            got.push(r.value);
+            return 1;
+          }),
+        ),
+      ).toBe('-x|', { x: 1 });
+    });
+    expect(got[0]).toBe(values.c.value);
+  });
+
+  it('fails loudly when disabled: errors both outputs with a DeadLetterError', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const dlq = new Subject<DeadLetterRow>();
+      const e1 = hot('  -ab-g-|', values);
+      const err: unknown = expect.any(DeadLetterError);
+      expectObservable(dlq.pipe(map(() => 'x'))).toBe('--#', undefined, err);
+      expectObservable(e1.pipe(routeErrors(Trip, dlq, { enabled: false }), map((r) => r.offset))).toBe('-a#', { a: 0n }, err);
+      expectSubscriptions(e1.subscriptions).toBe('^-!');
+    });
+    // The error carries the row.
+    const dlq = new Subject<DeadLetterRow>();
+    let caught: unknown;
+    testScheduler().run(({ cold }) => {
+      cold('-b|', values).pipe(routeErrors(Trip, dlq, { enabled: false })).subscribe({ error: (e: unknown) => (caught = e) });
+    });
+    expect(caught).toBeInstanceOf(DeadLetterError);
+    expect((caught as DeadLetterError).row).toMatchObject({ error_type: 'JSON_PARSE_ERROR', offset: 1n });
+  });
+
+  it('completes and errors the dead-letter observer with the source', () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const dlq1 = new Subject<DeadLetterRow>();
+      const empty = cold('|');
+      expectObservable(dlq1).toBe('|');
+      expectObservable(empty.pipe(routeErrors(Trip, dlq1))).toBe('|');
+
+      const dlq2 = new Subject<DeadLetterRow>();
+      const failing = cold('-b-#', values);
+      expectObservable(dlq2.pipe(map((r) => r.error_type))).toBe('-b-#', { b: 'JSON_PARSE_ERROR' });
+      expectObservable(failing.pipe(routeErrors(Trip, dlq2))).toBe('---#');
+    });
+  });
+
+  it('never emits on never; early unsubscribe leaves the dead-letter observer open', () => {
+    testScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
+      const dlq1 = new Subject<DeadLetterRow>();
+      const never = cold('-');
+      expectObservable(never.pipe(routeErrors(Trip, dlq1))).toBe('-');
+      expectSubscriptions(never.subscriptions).toBe('^');
+
+      const dlq2 = new Subject<DeadLetterRow>();
+      const e1 = hot('-ab-b-|', values);
+      expectObservable(dlq2.pipe(map((r) => Number(r.offset)))).toBe('--b----', { b: 1 });
+      expectObservable(e1.pipe(routeErrors(Trip, dlq2), map((r) => Number(r.offset))), '---!').toBe('-a-', { a: 0 });
+      expectSubscriptions(e1.subscriptions).toBe('^--!');
+    });
+  });
+});
