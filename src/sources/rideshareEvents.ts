@@ -919,7 +919,7 @@ const CHECKED_FIELDS = ['timestamp', 'event_id'] as const;
  *
  * - `invalid_utf8`: a byte that can never appear in UTF-8 (0xFF, a lone continuation byte or an
  *   overlong sequence) inside the first string value → `ENCODING_ERROR`
- * - `truncated_json`: a strict prefix cut on a character boundary → `JSON_PARSE_ERROR`
+ * - `truncated_json`: a strict prefix (10–90 % of the bytes) cut on a character boundary → `JSON_PARSE_ERROR`
  * - `missing_field`: `timestamp` or `event_id` removed → `SCHEMA_VALIDATION_ERROR`
  * - `wrong_type`: `timestamp` as epoch-millis number or `event_id` as a number → `SCHEMA_VALIDATION_ERROR`
  * - `null_value`: `null` (a Kafka tombstone) → `NULL_VALUE`
@@ -960,9 +960,10 @@ export function corrupt(kind: CorruptionKind, validEventBytes: Uint8Array, varia
     case 'truncated_json': {
       const len = validEventBytes.length;
       if (len < 2) return validEventBytes.subarray(0, 0);
-      // Cut somewhere in the middle half, then back up to a character boundary.
-      const fractions = [0.5, 0.25, 0.75, 0.9];
-      let cut = Math.max(1, Math.min(len - 1, Math.floor(len * (fractions[v % fractions.length] ?? 0.5))));
+      // Cut between 10 % and 90 % of the length (variants spread the cut points evenly: golden
+      // ratio steps), then back up to a character boundary so the prefix stays valid UTF-8.
+      const fraction = 0.1 + 0.8 * ((0.5 + v * 0.6180339887) % 1);
+      let cut = Math.max(1, Math.min(len - 1, Math.floor(len * fraction)));
       while (cut > 1 && ((validEventBytes[cut] ?? 0) & 0xc0) === 0x80) cut--;
       return Uint8Array.from(validEventBytes.subarray(0, cut));
     }

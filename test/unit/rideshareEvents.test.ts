@@ -332,22 +332,33 @@ describe('corrupt', () => {
     }
   });
 
-  it('truncated_json is valid UTF-8 that JSON.parse rejects, even when cut near multi-byte characters', () => {
-    // Profiles carry names such as "João" and "Conceição": cut points land near multi-byte chars.
-    const gen = createEventGenerator({ seed: 13 });
-    let multiByte = 0;
-    for (let i = 0; i < 200; i++) {
-      const topic = i % 2 === 0 ? 'driver_profiles' : 'rider_profiles';
-      const bytes = encode(gen.next(topic).value);
-      if (bytes.length !== JSON.stringify(JSON.parse(new TextDecoder().decode(bytes))).length) multiByte++;
-      for (let variant = 0; variant < 4; variant++) {
-        const bad = corrupt('truncated_json', bytes, variant) as Uint8Array;
-        expect(bad.length).toBeLessThan(bytes.length);
-        const text = new TextDecoder('utf-8', { fatal: true }).decode(bad);
-        expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError);
-      }
+  it('truncated_json is valid UTF-8 that JSON.parse rejects, even when cut inside multi-byte characters', () => {
+    // Names such as "Conceição" put multi-byte characters in the payload; many variants spread
+    // the cut points over the whole text, so some land inside those characters.
+    const value = { event_id: 'e', first_name: 'Conceição', last_name: 'Araújo Gonçalves', note: 'çãéíóú'.repeat(20) };
+    const bytes = encode(value);
+    let insideChar = 0;
+    const cuts = new Set<number>();
+    for (let variant = 0; variant < 400; variant++) {
+      const bad = corrupt('truncated_json', bytes, variant) as Uint8Array;
+      expect(bad.length).toBeLessThan(bytes.length);
+      expect(bad.length).toBeGreaterThan(0);
+      cuts.add(bad.length);
+      // Would a cut at the naive position have split a character? (Then the boundary logic mattered.)
+      const naive = bytes[bad.length] ?? 0;
+      if (bad.length < bytes.length && ((bytes[bad.length + 1] ?? 0) & 0xc0) === 0x80 && naive >= 0xc0) insideChar++;
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(bad);
+      expect(() => JSON.parse(text) as unknown).toThrow(SyntaxError);
     }
-    expect(multiByte).toBeGreaterThan(10);
+    expect(cuts.size).toBeGreaterThan(100);
+    expect(insideChar).toBeGreaterThan(10);
+    // Generated profiles too.
+    const gen = createEventGenerator({ seed: 13 });
+    for (let i = 0; i < 100; i++) {
+      const topic = i % 2 === 0 ? 'driver_profiles' : 'rider_profiles';
+      const b = encode(gen.next(topic).value);
+      for (let variant = 0; variant < 20; variant++) expect(classify(topic, corrupt('truncated_json', b, variant))).toBe('JSON_PARSE_ERROR');
+    }
   });
 
   it('missing_field and wrong_type keep JSON valid and break a field the codec checks', () => {
