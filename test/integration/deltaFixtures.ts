@@ -143,3 +143,9 @@ export function instrumented(inner: Storage, opts: { failures?: number; failOps?
   }
   return w;
 }
+
+/** Concurrency test (deltaWriterChild.ts): rows per commit of a writer's own partition. */
+export const OWN_ROWS = 10;
+/** Rows per commit of the partition every writer offers identically. */
+export const SHARED_ROWS = 5;
+export const SHARED_PARTITION = 99;

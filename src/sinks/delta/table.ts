@@ -57,6 +57,8 @@ export interface AppendResult {
   bytes: number;
   files: number;
   durationMs: number;
+  /** Commit attempts made (1 = no lost race; 0 = nothing to commit). */
+  attempts: number;
 }
 
 interface WrittenFiles {
@@ -249,6 +251,7 @@ export class DeltaTable<Row> {
    */
   async append(rows: readonly Row[], opts: AppendOptions<Row> = {}): Promise<AppendResult> {
     const t0 = performance.now();
+    let attempts = 0;
     const done = (version: number | null, written: number, files: WrittenFiles | undefined): AppendResult => ({
       version,
       rows: written,
@@ -256,6 +259,7 @@ export class DeltaTable<Row> {
       bytes: files?.bytes ?? 0,
       files: files?.adds.length ?? 0,
       durationMs: performance.now() - t0,
+      attempts,
     });
     if (!rows.length) return done(null, 0, undefined);
     await this.#refresh();
@@ -268,6 +272,7 @@ export class DeltaTable<Row> {
     const maxAttempts = this.#opts.maxCommitAttempts ?? 100;
 
     for (let attempt = 1; ; attempt++) {
+      attempts = attempt;
       const version = this.#snapshot.version + 1;
       const now = Date.now();
       const txns = this.#txns(rows, kept, opts, now);
