@@ -1,7 +1,7 @@
 import { map } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { enrichMetadata } from '../../src/operators/enrichMetadata.ts';
-import type { EnrichedRecord } from '../../src/types.ts';
+import type { EnrichedRecord, KafkaRecord } from '../../src/types.ts';
 import { rec, testScheduler } from './records.ts';
 
 const meta = (r: EnrichedRecord) => ({
@@ -48,9 +48,9 @@ describe('enrichMetadata', () => {
 
   it('passes empty, never and errors through', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
-      const empty = cold('|');
+      const empty = cold<KafkaRecord>('|');
       expectObservable(empty.pipe(enrichMetadata())).toBe('|');
-      const never = cold('-');
+      const never = cold<KafkaRecord>('-');
       expectObservable(never.pipe(enrichMetadata())).toBe('-');
       expectSubscriptions(never.subscriptions).toBe('^');
       const err = cold('-a-#', { a: rec(1, 'x') });

@@ -55,9 +55,10 @@ describe('partitionByDate', () => {
 
   it('passes empty, never, errors and early unsubscribe through', () => {
     testScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
-      expectObservable(cold('|').pipe(partitionByDate())).toBe('|');
-      expectObservable(cold('-').pipe(partitionByDate())).toBe('-');
-      expectObservable(cold('--#').pipe(partitionByDate())).toBe('--#');
+      type R = { _ingested_at: bigint };
+      expectObservable(cold<R>('|').pipe(partitionByDate())).toBe('|');
+      expectObservable(cold<R>('-').pipe(partitionByDate())).toBe('-');
+      expectObservable(cold<R>('--#').pipe(partitionByDate())).toBe('--#');
       const e1 = hot('-a-b-|', { a: { _ingested_at: 0n }, b: { _ingested_at: 0n } });
       expectObservable(e1.pipe(partitionByDate(), map((r) => r._ingestion_date)), '--!').toBe('-a', { a: '1970-01-01' });
       expectSubscriptions(e1.subscriptions).toBe('^-!');

@@ -2,7 +2,7 @@ import * as t from 'io-ts';
 import { Subject, map } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterError, routeErrors } from '../../src/operators/routeErrors.ts';
-import type { DeadLetterRow } from '../../src/types.ts';
+import type { DeadLetterRow, EnrichedRecord } from '../../src/types.ts';
 import { enriched, testScheduler } from './records.ts';
 
 const Trip = t.type({ trip_id: t.string, fare: t.number });
@@ -145,7 +145,7 @@ describe('routeErrors', () => {
   it('completes and errors the dead-letter observer with the source', () => {
     testScheduler().run(({ cold, expectObservable }) => {
       const dlq1 = new Subject<DeadLetterRow>();
-      const empty = cold('|');
+      const empty = cold<EnrichedRecord>('|');
       expectObservable(dlq1).toBe('|');
       expectObservable(empty.pipe(routeErrors(Trip, dlq1))).toBe('|');
 
@@ -159,7 +159,7 @@ describe('routeErrors', () => {
   it('never emits on never; early unsubscribe leaves the dead-letter observer open', () => {
     testScheduler().run(({ cold, hot, expectObservable, expectSubscriptions }) => {
       const dlq1 = new Subject<DeadLetterRow>();
-      const never = cold('-');
+      const never = cold<EnrichedRecord>('-');
       expectObservable(never.pipe(routeErrors(Trip, dlq1))).toBe('-');
       expectSubscriptions(never.subscriptions).toBe('^');
 
