@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { KafkaConfig, Message, Producer, SASLOptions } from 'kafkajs';
+import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'kafkajs';
 import { BRONZE_TOPICS, isBronzeTopic } from '../pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../pipelines/rideshare/topics.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../sources/rideshareEvents.ts';
@@ -589,6 +589,12 @@ function kafkaConfigFromEnv(env: NodeJS.ProcessEnv): Omit<KafkaConfig, 'brokers'
   return { ssl, sasl };
 }
 
+/** kafkajs log lines as one short line on stderr instead of JSON. */
+const compactKafkaLog: logCreator = () => ({ level, log }) => {
+  const name = level === logLevel.ERROR ? 'ERROR' : level === logLevel.WARN ? 'WARN' : 'INFO';
+  process.stderr.write(`generate: kafkajs ${name} ${log.message}\n`);
+};
+
 function formatRate(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
 }
@@ -625,6 +631,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     const manifest = await generateEvents({
       ...args.options,
+      kafkaConfig: { logCreator: compactKafkaLog, ...args.options.kafkaConfig },
       signal: controller.signal,
       ...(args.quiet
         ? {}
