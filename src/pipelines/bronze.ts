@@ -179,6 +179,8 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
     untilCaughtUp: options.untilCaughtUp === true,
+    // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
+    consumer: { maxWaitTimeInMs: 1000 },
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
   });
 
@@ -194,27 +196,33 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
 
   const progress = startProgress(config, log, monitor, source);
   let commits = 0;
+  const settled = async (): Promise<void> => {
+    await Promise.resolve();
+    await source.closed();
+  };
   const done = new Promise<BronzeSummary>((resolve, reject) => {
     commits$.subscribe({
       next: (e) => {
         commits += 1;
         for (const o of e.offsets) monitor.committedOffset.set({ topic: o.topic, partition: String(o.partition) }, Number(o.offset));
       },
+      // The chain's teardown (which disconnects the consumer) runs right after these
+      // callbacks: wait for the disconnect, so the member has left its group on return.
       error: (err: unknown) => {
         clearInterval(progress);
         httpServer?.server.close();
-        reject(err instanceof Error ? err : new Error(String(err)));
+        void settled().then(() => reject(err instanceof Error ? err : new Error(String(err))));
       },
       complete: () => {
         clearInterval(progress);
         httpServer?.server.close();
         const snap = monitor.snapshot();
-        resolve({
+        void settled().then(() => resolve({
           recordsWritten: snap.recordsWritten,
           deadLetters: snap.dlqRecords,
           commits,
           tables: Object.fromEntries(Object.entries(snap.tables).map(([k, v]) => [k, { version: v.version, rows: v.rows }])),
-        });
+        }));
       },
     });
   });

@@ -78,6 +78,8 @@ export interface KafkaSource extends OffsetCommitTarget {
    * batches and `commitOffsets` commits them; the consumer disconnects when that chain ends.
    */
   drain(): void;
+  /** Resolves once the consumer has disconnected (left its group); at once when not connected. */
+  closed(): Promise<void>;
   stats(): KafkaSourceStats;
 }
 
@@ -172,6 +174,9 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     tracker.inFlightRecords >= maxRecords ||
     (tracker.inFlightRecords > 0 && tracker.inFlightBytes + size > maxBytes);
 
+  /** The last shutdown's disconnect. */
+  let closing: Promise<void> = Promise.resolve();
+
   const retain = (): (() => void) => {
     holds += 1;
     let released = false;
@@ -192,7 +197,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.subscriber = undefined;
     wake();
     const { consumer, admin } = s;
-    void (async () => {
+    closing = (async () => {
       try {
         await consumer?.disconnect();
       } catch (err) {
@@ -462,6 +467,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     drain(): void {
       if (session) complete(session);
     },
+    closed: () => closing,
     stats: () => tracker.stats(),
   };
 }
