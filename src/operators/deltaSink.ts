@@ -50,7 +50,19 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
   const { pipelineId = 'rxlake', retry = {}, onWriteError, onWrite } = options;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
   const { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity } = retry;
-  const dedupe = { appId: (row: Row): string => appId(row), offset: (row: Row): bigint => row.offset };
+  // Rows of one partition come in runs: remember the last appId instead of building a string per row.
+  let lastTopic: string | undefined;
+  let lastPartition = -1;
+  let lastId = '';
+  const cachedAppId = (row: Row): string => {
+    if (row.partition !== lastPartition || row.topic !== lastTopic) {
+      lastTopic = row.topic;
+      lastPartition = row.partition;
+      lastId = appId(row);
+    }
+    return lastId;
+  };
+  const dedupe = { appId: options.appId ? (row: Row): string => appId(row) : cachedAppId, offset: (row: Row): bigint => row.offset };
 
   const write = (batch: readonly Row[]): Observable<SinkAck> =>
     new Observable<SinkAck>((subscriber) => {

@@ -61,6 +61,13 @@ export interface AppendResult {
   attempts: number;
 }
 
+interface Kept {
+  /** Row indices to write; `undefined`: every row. */
+  indices: number[] | undefined;
+  /** Largest offset per appId among the rows to write (dedupe only). */
+  max: Map<string, bigint>;
+}
+
 interface WrittenFiles {
   adds: AddAction[];
   bytes: number;
@@ -266,8 +273,9 @@ export class DeltaTable<Row> {
 
     const { dedupe } = opts;
     let kept = this.#keep(rows, undefined, dedupe);
-    if (kept && !kept.length) return done(null, 0, undefined);
-    let files = await this.#writeFiles(rows, kept);
+    const count = (k: Kept): number => (k.indices ? k.indices.length : rows.length);
+    if (!count(kept)) return done(null, 0, undefined);
+    let files = await this.#writeFiles(rows, kept.indices);
     const txnId = randomUUID();
     const maxAttempts = this.#opts.maxCommitAttempts ?? 100;
 
@@ -275,7 +283,7 @@ export class DeltaTable<Row> {
       attempts = attempt;
       const version = this.#snapshot.version + 1;
       const now = Date.now();
-      const txns = this.#txns(rows, kept, opts, now);
+      const txns = this.#txns(kept, opts, now);
       const commitInfo = {
         timestamp: now,
         operation: 'WRITE',
@@ -285,7 +293,7 @@ export class DeltaTable<Row> {
         txnId,
         operationMetrics: {
           numFiles: String(files.adds.length),
-          numOutputRows: String(kept ? kept.length : rows.length),
+          numOutputRows: String(count(kept)),
           numOutputBytes: String(files.bytes),
         },
       };
@@ -293,7 +301,7 @@ export class DeltaTable<Row> {
       if (await this.storage.putIfAbsent(commitPath(version), body)) {
         applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
         await this.#maybeCheckpoint(version);
-        return done(version, kept ? kept.length : rows.length, files);
+        return done(version, count(kept), files);
       }
 
       // Lost the race: read the winners, then decide.
@@ -306,21 +314,21 @@ export class DeltaTable<Row> {
         throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table while committing: ${err.message}`);
       }
       const ours = applied.find((c) => c.commitInfo?.txnId === txnId);
-      if (ours) return done(ours.version, kept ? kept.length : rows.length, files); // our write landed after all
+      if (ours) return done(ours.version, count(kept), files); // our write landed after all
       if (applied.some((c) => c.protocol || c.metaData)) {
         await this.#discard(files);
         throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table's protocol or metadata`);
       }
       if (dedupe) {
-        const again = this.#keep(rows, kept, dedupe) as number[];
-        if (!again.length) {
+        const again = this.#keep(rows, kept.indices, dedupe);
+        if (!count(again)) {
           await this.#discard(files);
           return done(null, 0, undefined); // someone else already wrote all of it
         }
-        if (again.length !== (kept ? kept.length : rows.length)) {
+        if (count(again) !== count(kept)) {
           await this.#discard(files);
           kept = again;
-          files = await this.#writeFiles(rows, kept);
+          files = await this.#writeFiles(rows, kept.indices);
         }
       }
       if (attempt >= maxAttempts) {
@@ -331,40 +339,43 @@ export class DeltaTable<Row> {
     }
   }
 
-  /** Indices of rows not yet in the table (`undefined`: all rows, no dedupe). */
-  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined): number[] | undefined {
-    if (!dedupe) return undefined;
+  /**
+   * Rows not yet in the table (`indices` undefined: all rows, no dedupe) and, per appId, the
+   * largest offset among them — one pass, one `appId()` call per row.
+   */
+  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined): Kept {
+    if (!dedupe) return { indices: undefined, max: new Map() };
     const txns = this.#snapshot.txns;
     const out: number[] = [];
+    const max = new Map<string, bigint>();
     const n = from ? from.length : rows.length;
     let lastApp: string | undefined;
     let lastVersion: bigint | undefined;
+    let lastMax: bigint | undefined;
     for (let k = 0; k < n; k++) {
       const i = from ? (from[k] as number) : k;
       const row = rows[i] as Row;
       const app = dedupe.appId(row);
       if (app !== lastApp) {
+        if (lastApp !== undefined && lastMax !== undefined) max.set(lastApp, lastMax);
         lastApp = app;
         lastVersion = txns.get(app);
+        lastMax = max.get(app);
       }
-      if (lastVersion === undefined || dedupe.offset(row) > lastVersion) out.push(i);
+      const off = dedupe.offset(row);
+      if (lastVersion === undefined || off > lastVersion) {
+        out.push(i);
+        if (lastMax === undefined || off > lastMax) lastMax = off;
+      }
     }
-    return out;
+    if (lastApp !== undefined && lastMax !== undefined) max.set(lastApp, lastMax);
+    // All rows kept: no index indirection needed when writing.
+    return { indices: out.length === rows.length ? undefined : out, max };
   }
 
-  #txns(rows: readonly Row[], kept: readonly number[] | undefined, opts: AppendOptions<Row>, now: number): TxnAction[] {
-    const max = new Map<string, bigint>();
-    const { dedupe, txns } = opts;
-    if (dedupe) {
-      const n = kept ? kept.length : rows.length;
-      for (let k = 0; k < n; k++) {
-        const row = rows[kept ? (kept[k] as number) : k] as Row;
-        const app = dedupe.appId(row);
-        const off = dedupe.offset(row);
-        const cur = max.get(app);
-        if (cur === undefined || off > cur) max.set(app, off);
-      }
-    }
+  #txns(kept: Kept, opts: AppendOptions<Row>, now: number): TxnAction[] {
+    const max = new Map(kept.max);
+    const { txns } = opts;
     if (txns) {
       const entries: Array<[string, bigint]> = txns instanceof Map
         ? [...(txns as ReadonlyMap<string, bigint>).entries()]
@@ -419,9 +430,9 @@ export class DeltaTable<Row> {
     return { adds, bytes };
   }
 
-  #group(rows: readonly Row[], kept: readonly number[] | undefined): Array<{ values: (string | null)[]; indices: number[] | undefined }> {
+  #group(rows: readonly Row[], kept: readonly number[] | undefined): Array<{ values: (string | null)[]; indices: readonly number[] | undefined }> {
     const parts = this.#partitionColumns;
-    if (!parts.length) return [{ values: [], indices: kept ? [...kept] : undefined }];
+    if (!parts.length) return [{ values: [], indices: kept }];
     const getters = parts.map(getterOf);
     const groups = new Map<string, { values: (string | null)[]; indices: number[] }>();
     const n = kept ? kept.length : rows.length;
@@ -442,7 +453,10 @@ export class DeltaTable<Row> {
       if (g) g.indices.push(i);
       else groups.set(key, { values, indices: [i] });
     }
-    return [...groups.values()];
+    const out = [...groups.values()];
+    // One partition and every row: write straight from `rows`, no index indirection.
+    if (out.length === 1 && !kept) return [{ values: (out[0] as { values: (string | null)[] }).values, indices: undefined }];
+    return out;
   }
 
   async #discard(files: WrittenFiles): Promise<void> {
