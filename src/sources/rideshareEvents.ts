@@ -202,7 +202,6 @@ interface Driver {
   heading: number;
   status: DriverState;
   tripId: string | null;
-  profileSent: boolean;
 }
 
 interface Rider {
@@ -216,7 +215,6 @@ interface Rider {
   readonly behavior: number;
   location: LatLon;
   tripId: string | null;
-  profileSent: boolean;
 }
 
 type TripStage = 'requested' | 'offer_sent' | 'driver_assigned' | 'en_route_pickup' | 'at_pickup' | 'in_transit';
@@ -340,7 +338,6 @@ export function createEventGenerator(options: EventGeneratorOptions = {}): Event
       heading: rnd.int(0, 359),
       status: rnd.chance(0.8) ? 'available' : 'offline',
       tripId: null,
-      profileSent: false,
     });
   }
   const riders: Rider[] = [];
@@ -358,7 +355,6 @@ export function createEventGenerator(options: EventGeneratorOptions = {}): Event
       behavior: round(rnd.float(), 3),
       location: [home[0], home[1]],
       tripId: null,
-      profileSent: false,
     });
   }
 
@@ -818,7 +814,6 @@ export function createEventGenerator(options: EventGeneratorOptions = {}): Event
   const driverProfile = (): GeneratedEvent => {
     const fresh = driverProfileCursor < drivers.length;
     const d = fresh ? (drivers[driverProfileCursor++] as Driver) : rnd.pick(drivers);
-    d.profileSent = true;
     return {
       key: d.id,
       value: {
@@ -844,7 +839,6 @@ export function createEventGenerator(options: EventGeneratorOptions = {}): Event
   const riderProfile = (): GeneratedEvent => {
     const fresh = riderProfileCursor < riders.length;
     const r = fresh ? (riders[riderProfileCursor++] as Rider) : rnd.pick(riders);
-    r.profileSent = true;
     return {
       key: r.id,
       value: {
