@@ -104,4 +104,19 @@ describe('checkpoints on local storage', () => {
     expect(b.txnVersion('cp-trips-1')).toBe(BigInt(25 * 5 - 1));
     expect(warnings.length).toBeGreaterThan(0);
   });
+
+  it('a failed checkpoint does not fail the append; the next one is written', async () => {
+    const t = freshTarget('local', 'delta-cp-fail');
+    const flaky = instrumented(t.storage, { failures: 1, failOps: ['write'], failPaths: /checkpoint\.parquet$/ });
+    const warnings: string[] = [];
+    const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_cp_fail'), { logger: { warn: (m) => warnings.push(m) } });
+    await write25(table);
+    expect(flaky.failed).toBe(1);
+    expect(warnings.some((w) => /checkpoint .* at version 10 failed/.test(w))).toBe(true);
+    const log = await t.storage.list('_delta_log');
+    expect(log.filter((n) => n.endsWith('.checkpoint.parquet'))).toEqual(['00000000000000000020.checkpoint.parquet']);
+    const v = await verifyDelta(t.uri);
+    expect(v.version).toBe(25);
+    expect(v.num_rows).toBe(25 * (ROWS + 5));
+  });
 });

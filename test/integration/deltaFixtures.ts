@@ -117,7 +117,7 @@ export function freshTarget(kind: 'local' | 's3', prefix = 'delta'): Target {
 export type StorageOp = 'read' | 'write' | 'putIfAbsent' | 'list' | 'delete';
 
 /** Wraps a Storage: records every call, and can make the first `failures` calls of `failOps` throw. */
-export function instrumented(inner: Storage, opts: { failures?: number; failOps?: StorageOp[]; error?: () => Error } = {}): Storage & { calls: Array<{ op: StorageOp; path: string }>; failed: number } {
+export function instrumented(inner: Storage, opts: { failures?: number; failOps?: StorageOp[]; failPaths?: RegExp; error?: () => Error } = {}): Storage & { calls: Array<{ op: StorageOp; path: string }>; failed: number } {
   let left = opts.failures ?? 0;
   const failOps = new Set(opts.failOps ?? ['write', 'putIfAbsent']);
   const makeError = opts.error ?? (() => Object.assign(new Error('injected: connection reset'), { code: 'ECONNRESET', retriable: true }));
@@ -134,7 +134,7 @@ export function instrumented(inner: Storage, opts: { failures?: number; failOps?
   };
   async function call<T>(op: StorageOp, path: string, fn: () => Promise<T>): Promise<T> {
     w.calls.push({ op, path });
-    if (left > 0 && failOps.has(op)) {
+    if (left > 0 && failOps.has(op) && (!opts.failPaths || opts.failPaths.test(path))) {
       left--;
       w.failed++;
       throw makeError();

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { from, lastValueFrom, tap, toArray } from 'rxjs';
+import { from, lastValueFrom, tap, throwError, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { deltaSink } from '../../src/operators/deltaSink.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
@@ -117,5 +117,26 @@ describe('deltaSink', () => {
     );
     expect(attempts).toEqual([1]);
     expect((await verifyDelta(t.uri)).version).toBe(0);
+  });
+
+  it('stops retrying once unsubscribed, and passes upstream errors through', async () => {
+    const t = freshTarget('local', 'delta-sink-unsub');
+    await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_sink_unsub'));
+    const flaky = instrumented(t.storage, { failures: 1000, failOps: ['write'] });
+    const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_sink_unsub'));
+    const attempts: number[] = [];
+    const sub = from([bronzeRows({ count: 5, dates: ['2026-11-22'] })])
+      .pipe(deltaSink(table, { retry: { initialMs: 40, maxMs: 40 }, onWriteError: (_e, a) => attempts.push(a) }))
+      .subscribe();
+    await new Promise((r) => setTimeout(r, 100));
+    sub.unsubscribe();
+    const seen = attempts.length;
+    expect(seen).toBeGreaterThanOrEqual(1);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(attempts.length).toBeLessThanOrEqual(seen + 1); // an attempt in flight may still finish
+    expect(flaky.failed).toBeLessThanOrEqual(seen + 1);
+
+    const boom = new Error('upstream failed');
+    await expect(lastValueFrom(throwError(() => boom).pipe(deltaSink(table)))).rejects.toBe(boom);
   });
 });
