@@ -48,6 +48,13 @@ export interface FromKafkaOptions {
    * The consumer stays connected until the commit chain (`commitOffsets`) finalizes.
    */
   readonly untilCaughtUp?: boolean;
+  /**
+   * Called for each newly assigned partition before its first record is emitted: the next
+   * offset a sink already holds durably (e.g. a Delta table's `txn` version + 1), or
+   * `undefined`. When it is ahead of the group's committed offset, the consumer seeks there,
+   * so records the sink already has are not read again.
+   */
+  readonly resumeFrom?: (topic: string, partition: number) => Promise<bigint | undefined>;
   /** Client log level; default `'warn'`. */
   readonly logLevel?: KafkaLogLevel | 'nothing';
   /** Log sink; default JSON lines on stderr. */
@@ -86,8 +93,11 @@ export interface KafkaSource extends OffsetCommitTarget {
 interface Session {
   readonly id: number;
   subscriber: Subscriber<KafkaRecord> | undefined;
+  kafka: Kafka | undefined;
   consumer: Consumer | undefined;
   admin: Admin | undefined;
+  /** The admin client, connected on first use (start-up look-ups, bounded mode, resumeFrom). */
+  adminReady: Promise<Admin> | undefined;
   /** Emitting records (false once completed, failed or unsubscribed). */
   emitting: boolean;
   /** Consumer run loop started and not stopped. */
@@ -101,6 +111,8 @@ interface Session {
   readonly handledBatches: Set<string>;
   /** Partitions without a committed offset at start, with the offset to seek to (timestamp start). */
   readonly seekAtStart: Map<string, bigint>;
+  /** `resumeFrom` look-ups (and their seeks) that a partition's first batch waits for. */
+  readonly ready: Map<string, Promise<void>>;
 }
 
 const DEFAULT_MAX_RECORDS = 100_000;
@@ -258,6 +270,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     for (const [topic, partitions] of Object.entries(memberAssignment)) {
       for (const partition of partitions) assigned.push({ topic, partition });
     }
+    const before = new Set(s.assigned);
     s.assigned.clear();
     for (const a of assigned) s.assigned.add(keyOf(a.topic, a.partition));
     tracker.reassign(assigned);
@@ -271,6 +284,14 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         s.consumer.seek({ topic: a.topic, partition: a.partition, offset: seekTo.toString() });
       }
     }
+    const { resumeFrom } = options;
+    if (resumeFrom) {
+      for (const a of assigned) {
+        const key = keyOf(a.topic, a.partition);
+        if (before.has(key)) continue;
+        s.ready.set(key, resumeAt(s, a.topic, a.partition, resumeFrom));
+      }
+    }
     if (options.untilCaughtUp === true) {
       // Another member may have advanced these partitions: re-read the group's offsets.
       refreshCommitted(s).then(
@@ -280,10 +301,55 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     }
   };
 
+  const adminOf = (s: Session): Promise<Admin> => {
+    s.adminReady ??= (async () => {
+      if (!s.kafka) throw new Error('fromKafka: not started');
+      const admin = s.kafka.admin();
+      s.admin = admin;
+      await admin.connect();
+      return admin;
+    })();
+    return s.adminReady;
+  };
+
+  /** Seeks a partition to where its sink resumes, when that is ahead of the group's offset. */
+  const resumeAt = async (
+    s: Session,
+    topic: string,
+    partition: number,
+    resumeFrom: (topic: string, partition: number) => Promise<bigint | undefined>,
+  ): Promise<void> => {
+    const next = await resumeFrom(topic, partition);
+    if (next === undefined || !s.consumer || s.stopped) return;
+    const admin = await adminOf(s);
+    const committed = (await fetchCommitted(admin, options.groupId, [topic])).get(keyOf(topic, partition));
+    if (committed !== undefined && committed >= next) return;
+    log('info', 'resuming partition from its sink', { topic, partition, offset: next.toString() });
+    s.consumer.seek({ topic, partition, offset: next.toString() });
+    tracker.resumeAt(topic, partition, next);
+    if (options.untilCaughtUp === true) {
+      const pos = s.positions.get(keyOf(topic, partition));
+      if (pos === undefined || next > pos) s.positions.set(keyOf(topic, partition), next);
+      checkCaughtUp(s);
+    }
+  };
+
   const eachBatch = async (s: Session, payload: EachBatchPayload): Promise<void> => {
     const { batch } = payload;
     const { topic, partition } = batch;
     const key = keyOf(topic, partition);
+    const ready = s.ready.get(key);
+    if (ready) {
+      try {
+        await ready;
+      } catch (err) {
+        fail(s, err);
+        return;
+      }
+      s.ready.delete(key);
+      // After a seek the batch is stale: kafkajs fetches again from the new position.
+      if (!s.emitting || !payload.isRunning() || payload.isStale()) return;
+    }
     const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
     const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
     s.handledBatches.add(`${key}\u0000${batch.lastOffset()}`);
@@ -332,6 +398,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         log(fromKafkaLogLevel(entry.level), `[${entry.namespace}] ${message}`, extra);
       },
     });
+    s.kafka = kafka;
     const consumer = kafka.consumer({ ...options.consumer, groupId: options.groupId });
     s.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -361,9 +428,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
 
     const needsAdmin = options.untilCaughtUp === true || typeof startFrom === 'object';
     if (needsAdmin) {
-      const admin = kafka.admin();
-      s.admin = admin;
-      await admin.connect();
+      const admin = await adminOf(s);
       const committed = await fetchCommitted(admin, options.groupId, options.topics);
       for (const topic of options.topics) {
         const offsets = await admin.fetchTopicOffsets(topic);
@@ -390,9 +455,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
           s.positions.set(key, startAt);
         }
       }
-      if (options.untilCaughtUp !== true) {
-        await admin.disconnect();
+      if (options.untilCaughtUp !== true && options.resumeFrom === undefined) {
         s.admin = undefined;
+        s.adminReady = undefined;
+        await admin.disconnect();
       }
       if (s.stopped) return;
     }
@@ -418,8 +484,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     const s: Session = {
       id: sessions,
       subscriber,
+      kafka: undefined,
       consumer: undefined,
       admin: undefined,
+      adminReady: undefined,
       emitting: true,
       running: false,
       stopped: false,
@@ -429,6 +497,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       startHwm: new Map(),
       handledBatches: new Set(),
       seekAtStart: new Map(),
+      ready: new Map(),
     };
     session = s;
     start(s).catch((err: unknown) => fail(s, err));

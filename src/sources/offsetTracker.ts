@@ -158,6 +158,21 @@ export class OffsetTracker {
     if (this.#inFlightBytes > this.#peakBytes) this.#peakBytes = this.#inFlightBytes;
   }
 
+  /**
+   * The partition restarts at `offset` (a seek to where a sink already holds everything
+   * before it): its state starts fresh and `offset` is committable until records are emitted.
+   */
+  resumeAt(topic: string, partition: number, offset: bigint): void {
+    const key = keyOf(topic, partition);
+    const old = this.#partitions.get(key);
+    if (old) this.#release(old);
+    const state = fresh(topic, partition);
+    state.lastEmitted = offset - 1n;
+    state.committed = old?.committed;
+    state.highWatermark = old?.highWatermark;
+    this.#partitions.set(key, state);
+  }
+
   /** Marks records durable. Returns how many were newly acknowledged. */
   acknowledge(refs: Iterable<RecordRef>): number {
     let count = 0;

@@ -124,3 +124,18 @@ describe('OffsetTracker', () => {
     expect(t.inFlightRecords).toBe(0);
   });
 });
+
+describe('OffsetTracker.resumeAt', () => {
+  it('makes the resume offset committable and continues from it', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 3n, 1);
+    t.resumeAt('t', 0, 30n);
+    expect(t.inFlightRecords).toBe(0);
+    expect(t.committable('t', 0)).toBe(30n);
+    t.emit('t', 0, 30n, 1);
+    t.emit('t', 0, 31n, 1);
+    expect(t.committable('t', 0)).toBe(30n);
+    t.acknowledge([{ topic: 't', partition: 0, offset: 30n }]);
+    expect(t.committable('t', 0)).toBe(31n);
+  });
+});
