@@ -289,7 +289,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       for (const a of assigned) {
         const key = keyOf(a.topic, a.partition);
         if (before.has(key)) continue;
-        s.ready.set(key, resumeAt(s, a.topic, a.partition, resumeFrom));
+        s.ready.set(
+          key,
+          resumeAt(s, a.topic, a.partition, resumeFrom).catch((err: unknown) => fail(s, err)),
+        );
       }
     }
     if (options.untilCaughtUp === true) {
@@ -338,6 +341,8 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     const { batch } = payload;
     const { topic, partition } = batch;
     const key = keyOf(topic, partition);
+    // Marks the batch as seen here (END_BATCH_PROCESS then ignores it), even on an early return.
+    s.handledBatches.add(`${key}\u0000${batch.lastOffset()}`);
     const ready = s.ready.get(key);
     if (ready) {
       try {
@@ -352,7 +357,6 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     }
     const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
     const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
-    s.handledBatches.add(`${key}\u0000${batch.lastOffset()}`);
     for (const message of batch.messages) {
       if (!live()) return;
       const offset = BigInt(message.offset);
