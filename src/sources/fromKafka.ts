@@ -379,6 +379,9 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       if (hwm !== undefined) s.positions.set(key, offset + 1n);
       s.subscriber?.next(record);
     }
+    // Every message of the batch was emitted: offsets after the last one up to the batch's
+    // last offset are transaction markers or aborted records, committable once all is acked.
+    if (live()) tracker.skipTo(topic, partition, BigInt(batch.lastOffset()) + 1n);
     tracker.setHighWatermark(topic, partition, BigInt(batch.highWatermark));
     if (hwm !== undefined && live()) {
       // The batch's last offset may be a control record after the last message.
@@ -419,9 +422,11 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       const { topic, partition, lastOffset } = event.payload;
       const key = keyOf(topic, partition);
       const id = `${key}\u0000${lastOffset}`;
-      if (s.handledBatches.delete(id) || options.untilCaughtUp !== true) return;
-      const hwm = s.startHwm.get(key) ?? 0n;
+      if (s.handledBatches.delete(id) || session !== s || !s.assigned.has(key)) return;
       const next = BigInt(lastOffset) + 1n;
+      tracker.skipTo(topic, partition, next);
+      if (options.untilCaughtUp !== true) return;
+      const hwm = s.startHwm.get(key) ?? 0n;
       const pos = s.positions.get(key);
       if (pos === undefined || next > pos) s.positions.set(key, next < hwm ? next : hwm);
       checkCaughtUp(s);

@@ -173,6 +173,20 @@ export class OffsetTracker {
     this.#partitions.set(key, state);
   }
 
+  /**
+   * Offsets below `next` that were not emitted carry no data (transaction markers, aborted or
+   * compacted records): once every emitted record is acknowledged, `next` is committable.
+   */
+  skipTo(topic: string, partition: number, next: bigint): void {
+    const key = keyOf(topic, partition);
+    let state = this.#partitions.get(key);
+    if (!state) {
+      state = fresh(topic, partition);
+      this.#partitions.set(key, state);
+    }
+    if (state.lastEmitted === undefined || next - 1n > state.lastEmitted) state.lastEmitted = next - 1n;
+  }
+
   /** Marks records durable. Returns how many were newly acknowledged. */
   acknowledge(refs: Iterable<RecordRef>): number {
     let count = 0;

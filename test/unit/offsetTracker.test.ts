@@ -139,3 +139,24 @@ describe('OffsetTracker.resumeAt', () => {
     expect(t.committable('t', 0)).toBe(31n);
   });
 });
+
+describe('OffsetTracker.skipTo', () => {
+  it('commits past data-less offsets (transaction markers) only once everything emitted is acknowledged', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 0n, 1);
+    t.emit('t', 0, 1n, 1);
+    t.skipTo('t', 0, 3n); // offset 2 is a marker
+    expect(t.committable('t', 0)).toBe(0n);
+    t.acknowledge([{ topic: 't', partition: 0, offset: 1n }]);
+    expect(t.committable('t', 0)).toBe(0n);
+    t.acknowledge([{ topic: 't', partition: 0, offset: 0n }]);
+    expect(t.committable('t', 0)).toBe(3n);
+    t.skipTo('t', 0, 2n); // never moves back
+    expect(t.committable('t', 0)).toBe(3n);
+    t.emit('t', 0, 3n, 1);
+    expect(t.committable('t', 0)).toBe(3n);
+    // A partition of only aborted records: its end is committable.
+    t.skipTo('t', 1, 6n);
+    expect(t.committable('t', 1)).toBe(6n);
+  });
+});
