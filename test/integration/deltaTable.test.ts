@@ -158,4 +158,20 @@ describe('DeltaTable on local storage', () => {
     // a long string's min is cut to 32 characters
     expect(f?.stats['min.s']).toBe('a'.repeat(32));
   });
+
+  it('takes concurrent appends on one handle and on two handles of the same process', async () => {
+    const t = freshTarget('local');
+    const a = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_same_proc'));
+    const b = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_same_proc'));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, p) => (p % 2 ? a : b).append(bronzeRows({ count: 10, partition: p }), { dedupe })),
+    );
+    expect(results.map((r) => r.version).sort((x, y) => (x as number) - (y as number))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    await a.refresh();
+    expect(a.version).toBe(8);
+    for (let p = 0; p < 8; p++) expect(a.txnVersion(`bronze-trips-${p}`)).toBe(BIG_OFFSET + 9n);
+    const v = await verifyDelta(t.uri);
+    expect(v.version).toBe(8);
+    expect(v.num_rows).toBe(80);
+  });
 });

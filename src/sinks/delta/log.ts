@@ -223,6 +223,8 @@ async function replay(storage: Storage, s: Snapshot | FullState, versions: numbe
   const applied: Commit[] = [];
   for (const c of commits) {
     if (!c) break; // vanished between list and read: stop at the gap
+    if (c.version <= s.version) continue; // a concurrent refresh of the same snapshot got there first
+    if (c.version !== s.version + 1) break;
     applyCommit(s, c);
     applied.push(c);
   }

@@ -31,6 +31,8 @@ export interface ParquetOptions {
   rowGroupSize?: number;
   /** Characters kept of string min/max in the Delta stats (default 32). */
   statsStringLength?: number;
+  /** A faster SNAPPY compressor than the built-in JavaScript one (e.g. a WebAssembly build). */
+  compressors?: { SNAPPY?: (input: Uint8Array) => Uint8Array };
 }
 
 const DAY_MS = 86_400_000;
@@ -145,7 +147,7 @@ export function encodeParquet<Row>(
   const numRecords = indices ? indices.length : rows.length;
   const columnData = columns.map((c) => ({ name: c.name, data: columnArray(rows, c, indices) }));
   const writer = new ByteWriter(Math.max(1024, numRecords * 64));
-  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake' });
+  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', ...(opts.compressors ? { compressors: opts.compressors } : {}) });
   // ByteWriter has no flush(): write() and finish() are synchronous.
   void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072 });
   void pq.finish();

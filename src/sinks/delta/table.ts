@@ -299,7 +299,8 @@ export class DeltaTable<Row> {
       };
       const body = serializeCommit({ commitInfo, txns, adds: files.adds });
       if (await this.storage.putIfAbsent(commitPath(version), body)) {
-        applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
+        if (this.#snapshot.version === version - 1) applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
+        else await this.#refresh(); // another append on this handle moved the snapshot meanwhile
         await this.#maybeCheckpoint(version);
         return done(version, count(kept), files);
       }
