@@ -33,17 +33,60 @@ export function enrichMetadata<T extends KafkaRecord>(
 ): OperatorFunction<T, T & KafkaMetadataColumns> {
   const now = clockOf(options);
   const dateOf = utcDateFormatter();
+  const ingestedAt = microsCache();
+  const kafkaTimestamp = microsCache();
   return map((record: T): T & KafkaMetadataColumns => {
     const ms = now();
+    // Hot path: a record straight from the source gets an object literal of a fixed shape
+    // (an order of magnitude cheaper than a spread); anything else keeps its extra fields.
+    if (isPlainKafkaRecord(record)) {
+      return {
+        topic: record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        timestamp: record.timestamp,
+        key: record.key,
+        value: record.value,
+        headers: record.headers,
+        size: record.size,
+        _kafka_partition: record.partition,
+        _kafka_offset: record.offset,
+        _kafka_timestamp: kafkaTimestamp(record.timestamp),
+        _ingested_at: ingestedAt(ms),
+        _ingestion_date: dateOf(ms),
+      } as T & KafkaMetadataColumns;
+    }
     return {
       ...record,
       _kafka_partition: record.partition,
       _kafka_offset: record.offset,
-      _kafka_timestamp: BigInt(Math.trunc(record.timestamp)) * 1000n,
-      _ingested_at: BigInt(Math.trunc(ms * 1000)),
+      _kafka_timestamp: kafkaTimestamp(record.timestamp),
+      _ingested_at: ingestedAt(ms),
       _ingestion_date: dateOf(ms),
     };
   });
+}
+
+const KAFKA_RECORD_KEYS = 8;
+
+/** True when the record has exactly the `KafkaRecord` fields (as the source emits them). */
+function isPlainKafkaRecord(record: KafkaRecord): boolean {
+  let n = 0;
+  for (const _ in record) n += 1;
+  return n === KAFKA_RECORD_KEYS && 'headers' in record && 'size' in record && 'key' in record;
+}
+
+/** Epoch ms → µs as bigint, remembering the last conversion (records of a batch share instants). */
+function microsCache(): (ms: number) => bigint {
+  let lastMs = Number.NaN;
+  let lastMicros = 0n;
+  return (ms: number): bigint => {
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastMicros = BigInt(Math.trunc(ms * 1000));
+    }
+    return lastMicros;
+  };
 }
 
 function clockOf(options: EnrichMetadataOptions | SchedulerLike | undefined): () => number {

@@ -50,7 +50,10 @@ export function partitionByDate<T, K extends string = '_ingestion_date'>(
   return map((record: T) => {
     const ms = toEpochMs(from(record));
     if (!Number.isFinite(ms)) throw new RangeError(`partitionByDate: invalid timestamp for column ${column}`);
-    return { ...record, [column]: dateOf(ms) } as T & { readonly [P in K]: string };
+    const date = dateOf(ms);
+    // Already right (e.g. `_ingestion_date` from enrichMetadata): pass the record on, no copy.
+    if ((record as Record<string, unknown>)[column] === date) return record as T & { readonly [P in K]: string };
+    return { ...record, [column]: date } as T & { readonly [P in K]: string };
   });
 }
 

@@ -15,6 +15,11 @@ export interface RouteErrorsOptions {
   readonly nullValue?: 'dead-letter' | 'pass';
   /** `false`: fail loudly — error the stream with a `DeadLetterError` instead of dead-lettering. */
   readonly enabled?: boolean;
+  /**
+   * `false`: pass valid records on as they came (same object, no `decoded` field) — for sinks
+   * that store the raw bytes, this saves a copy per record. Default true.
+   */
+  readonly attachDecoded?: boolean;
 }
 
 /** A valid record with its decoded value (`undefined` when nothing was decoded). */
@@ -85,6 +90,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
     maxPayloadBytes = Number.POSITIVE_INFINITY,
     nullValue = 'dead-letter',
     enabled = true,
+    attachDecoded = true,
   } = options;
   const schema = validateSchema && codec !== null ? codec : null;
   const decode = validateJson || schema !== null;
@@ -108,11 +114,14 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
         deadLetters.next(row);
       };
 
+      const pass = (record: T, decoded: A | undefined): void => {
+        subscriber.next(attachDecoded ? { ...record, decoded } : (record as Routed<T, A>));
+      };
       return source.subscribe({
         next: (record) => {
           const value = record.value;
           if (value === null) {
-            if (nullValue === 'pass') subscriber.next({ ...record, decoded: undefined });
+            if (nullValue === 'pass') pass(record, undefined);
             else reject(record, 'NULL_VALUE', 'null value (tombstone)');
             return;
           }
@@ -121,7 +130,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
             return;
           }
           if (!decode) {
-            subscriber.next({ ...record, decoded: undefined });
+            pass(record, undefined);
             return;
           }
           let text: string;
@@ -139,7 +148,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
             return;
           }
           if (schema === null) {
-            subscriber.next({ ...record, decoded: parsed as A });
+            pass(record, parsed as A);
             return;
           }
           const result = schema.decode(parsed);
@@ -147,7 +156,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
             reject(record, 'SCHEMA_VALIDATION_ERROR', PathReporter.report(result).join('; '), parsed);
             return;
           }
-          subscriber.next({ ...record, decoded: result.right });
+          pass(record, result.right);
         },
         error: (err: unknown) => {
           deadLetters.error(err);

@@ -68,6 +68,7 @@ export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, m
           validateSchema: config.dlq.validateSchema,
           maxPayloadBytes: config.maxPayloadBytes,
           enabled: config.dlq.enabled,
+          attachDecoded: false, // bronze stores the raw bytes
         }),
         partitionByDate(),
         bufferTime(batch),
