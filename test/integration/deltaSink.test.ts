@@ -3,6 +3,7 @@
  * a time, retries retriable storage failures without acking twice, errors on bad input.
  */
 import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { from, lastValueFrom, tap, throwError, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -110,6 +111,7 @@ describe('deltaSink', () => {
     const t = freshTarget('local', 'delta-sink-bad');
     const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_sink_bad'));
     const rows = bronzeRows({ count: 3 });
+    // rows alternate dates: the 2026-11-21 file is written before row 1 (2026-11-22) fails
     const bad = rows.map((r, i) => (i === 1 ? { ...r, _kafka_partition: null as unknown as number } : r));
     const attempts: number[] = [];
     await expect(lastValueFrom(from([bad]).pipe(deltaSink(table, { onWriteError: (_e, a) => attempts.push(a) })))).rejects.toThrow(
@@ -117,6 +119,9 @@ describe('deltaSink', () => {
     );
     expect(attempts).toEqual([1]);
     expect((await verifyDelta(t.uri)).version).toBe(0);
+    // the file of the partition encoded before the bad row was found is removed again
+    const files = (await readdir(t.uri, { recursive: true })).filter((f) => f.endsWith('.parquet'));
+    expect(files).toEqual([]);
   });
 
   it('stops retrying once unsubscribed, and passes upstream errors through', async () => {

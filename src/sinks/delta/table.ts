@@ -395,6 +395,7 @@ export class DeltaTable<Row> {
     let bytes = 0;
     const writes: Promise<void>[] = [];
     let part = 0;
+    let error: unknown;
     try {
       for (const g of groups) {
         const file = encodeParquet(rows, this.#dataColumns, g.indices, this.#opts.parquet, this.#parquetSchema);
@@ -418,15 +419,15 @@ export class DeltaTable<Row> {
         bytes += file.bytes.byteLength;
         writes.push(this.storage.write(fsPath, file.bytes));
       }
-    } finally {
-      // Wait for every started write, even after a failure, so none is left running.
-      const results = await Promise.allSettled(writes);
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
-        await this.#discard({ adds, bytes });
-        // eslint-disable-next-line no-unsafe-finally
-        throw failed.reason;
-      }
+    } catch (err) {
+      error = err; // bad input: remove what was written already
+    }
+    // Wait for every started write, even after a failure, so none is left running.
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (error !== undefined || failed) {
+      await this.#discard({ adds, bytes });
+      throw error ?? failed?.reason;
     }
     return { adds, bytes };
   }
