@@ -46,6 +46,20 @@ describe('enrichMetadata', () => {
     });
   });
 
+  it('keeps extra fields of records that carry more than the source fields', () => {
+    const ts = testScheduler();
+    ts.run(({ cold, expectObservable }) => {
+      const plain = rec(5, 'v');
+      const e1 = cold('-a-b|', { a: { ...plain, tenant: 'x' }, b: plain });
+      expectObservable(
+        e1.pipe(
+          enrichMetadata(ts),
+          map((r) => ['tenant' in r ? r.tenant : null, r.offset, r.value === plain.value, r._kafka_offset, Object.keys(r).length]),
+        ),
+      ).toBe('-a-b|', { a: ['x', 5n, true, 5n, 14], b: [null, 5n, true, 5n, 13] });
+    });
+  });
+
   it('passes empty, never and errors through', () => {
     testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
       const empty = cold<KafkaRecord>('|');

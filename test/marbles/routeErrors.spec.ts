@@ -123,6 +123,25 @@ describe('routeErrors', () => {
     expect(got[0]).toBe(values.c.value);
   });
 
+  it('passes valid records as the same objects with attachDecoded: false', () => {
+    const got: unknown[] = [];
+    const dlq = new Subject<DeadLetterRow>();
+    testScheduler().run(({ cold, expectObservable }) => {
+      const e1 = cold('-abg|', values);
+      expectObservable(
+        e1.pipe(
+          routeErrors(Trip, dlq, { attachDecoded: false }),
+          map((r) => {
+            got.push(r);
+            return 'decoded' in r;
+          }),
+        ),
+      ).toBe('-a-g|', { a: false, g: false });
+    });
+    expect(got).toEqual([values.a, values.g]);
+    expect(got[0]).toBe(values.a);
+  });
+
   it('fails loudly when disabled: errors both outputs with a DeadLetterError', () => {
     testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
       const dlq = new Subject<DeadLetterRow>();
