@@ -4,6 +4,8 @@
  * hyparquet-writer alone (columns extracted, one Parquet buffer per batch, nothing else).
  *
  * Run: npx tsx bench/deltaSink.bench.ts [rows] [batches]
+ * Env: BENCH_FSYNC=0 skips fsync on local disk; BENCH_S3=1 writes to the local stack's S3
+ * server instead (bucket rxlake, a fresh prefix).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,9 @@ import { lastValueFrom, of } from 'rxjs';
 import { deltaSink } from '../src/operators/deltaSink.ts';
 import { parquetSchema } from '../src/sinks/delta/schema.ts';
 import type { TableSpec } from '../src/sinks/delta/schema.ts';
-import { localStorage } from '../src/sinks/delta/storage.ts';
+import { localStorage, s3Storage } from '../src/sinks/delta/storage.ts';
+import type { Storage } from '../src/sinks/delta/storage.ts';
+import { stack, uniqueName } from '../test/support/stack.ts';
 import { DeltaTable } from '../src/sinks/delta/table.ts';
 import type { EnrichedRecord } from '../src/types.ts';
 
@@ -111,7 +115,17 @@ function rawWrite(rows: readonly EnrichedRecord[]): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'rxlake-bench-'));
   const fsync = process.env.BENCH_FSYNC !== '0';
-  const table = await DeltaTable.openOrCreate(localStorage(join(dir, 'bronze_bench'), { fsync }), spec);
+  const onS3 = process.env.BENCH_S3 === '1';
+  const storage: Storage = onS3
+    ? s3Storage({
+      bucket: stack.s3.bucket,
+      prefix: `bench/${uniqueName('bronze_bench')}`,
+      endpoint: stack.s3.endpoint,
+      region: stack.s3.region,
+      credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
+    })
+    : localStorage(join(dir, 'bronze_bench'), { fsync });
+  const table = await DeltaTable.openOrCreate(storage, spec);
   const sink = deltaSink(table, { pipelineId: 'bench' });
   let sinkMs = 0;
   let rawMs = 0;
@@ -148,7 +162,7 @@ async function main(): Promise<void> {
   const line = (name: string, ms: number, out: number): string =>
     `${name.padEnd(22)} ${(rows / (ms / 1000)).toFixed(0).padStart(9)} rows/s  ${(mb / (ms / 1000)).toFixed(1).padStart(7)} MB/s payload  ${(ms / 1000).toFixed(2).padStart(6)} s  ${(out / 1e6).toFixed(1)} MB Parquet`;
   console.log(`${rows} rows, ${BATCHES} batches, ${(payload / rows).toFixed(0)} B/payload avg, ${mb.toFixed(0)} MB payload; table version ${table.version}`);
-  console.log(line('deltaSink (local disk)', sinkMs, sinkBytes));
+  console.log(line(onS3 ? 'deltaSink (S3 server)' : 'deltaSink (local disk)', sinkMs, sinkBytes));
   console.log(line('hyparquet-writer alone', rawMs, rawBytes));
   console.log(`ratio sink/raw throughput: ${((rawMs / sinkMs) * 100).toFixed(1)}%`);
   rmSync(dir, { recursive: true, force: true });
