@@ -78,6 +78,8 @@ export function columnArray<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indic
   const name = c.name;
   const nullable = c.nullable ?? true;
   const type: DeltaType = c.type;
+  let sawBytes = false;
+  let sawText = false;
   for (let i = 0; i < n; i++) {
     const at = indices ? (indices[i] as number) : i;
     const v = get(rows[at] as Row);
@@ -88,9 +90,18 @@ export function columnArray<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indic
     }
     switch (type) {
       case 'string':
-        if (v instanceof Uint8Array || typeof v === 'string') out[i] = v;
-        else if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') out[i] = String(v);
-        else bad(name, at, v, 'string or Uint8Array');
+        if (v instanceof Uint8Array) {
+          out[i] = v;
+          sawBytes = true;
+        } else if (typeof v === 'string') {
+          out[i] = v;
+          sawText = true;
+        } else if (typeof v === 'number' || typeof v === 'bigint' || typeof v === 'boolean') {
+          out[i] = String(v);
+          sawText = true;
+        } else {
+          bad(name, at, v, 'string or Uint8Array');
+        }
         break;
       case 'long':
         if (typeof v === 'bigint') out[i] = v;
@@ -129,6 +140,10 @@ export function columnArray<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indic
         else bad(name, at, v, 'Uint8Array');
         break;
     }
+  }
+  // Bytes and strings mixed in one column: statistics compare like with like, so use bytes.
+  if (sawBytes && sawText) {
+    for (let i = 0; i < n; i++) if (typeof out[i] === 'string') out[i] = textEncoder.encode(out[i] as string);
   }
   return out;
 }
