@@ -4,6 +4,7 @@
  */
 import { cp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import { localStorage } from '../../src/sinks/delta/storage.ts';
@@ -118,5 +119,36 @@ describe('checkpoints on local storage', () => {
     const v = await verifyDelta(t.uri);
     expect(v.version).toBe(25);
     expect(v.num_rows).toBe(25 * (ROWS + 5));
+  });
+
+  it('stays cheap at 1000 commits: appends read no old commits, a checkpoint only the last 10, an open none before the newest checkpoint', async () => {
+    const t = freshTarget('local', 'delta-cp-1000');
+    const spy = instrumented(localStorage(t.uri, { fsync: false }));
+    const table = await DeltaTable.openOrCreate(spy, bronzeSpec('bronze_1000'));
+    const started = performance.now();
+    for (let i = 0; i < 1000; i++) {
+      await table.append(bronzeRows({ count: 2, firstOffset: BigInt(i * 2), dates: ['2026-11-22'] }), { dedupe });
+    }
+    const appendMs = performance.now() - started;
+    // Between checkpoints an append reads nothing but its own lost races (none here); a
+    // checkpoint reads the previous checkpoint and the commits after it.
+    const jsonReads = spy.calls.filter((c) => c.op === 'read' && c.path.endsWith('.json')).length;
+    expect(jsonReads).toBe(11 + 99 * 10); // checkpoint 10 replays 0..10; each later one its 10 commits
+    const log = await t.storage.list('_delta_log');
+    expect(log.filter((n) => n.endsWith('.checkpoint.parquet'))).toHaveLength(100);
+
+    const spy2 = instrumented(t.storage);
+    const t0 = performance.now();
+    const reopened = await DeltaTable.openOrCreate(spy2, bronzeSpec('bronze_1000'));
+    const openMs = performance.now() - t0;
+    expect(reopened.version).toBe(1000);
+    expect(reopened.txnVersion('cp-trips-0')).toBe(1999n);
+    expect(spy2.calls.filter((c) => c.op === 'read' && c.path.endsWith('.json'))).toHaveLength(0);
+    console.log(`1000 commits: ${appendMs.toFixed(0)} ms of appends, open ${openMs.toFixed(1)} ms`);
+
+    const v = await verifyDelta(t.uri, { appIds: ['cp-trips-0'] });
+    expect(v.version).toBe(1000);
+    expect(v.num_rows).toBe(2000);
+    expect(v.txn_exact['cp-trips-0']).toBe('1999');
   });
 });
