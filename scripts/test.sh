@@ -12,9 +12,16 @@ fi
 echo "==> local stack"
 bash scripts/stack.sh up
 
-echo "==> lint + type check"
+echo "==> current Node (users run the TypeScript sources directly on Node 22.18+)"
+RXLAKE_NODE_CURRENT="$(bash scripts/node-current.sh)"
+export RXLAKE_NODE_CURRENT
+"$RXLAKE_NODE_CURRENT" --version
+
+echo "==> lint + type check + build"
 npx eslint .
 npx tsc -p tsconfig.json --noEmit
+npm run build --silent
+node -e "import('./dist/src/index.js').then((m) => { if (typeof m.fromKafka !== 'function') process.exit(1); })"
 
 echo "==> tests"
 npx vitest run "$@"

@@ -181,7 +181,11 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     maxInFlightBytes: config.maxInFlightBytes,
     untilCaughtUp: options.untilCaughtUp === true,
     // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
-    consumer: { maxWaitTimeInMs: 1000 },
+    consumer: {
+      maxWaitTimeInMs: 1000,
+      sessionTimeout: config.kafka.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
+    },
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
   });
 

@@ -25,6 +25,7 @@ export const bronzeEnv = {
   KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
   KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
   KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
+  KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
   KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
   /** Prefix added to every Kafka topic name (table names stay bronze_<topic>). */
   KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
@@ -61,6 +62,7 @@ export interface BronzeConfig {
     readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     readonly startFrom: 'earliest' | 'latest';
     readonly topicPrefix: string;
+    readonly sessionTimeoutMs: number;
   };
   readonly topics: BronzeEnv['BRONZE_TOPICS'];
   readonly deltaBasePath: string;
@@ -107,6 +109,7 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
         : {}),
       startFrom: e.KAFKA_STARTING_OFFSETS,
       topicPrefix: e.KAFKA_TOPIC_PREFIX ?? '',
+      sessionTimeoutMs: Math.round(e.KAFKA_SESSION_TIMEOUT_SECONDS * 1000),
     },
     topics: e.BRONZE_TOPICS,
     deltaBasePath: e.DELTA_BASE_PATH,

@@ -56,7 +56,7 @@ describe('bronze pipeline during a storage outage', () => {
     let produced = first.topics.ratings?.produced ?? 0;
     try {
       expect((await get(port, '/ready')).status).toBe(200);
-      await waitFor('first batch written', async () => run.monitor.snapshot().recordsWritten === 200);
+      await waitFor('first batch written', () => Promise.resolve(run.monitor.snapshot().recordsWritten === 200));
       expect((await get(port, '/health')).status).toBe(200);
 
       await proxy.down();
@@ -74,7 +74,7 @@ describe('bronze pipeline during a storage outage', () => {
 
       await proxy.up();
       await waitFor('200 after recovery', async () => (await get(port, '/health')).status === 200, 90_000);
-      await waitFor('all rows written', async () => run.monitor.snapshot().recordsWritten === 500);
+      await waitFor('all rows written', () => Promise.resolve(run.monitor.snapshot().recordsWritten === 500));
 
       const metrics = (await get(port, '/metrics')).body;
       expect(metrics).toMatch(/rxlake_write_errors_total\{table="bronze_ratings"\} [1-9]/);

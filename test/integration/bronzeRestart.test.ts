@@ -27,7 +27,9 @@ interface Job {
 }
 
 function startJob(env: Record<string, string>, args: string[] = []): Job {
-  const child = spawn(join(stack.root, 'node_modules', '.bin', 'tsx'), [join(stack.root, 'src', 'pipelines', 'bronze.ts'), ...args], {
+  // As users run it: `node src/pipelines/bronze.ts` on a Node that strips types (tsx on Node 20).
+  const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
+  const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'bronze.ts'), ...args], {
     cwd: stack.root,
     env: { ...process.env, HTTP_PORT: '0', PROGRESS_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,6 +77,7 @@ async function stopMidStreamAndRestart(signal: 'SIGTERM' | 'SIGKILL'): Promise<v
     DELTA_BASE_PATH: base,
     BATCH_INTERVAL_SECONDS: '0.3',
     BATCH_MAX_RECORDS: '500',
+    KAFKA_SESSION_TIMEOUT_SECONDS: '8', // after SIGKILL the dead member is replaced this fast
   };
   // Topic first, so the job subscribes to an existing topic.
   await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['gps_pings'], count: 500, partitions: 3, seed: 3 });

@@ -21,6 +21,8 @@ export const stack = {
   },
   pgUrl: process.env.RXLAKE_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres',
   python: process.env.RXLAKE_PYTHON ?? join(root, '.stack', 'venv', 'bin', 'python'),
+  /** A Node that strips types (22.18+), installed by scripts/node-current.sh; unset: use tsx. */
+  nodeCurrent: process.env.RXLAKE_NODE_CURRENT,
   root,
 } as const;
 

@@ -1,0 +1,189 @@
+/**
+ * Bronze pipeline benchmark: N gps_pings (~400 B) on a 6-partition topic, in one run:
+ *   (a) raw consume: the same Kafka client (kafkajs) reading the topic and doing nothing else;
+ *   (b) the full bronze chain (fromKafka → enrichMetadata → routeErrors with JSON + schema
+ *       validation → partitionByDate → bufferTime → deltaSink on local disk → commitOffsets).
+ * Each phase runs in its own process, so peak RSS (VmHWM) is that phase's alone.
+ *
+ *   npx tsx bench/bronze.bench.ts [--records 1000000] [--payload-bytes 400] [--partitions 6]
+ *
+ * Needs the local stack (`bash scripts/stack.sh up`). Prints a table and one JSON line.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+
+const root = join(import.meta.dirname, '..');
+const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+
+function arg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
+  return v;
+}
+
+function peakRssMb(): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m?.[1] ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
+}
+
+interface PhaseResult {
+  phase: string;
+  records: number;
+  bytes: number;
+  seconds: number;
+  peakRssMb: number;
+  files?: number;
+  avgFileMb?: number;
+}
+
+/** (a) Read every record of the topic with a bare kafkajs consumer. */
+async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
+  const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
+  const consumer = kafka.consumer({ groupId: `bench-raw-${Date.now()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let records = 0;
+  let bytes = 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    consumer
+      .run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const m of batch.messages) {
+            records += 1;
+            bytes += m.value?.length ?? 0;
+          }
+          if (records >= expected) resolve();
+          return Promise.resolve();
+        },
+      })
+      .catch(reject);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await consumer.disconnect();
+  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, peakRssMb: peakRssMb() };
+}
+
+/** (b) The bronze pipeline until caught up, into a fresh local folder. */
+async function bronzePhase(prefix: string, expected: number, bytes: number): Promise<PhaseResult> {
+  const { startBronze } = await import('../src/pipelines/bronze.ts');
+  const { loadBronzeConfig } = await import('../src/runtime/config.ts');
+  const { createLogger } = await import('../src/runtime/log.ts');
+  const base = await mkdtemp(join(tmpdir(), 'rxlake-bench-'));
+  try {
+    const config = loadBronzeConfig({
+      ...process.env,
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CONSUMER_GROUP: `bench-bronze-${Date.now()}`,
+      BRONZE_TOPICS: 'gps_pings',
+      DELTA_BASE_PATH: base,
+      HTTP_PORT: '0',
+      PROGRESS_INTERVAL_SECONDS: '0',
+    });
+    const t0 = performance.now();
+    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
+    const summary = await run.done;
+    const seconds = (performance.now() - t0) / 1000;
+    const records = summary.recordsWritten + summary.deadLetters;
+    if (records !== expected) throw new Error(`bronze wrote ${records} records, expected ${expected}`);
+    const files = await tableFiles(join(base, 'bronze_gps_pings'));
+    return {
+      phase: 'bronze pipeline',
+      records,
+      bytes,
+      seconds,
+      peakRssMb: peakRssMb(),
+      files: files.count,
+      avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,
+    };
+  } finally {
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+/** Files of the table as delta-rs sees them (also checks it reads the table). */
+async function tableFiles(uri: string): Promise<{ count: number; bytes: number }> {
+  const out = await run(join(root, '.stack', 'venv', 'bin', 'python'), [join(root, 'scripts', 'delta_verify.py'), uri, '--columns', '_kafka_offset']);
+  const t = JSON.parse(out) as { files: Array<{ size: number }>; num_rows: number };
+  return { count: t.files.length, bytes: t.files.reduce((a, f) => a + f.size, 0) };
+}
+
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
+  });
+}
+
+async function phaseInChild(phase: string, extra: string[]): Promise<PhaseResult> {
+  const out = await run(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'bench', 'bronze.bench.ts'), '--phase', phase, ...extra]);
+  const line = out.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as PhaseResult;
+}
+
+async function main(): Promise<void> {
+  const phaseIdx = process.argv.indexOf('--phase');
+  if (phaseIdx >= 0) {
+    const phase = process.argv[phaseIdx + 1];
+    const topicIdx = process.argv.indexOf('--topic-prefix');
+    const prefix = process.argv[topicIdx + 1] ?? '';
+    const expected = arg('expected', 1);
+    const bytes = arg('bytes', 1);
+    const result = phase === 'raw' ? await rawPhase(`${prefix}gps_pings`, expected) : await bronzePhase(prefix, expected, bytes);
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    process.exit(0);
+  }
+
+  const records = arg('records', 1_000_000);
+  const payloadBytes = arg('payload-bytes', 400);
+  const partitions = arg('partitions', 6);
+  const prefix = `bench-${Date.now().toString(36)}.`;
+  const { generateEvents } = await import('../src/tools/generate.ts');
+  process.stderr.write(`producing ${records} gps_pings (~${payloadBytes} B) to ${prefix}gps_pings (${partitions} partitions)…\n`);
+  const manifest = await generateEvents({
+    brokers,
+    topicPrefix: prefix,
+    topics: ['gps_pings'],
+    count: records,
+    partitions,
+    payloadBytes,
+    batchSize: 2000,
+    onProgress: (p) => process.stderr.write(`  produced ${p.produced} (${Math.round(p.eventsPerSecond)} ev/s)\n`),
+    progressIntervalMs: 5000,
+  });
+  const bytes = manifest.totals.bytes;
+  const common = ['--topic-prefix', prefix, '--expected', String(records), '--bytes', String(bytes)];
+  process.stderr.write('phase (a): raw consume…\n');
+  const raw = await phaseInChild('raw', common);
+  process.stderr.write('phase (b): bronze pipeline…\n');
+  const bronze = await phaseInChild('bronze', common);
+
+  const rate = (r: PhaseResult): number => r.records / r.seconds;
+  const mbs = (r: PhaseResult): number => r.bytes / 2 ** 20 / r.seconds;
+  const rows = [raw, bronze].map((r) => ({
+    phase: r.phase,
+    'records/s': Math.round(rate(r)),
+    'MB/s': Number(mbs(r).toFixed(1)),
+    seconds: Number(r.seconds.toFixed(1)),
+    'peak RSS MB': Math.round(r.peakRssMb),
+    files: r.files ?? '',
+    'avg file MB': r.avgFileMb === undefined ? '' : Number(r.avgFileMb.toFixed(1)),
+  }));
+  console.table(rows);
+  const ratio = rate(bronze) / rate(raw);
+  console.log(`ratio bronze/raw = ${ratio.toFixed(2)} (target >= 0.7); bronze peak RSS ${Math.round(bronze.peakRssMb)} MB (target <= 250)`);
+  console.log(JSON.stringify({ records, payloadBytes, partitions, raw, bronze, ratio }));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,13 @@
+export { bufferTime } from './bufferTime.ts';
+export type { BufferTimeOptions } from './bufferTime.ts';
+export { commitOffsets } from './commitOffsets.ts';
+export type { CommitEvent, CommitOffsetsOptions } from './commitOffsets.ts';
+export { deltaSink } from './deltaSink.ts';
+export type { DeltaSinkOptions } from './deltaSink.ts';
+export { enrichMetadata } from './enrichMetadata.ts';
+export type { EnrichMetadataOptions } from './enrichMetadata.ts';
+export { partitionByDate } from './partitionByDate.ts';
+export type { PartitionByDateOptions, Timestamp } from './partitionByDate.ts';
+export { DeadLetterError, routeErrors } from './routeErrors.ts';
+export type { RouteErrorsOptions, Routed } from './routeErrors.ts';
+export { withDeadLetters } from './withDeadLetters.ts';

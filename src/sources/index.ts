@@ -1,0 +1,6 @@
+export { fromKafka } from './fromKafka.ts';
+export type { FromKafkaOptions, KafkaLogLevel, KafkaLogger, KafkaSource, KafkaSourceStats, StartFrom } from './fromKafka.ts';
+export { OffsetTracker } from './offsetTracker.ts';
+export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
+export { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator } from './rideshareEvents.ts';
+export type { CorruptionKind, EventGenerator, EventGeneratorOptions, GeneratedEvent } from './rideshareEvents.ts';
