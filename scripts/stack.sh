@@ -354,12 +354,32 @@ s3_status() {
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL 15: a throwaway cluster under .stack/pg, owned by the postgres OS user when root
 # ---------------------------------------------------------------------------------------------
-PG_DIR="$STACK/pg"
-PG_DATA="$PG_DIR/data"
-PG_SOCK="$PG_DIR/sock"
-PG_LOG="$PG_DIR/postgres.log"
 PG_PID="$RUN/pg.pid"
 PG_BIN=""
+
+# The cluster lives in .stack/pg when the postgres OS user can reach it; a checkout under a
+# private directory (e.g. a mktemp -d clone, mode 0700) is not reachable for it, so the cluster
+# then lives in /var/tmp/rxlake-pg-<hash of the stack path> and .stack/pg links there.
+pg_paths() {
+  PG_DIR="$STACK/pg"
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1 \
+    && ! (cd / && runuser -u postgres -- test -x "$STACK") 2>/dev/null; then
+    local outside
+    outside="/var/tmp/rxlake-pg-$(printf '%s' "$STACK" | cksum | cut -d' ' -f1)"
+    mkdir -p "$outside"
+    chown postgres: "$outside"
+    if [ ! -L "$STACK/pg" ]; then
+      rm -rf "$STACK/pg"
+      mkdir -p "$STACK"
+      ln -s "$outside" "$STACK/pg"
+    fi
+    PG_DIR="$outside"
+  fi
+  PG_DATA="$PG_DIR/data"
+  PG_SOCK="$PG_DIR/sock"
+  PG_LOG="$PG_DIR/postgres.log"
+}
+pg_paths
 
 pg_find_bin() {
   local d
@@ -379,7 +399,7 @@ pg_install() {
 # Runs a PostgreSQL tool as the cluster's owner.
 as_pg() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -391,6 +411,7 @@ pg_server_pid() { head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
 
 pg_up() {
   pg_install
+  pg_paths
   if pid_alive "$PG_PID" && pg_ready; then
     log "pg: already running (pid $(cat "$PG_PID")) on $PG_HOST:$PG_PORT"
     return 0
