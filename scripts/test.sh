@@ -24,4 +24,13 @@ npm run build --silent
 node -e "import('./dist/src/index.js').then((m) => { if (typeof m.fromKafka !== 'function') process.exit(1); })"
 
 echo "==> tests"
-npx vitest run "$@"
+mkdir -p .stack
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.stack/vitest-report.json "$@" || status=$?
+# One plain closing line: "N passed, N failed, N skipped".
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(".stack/vitest-report.json", "utf8"));
+  const skipped = r.numPendingTests + r.numTodoTests;
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+' || true
+exit "$status"
