@@ -5,7 +5,7 @@
  * Run: `node src/pipelines/bronze.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run bronze -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { Subject, groupBy, merge, mergeMap, tap } from 'rxjs';
+import { groupBy, mergeMap, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { pathToFileURL } from 'node:url';
 import { bufferTime } from '../operators/bufferTime.ts';
@@ -15,6 +15,7 @@ import { deltaSink } from '../operators/deltaSink.ts';
 import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { partitionByDate } from '../operators/partitionByDate.ts';
 import { routeErrors } from '../operators/routeErrors.ts';
+import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import { storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { DeltaTable } from '../sinks/delta/table.ts';
@@ -53,30 +54,30 @@ export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, m
     onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetter),
   });
   const { topic } = tables;
-  return (records$) => {
-    const deadLetters = new Subject<DeadLetterRow>();
-    return merge(
-      deadLetters.pipe(
+  return pipe(
+    enrichMetadata(),
+    withDeadLetters(
+      (deadLetters) =>
+        pipe(
+          routeErrors(bronzeCodecs[topic], deadLetters, {
+            validateJson: config.dlq.validateJson,
+            validateSchema: config.dlq.validateSchema,
+            maxPayloadBytes: config.maxPayloadBytes,
+            enabled: config.dlq.enabled,
+            attachDecoded: false, // bronze stores the raw bytes
+          }),
+          partitionByDate(),
+          bufferTime(batch),
+          tap((rows) => monitor.recordsIn.inc({ topic }, rows.length)),
+          deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
+        ),
+      pipe(
         bufferTime(batch),
         tap((rows) => countDeadLetters(monitor, topic, rows)),
         deltaSink(tables.deadLetters, sinkOptions(tables.deadLetters.name, true)),
       ),
-      records$.pipe(
-        enrichMetadata(),
-        routeErrors(bronzeCodecs[topic], deadLetters, {
-          validateJson: config.dlq.validateJson,
-          validateSchema: config.dlq.validateSchema,
-          maxPayloadBytes: config.maxPayloadBytes,
-          enabled: config.dlq.enabled,
-          attachDecoded: false, // bronze stores the raw bytes
-        }),
-        partitionByDate(),
-        bufferTime(batch),
-        tap((rows) => monitor.recordsIn.inc({ topic }, rows.length)),
-        deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
-      ),
-    );
-  };
+    ),
+  );
 }
 
 function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonly DeadLetterRow[]): void {
