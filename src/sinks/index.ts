@@ -1,3 +1,4 @@
+export { deadLetterTableSpec } from './deadLetterTable.ts';
 export { DeltaTable } from './delta/table.ts';
 export type { AppendOptions, AppendResult, Dedupe, DeltaLogger, DeltaTableOptions } from './delta/table.ts';
 export type { ColumnSpec, DeltaType, TableSpec } from './delta/schema.ts';

@@ -3,6 +3,7 @@
  * the raw payload with Kafka metadata, partitioned by `_ingestion_date`; `dlq_bronze_<topic>`
  * holds rejected records with the reason.
  */
+import { deadLetterTableSpec as deadLetterSpecNamed } from '../../sinks/deadLetterTable.ts';
 import type { TableSpec } from '../../sinks/delta/schema.ts';
 import type { DeadLetterRow, EnrichedRecord } from '../../types.ts';
 
@@ -34,21 +35,5 @@ export function bronzeTableSpec(topic: string): TableSpec<BronzeRow> {
 }
 
 export function deadLetterTableSpec(topic: string): TableSpec<DeadLetterRow> {
-  return {
-    name: deadLetterTableName(topic),
-    columns: [
-      { name: 'error_message', type: 'string' },
-      { name: 'error_type', type: 'string' },
-      { name: 'original_payload', type: 'string' },
-      { name: 'original_payload_bytes', type: 'binary' },
-      { name: 'kafka_topic', type: 'string' },
-      { name: '_kafka_partition', type: 'integer' },
-      { name: '_kafka_offset', type: 'long' },
-      { name: '_kafka_timestamp', type: 'timestamp' },
-      { name: '_ingested_at', type: 'timestamp' },
-      { name: 'session_id', type: 'string' },
-      { name: 'correlation_id', type: 'string' },
-      { name: 'causation_id', type: 'string' },
-    ],
-  };
+  return deadLetterSpecNamed(deadLetterTableName(topic));
 }
