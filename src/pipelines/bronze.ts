@@ -14,7 +14,7 @@ import type { CommitEvent } from '../operators/commitOffsets.ts';
 import { deltaSink } from '../operators/deltaSink.ts';
 import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { partitionByDate } from '../operators/partitionByDate.ts';
-import { routeErrors } from '../operators/routeErrors.ts';
+import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import { storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -329,6 +329,9 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     return 0;
   } catch (err) {
     log.error('bronze pipeline failed', { error: err instanceof Error ? err.message : String(err) });
+    if (err instanceof DeadLetterError) {
+      log.error('DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.');
+    }
     return 1;
   }
 }
