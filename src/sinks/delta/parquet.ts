@@ -47,7 +47,8 @@ function getter<Row>(c: ColumnSpec<Row>): Getter<Row> {
   return (row) => (row as Record<string, unknown>)[name];
 }
 
-function bad(column: string, index: number, value: unknown, want: string): never {
+/** Throws `InvalidValueError` for a value its column cannot take (naming column and row). */
+export function badValue(column: string, index: number, value: unknown, want: string): never {
   const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'object' ? Object.prototype.toString.call(value) : JSON.stringify(value);
   return fail(`column ${column}, row ${index}: expected ${want}, got ${shown}`);
 }
@@ -100,44 +101,44 @@ export function columnArray<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indic
           out[i] = String(v);
           sawText = true;
         } else {
-          bad(name, at, v, 'string or Uint8Array');
+          badValue(name, at, v, 'string or Uint8Array');
         }
         break;
       case 'long':
         if (typeof v === 'bigint') out[i] = v;
         else if (typeof v === 'number' && Number.isSafeInteger(v)) out[i] = BigInt(v);
-        else bad(name, at, v, 'bigint');
+        else badValue(name, at, v, 'bigint');
         break;
       case 'timestamp':
         if (typeof v === 'bigint') out[i] = v;
         else if (v instanceof Date) out[i] = BigInt(v.getTime()) * 1000n;
         else if (typeof v === 'number' && Number.isFinite(v)) out[i] = BigInt(Math.trunc(v));
-        else bad(name, at, v, 'bigint epoch microseconds');
+        else badValue(name, at, v, 'bigint epoch microseconds');
         break;
       case 'integer':
         if (typeof v === 'number' && (v | 0) === v) out[i] = v;
         else if (typeof v === 'bigint' && v >= -2147483648n && v <= 2147483647n) out[i] = Number(v);
-        else bad(name, at, v, 'int32 number');
+        else badValue(name, at, v, 'int32 number');
         break;
       case 'double':
         if (typeof v === 'number') out[i] = v;
         else if (typeof v === 'bigint') out[i] = Number(v);
-        else bad(name, at, v, 'number');
+        else badValue(name, at, v, 'number');
         break;
       case 'boolean':
         if (typeof v === 'boolean') out[i] = v;
-        else bad(name, at, v, 'boolean');
+        else badValue(name, at, v, 'boolean');
         break;
       case 'date': {
         const d = typeof v === 'string' ? parseDate(v) : v instanceof Date ? Math.floor(v.getTime() / DAY_MS) : undefined;
-        if (d === undefined) bad(name, at, v, "'YYYY-MM-DD'");
+        if (d === undefined) badValue(name, at, v, "'YYYY-MM-DD'");
         out[i] = d;
         break;
       }
       case 'binary':
         if (v instanceof Uint8Array) out[i] = v;
         else if (typeof v === 'string') out[i] = textEncoder.encode(v);
-        else bad(name, at, v, 'Uint8Array');
+        else badValue(name, at, v, 'Uint8Array');
         break;
     }
   }
@@ -160,7 +161,28 @@ export function encodeParquet<Row>(
   schema: SchemaElement[] = parquetSchema(columns as readonly ColumnSpec<unknown>[]),
 ): EncodedFile {
   const numRecords = indices ? indices.length : rows.length;
-  const columnData = columns.map((c) => ({ name: c.name, data: columnArray(rows, c, indices) }));
+  const data = columns.map((c) => columnArray(rows, c, indices));
+  return encodeColumnData(data, columns, numRecords, opts, schema);
+}
+
+/** The name and type of a column: all that encoding needs once values are converted. */
+export interface ColumnType {
+  readonly name: string;
+  readonly type: DeltaType;
+}
+
+/**
+ * Encodes already converted column arrays (as `columnArray` builds them) as one SNAPPY Parquet
+ * file with its Delta stats. Shared by the in-thread and the worker-thread encoders.
+ */
+export function encodeColumnData(
+  data: readonly unknown[][],
+  columns: readonly ColumnType[],
+  numRecords: number,
+  opts: ParquetOptions,
+  schema: SchemaElement[],
+): EncodedFile {
+  const columnData = columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[] }));
   const writer = new ByteWriter(Math.max(1024, numRecords * 64));
   const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', ...(opts.compressors ? { compressors: opts.compressors } : {}) });
   // ByteWriter has no flush(): write() and finish() are synchronous.
@@ -248,7 +270,7 @@ function jsonBound(type: DeltaType, v: MinMaxType, isMax: boolean, maxChars: num
   }
 }
 
-function deltaStats<Row>(pq: ParquetWriter, columns: readonly ColumnSpec<Row>[], numRecords: number, maxChars: number): string {
+function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], numRecords: number, maxChars: number): string {
   const acc: ColumnStat[] = columns.map(() => ({ min: undefined, max: undefined, nulls: 0n }));
   for (const rg of pq.row_groups) {
     rg.columns.forEach((chunk, j) => {

@@ -8,8 +8,11 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAction } from './log.ts';
 import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
-import type { ParquetOptions } from './parquet.ts';
+import { packColumns } from './columnar.ts';
+import type { EncodedFile, ParquetOptions } from './parquet.ts';
 import { encodeParquet, InvalidValueError } from './parquet.ts';
+import type { ParquetWorkerPool } from './parquetPool.ts';
+import { sharedParquetPool } from './parquetPool.ts';
 import type { BackoffOptions } from './retry.ts';
 import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError, sleep } from './retry.ts';
 import type { ColumnSpec, DeltaType, TableSpec } from './schema.ts';
@@ -28,6 +31,14 @@ export interface DeltaTableOptions {
   /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered). */
   conflictBackoff?: BackoffOptions;
   parquet?: ParquetOptions;
+  /**
+   * Where Parquet files are encoded. `'worker'` (default): on a worker thread of the process-wide
+   * pool, so the calling thread keeps consuming meanwhile (columns are handed over as a few
+   * transferred buffers); falls back to the calling thread when no worker can start.
+   * `'inline'`: on the calling thread. Or a `ParquetWorkerPool` of your own. With
+   * `parquet.compressors` set, encoding is inline (functions cannot move to another thread).
+   */
+  encoder?: 'worker' | 'inline' | ParquetWorkerPool;
   /** Where non-fatal problems (a failed checkpoint) are reported; default `console.warn`. */
   logger?: DeltaLogger;
 }
@@ -144,6 +155,7 @@ export class DeltaTable<Row> {
   readonly #dataColumns: readonly ColumnSpec<Row>[];
   readonly #partitionColumns: readonly ColumnSpec<Row>[];
   readonly #parquetSchema: ReturnType<typeof parquetSchema>;
+  readonly #pool: ParquetWorkerPool | undefined;
 
   private constructor(storage: Storage, spec: TableSpec<Row>, snapshot: Snapshot, opts: DeltaTableOptions) {
     this.storage = storage;
@@ -155,6 +167,8 @@ export class DeltaTable<Row> {
     this.#dataColumns = spec.columns.filter((c) => !parts.includes(c.name));
     this.#partitionColumns = parts.map((p) => spec.columns.find((c) => c.name === p) as ColumnSpec<Row>);
     this.#parquetSchema = parquetSchema(this.#dataColumns as readonly ColumnSpec<unknown>[]);
+    const encoder = opts.encoder ?? (opts.parquet?.compressors ? 'inline' : 'worker');
+    this.#pool = encoder === 'inline' ? undefined : encoder === 'worker' ? sharedParquetPool() : encoder;
   }
 
   /**
@@ -394,42 +408,59 @@ export class DeltaTable<Row> {
     const adds: AddAction[] = [];
     let bytes = 0;
     const writes: Promise<void>[] = [];
-    let part = 0;
     let error: unknown;
+    const pool = this.#opts.parquet?.compressors ? undefined : this.#pool;
+    const parquet = this.#opts.parquet ?? {};
+    const encodeOpts = {
+      ...(parquet.rowGroupSize === undefined ? {} : { rowGroupSize: parquet.rowGroupSize }),
+      ...(parquet.statsStringLength === undefined ? {} : { statsStringLength: parquet.statsStringLength }),
+    };
+    // Names first, so part numbers follow the groups' order whatever order the encodings finish in.
+    const land = (g: (typeof groups)[number], part: number, file: EncodedFile): Promise<void> => {
+      const dir = this.#partitionColumns
+        .map((c, i) => `${escapePartition(c.name)}=${escapePartition(g.values[i] ?? HIVE_NULL)}`)
+        .join('/');
+      const name = `part-${String(part).padStart(5, '0')}-${randomUUID()}.c000.snappy.parquet`;
+      const fsPath = dir ? `${dir}/${name}` : name;
+      const partitionValues: Record<string, string | null> = {};
+      this.#partitionColumns.forEach((c, i) => {
+        partitionValues[c.name] = g.values[i] ?? null;
+      });
+      adds[part] = {
+        path: encodeURI(fsPath),
+        partitionValues,
+        size: file.bytes.byteLength,
+        modificationTime: Date.now(),
+        dataChange: true,
+        stats: file.stats,
+      };
+      bytes += file.bytes.byteLength;
+      return this.storage.write(fsPath, file.bytes);
+    };
     try {
+      let part = 0;
       for (const g of groups) {
-        const file = encodeParquet(rows, this.#dataColumns, g.indices, this.#opts.parquet, this.#parquetSchema);
-        const dir = this.#partitionColumns
-          .map((c, i) => `${escapePartition(c.name)}=${escapePartition(g.values[i] ?? HIVE_NULL)}`)
-          .join('/');
-        const name = `part-${String(part++).padStart(5, '0')}-${randomUUID()}.c000.snappy.parquet`;
-        const fsPath = dir ? `${dir}/${name}` : name;
-        const partitionValues: Record<string, string | null> = {};
-        this.#partitionColumns.forEach((c, i) => {
-          partitionValues[c.name] = g.values[i] ?? null;
-        });
-        adds.push({
-          path: encodeURI(fsPath),
-          partitionValues,
-          size: file.bytes.byteLength,
-          modificationTime: Date.now(),
-          dataChange: true,
-          stats: file.stats,
-        });
-        bytes += file.bytes.byteLength;
-        writes.push(this.storage.write(fsPath, file.bytes));
+        const at = part++;
+        if (pool) {
+          // Values are checked (and copied into transferable buffers) here; encoding runs on a worker.
+          const packed = packColumns(rows, this.#dataColumns, g.indices);
+          writes.push(pool.encode(packed, this.#parquetSchema, encodeOpts).then((file) => land(g, at, file)));
+        } else {
+          writes.push(land(g, at, encodeParquet(rows, this.#dataColumns, g.indices, parquet, this.#parquetSchema)));
+        }
       }
     } catch (err) {
       error = err; // bad input: remove what was written already
     }
-    // Wait for every started write, even after a failure, so none is left running.
+    // Wait for every started encoding and write, even after a failure, so none is left running.
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    const written = adds.filter((a): a is AddAction => a !== undefined);
     if (error !== undefined || failed) {
-      await this.#discard({ adds, bytes });
+      await this.#discard({ adds: written, bytes });
       throw error ?? failed?.reason;
     }
-    return { adds, bytes };
+    return { adds: written, bytes };
   }
 
   #group(rows: readonly Row[], kept: readonly number[] | undefined): Array<{ values: (string | null)[]; indices: readonly number[] | undefined }> {
