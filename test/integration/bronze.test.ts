@@ -13,6 +13,7 @@ import { loadBronzeConfig } from '../../src/runtime/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import type { Manifest } from '../../src/tools/generate.ts';
+import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 
 const dirs: string[] = [];
@@ -27,32 +28,8 @@ async function tempDir(): Promise<string> {
 }
 
 /** Every (partition, offset) → value of a topic, read with a plain kafkajs consumer. */
-export async function readTopic(topic: string, count: number): Promise<Map<string, Buffer | null>> {
-  const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'bronze-test-reader', logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: uniqueName('reader'), sessionTimeout: 10_000, heartbeatInterval: 1_000 });
-  const out = new Map<string, Buffer | null>();
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${out.size}/${count} of ${topic}`)), 60_000);
-      consumer
-        .run({
-          eachMessage: async ({ partition, message }) => {
-            out.set(`${partition}:${message.offset}`, message.value);
-            if (out.size >= count) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
+async function readTopic(topic: string, count: number): Promise<Map<string, Buffer | null>> {
+  return new Map((await readTopics([topic], count)).map((r) => [`${r.partition}:${r.offset}`, r.value]));
 }
 
 interface TableRows {

@@ -9,6 +9,7 @@ import { loadBronzeConfig } from '../../src/runtime/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 import { startTcpProxy } from '../support/tcpProxy.ts';
 import type { TcpProxy } from '../support/tcpProxy.ts';
 
@@ -20,15 +21,6 @@ afterAll(async () => {
 async function get(port: number, path: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   return { status: res.status, body: await res.text() };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('bronze pipeline during a storage outage', () => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/tools/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
@@ -55,15 +56,6 @@ function startJob(env: Record<string, string>, args: string[] = []): Job {
 async function health(port: number): Promise<{ recordsWritten: number; status: string }> {
   const res = await fetch(`http://127.0.0.1:${port}/health`);
   return (await res.json()) as { recordsWritten: number; status: string };
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function stopMidStreamAndRestart(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {

@@ -16,6 +16,7 @@ import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import type { Manifest } from '../../src/tools/generate.ts';
 import type { DeadLetterErrorType } from '../../src/types.ts';
+import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
 const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'generate-test', logLevel: logLevel.NOTHING });
@@ -42,31 +43,8 @@ interface Consumed {
 
 /** Reads every record of `topics` from the beginning until `expected` records arrived. */
 async function consumeAll(topics: readonly string[], expected: number): Promise<Map<string, Consumed[]>> {
-  const consumer = kafka.consumer({ groupId: uniqueName('generate-reader'), sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   const out = new Map<string, Consumed[]>(topics.map((t) => [t, []]));
-  let total = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [...topics], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`consumed ${total}/${expected}`)), 60_000);
-      consumer
-        .run({
-          eachMessage: ({ topic, partition, message }) => {
-            out.get(topic)?.push({ partition, key: message.key, value: message.value });
-            total += 1;
-            if (total >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  for (const r of await readTopics(topics, expected)) out.get(r.topic)?.push({ partition: r.partition, key: r.key, value: r.value });
   return out;
 }
 
