@@ -21,11 +21,14 @@ Usage:
   --batch-records N        flush a batch at N records (default 100000)
   --bounded                stop once the high-water marks seen at start are reached
   --session-timeout-ms MS  consumer session timeout (default: librdkafka's, 45000)
+  -X KEY=VALUE             extra librdkafka consumer setting (repeatable), e.g.
+                           -X queued.max.messages.kbytes=16384 to bound the prefetch queue
   --crash-after-writes K   fault injection: SIGKILL this process right after the K-th Delta
                            write, before its offsets are committed (duplicate-window test)
 
 Bounded mode prints one JSON line on stdout: records, invalid, bytes, seconds, records_per_s,
-mb_per_s, peak_rss_mb, files, writes.
+mb_per_s, peak_rss_mb, files, writes, write_s (time in write_deltalake), commit_s (time in
+the synchronous offset commits: the window in which a crash duplicates a batch).
 """
 import argparse
 import datetime as dt
@@ -67,6 +70,7 @@ def parse_args(argv):
     p.add_argument("--bounded", action="store_true")
     p.add_argument("--session-timeout-ms", type=int, default=None)
     p.add_argument("--crash-after-writes", type=int, default=0)
+    p.add_argument("-X", dest="extra", action="append", default=[], metavar="KEY=VALUE")
     return p.parse_args(argv)
 
 
@@ -136,6 +140,11 @@ def main(argv):
     }
     if args.session_timeout_ms is not None:
         conf["session.timeout.ms"] = args.session_timeout_ms
+    for kv in args.extra:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise SystemExit(f"-X expects KEY=VALUE, got {kv!r}")
+        conf[key] = value
     consumer = Consumer(conf)
     ensure_table(args.table)
 
@@ -155,20 +164,28 @@ def main(argv):
     batch = Batch()
     records = invalid = nbytes = writes = 0
     date_cache = {}
+    # time inside write_deltalake, and inside the offset commit: a crash during the latter,
+    # after the Delta commit landed, is what duplicates a batch on restart
+    timing = {"write_s": 0.0, "commit_s": 0.0}
 
     def flush():
         nonlocal batch, writes
+        t_write = time.monotonic()
         if len(batch) > 0:
             write_deltalake(args.table, batch.to_arrow(), mode="append", partition_by=["_ingestion_date"])
             writes += 1
             if args.crash_after_writes and writes >= args.crash_after_writes:
                 os.kill(os.getpid(), signal.SIGKILL)
         # offsets of everything consumed so far: all of it is in the table now
+        t_commit = time.monotonic()
         try:
             consumer.commit(asynchronous=False)
         except KafkaException as e:
             if e.args[0].code() != KafkaError._NO_OFFSET:
                 raise
+        t_done = time.monotonic()
+        timing["write_s"] += t_commit - t_write
+        timing["commit_s"] += t_done - t_commit
         batch = Batch()
 
     while True:
@@ -247,6 +264,8 @@ def main(argv):
                 "peak_rss_mb": round(peak_rss_mb, 1),
                 "files": files,
                 "writes": writes,
+                "write_s": round(timing["write_s"], 3),
+                "commit_s": round(timing["commit_s"], 4),
             }
         ),
         flush=True,
