@@ -4,12 +4,15 @@
 # peak RSS); both tables are read back with delta-rs (scripts/delta_verify.py).
 #
 #   bash bench/baseline.sh [--records N] [--payload-bytes B] [--partitions P]
-#                          [--rxlake-json-only] [--kill-test [--kill-trials K]] [--keep]
+#                          [--rxlake-json-only] [--rxlake-node NODE] [--kill-test [--kill-trials K]]
+#                          [--keep]
 #
 #   --records N         gps_pings to produce (default 200000; the official run uses 1000000)
 #   --rxlake-json-only  run rxlake with DLQ_VALIDATE_SCHEMA=false, i.e. the same validation
 #                       work as the baseline (JSON only); by default rxlake runs as shipped
 #                       (JSON + schema validation)
+#   --rxlake-node NODE  run rxlake as `NODE src/pipelines/bronze.ts` (a Node that strips types,
+#                       22.18+, e.g. .stack/node-24.9.0/bin/node) instead of through tsx
 #   --kill-test         also measure duplicates after kill -9 of the Python baseline: K trials
 #                       killed at a random instant, then one crash placed between its Delta
 #                       write and its offset commit; each restarted in bounded mode
@@ -25,6 +28,7 @@ RECORDS=200000
 PAYLOAD=400
 PARTITIONS=6
 JSON_ONLY=0
+RX_NODE=""
 KILL_TEST=0
 KILL_TRIALS=3
 KEEP=0
@@ -34,10 +38,11 @@ while [ $# -gt 0 ]; do
     --payload-bytes) PAYLOAD="$2"; shift 2 ;;
     --partitions) PARTITIONS="$2"; shift 2 ;;
     --rxlake-json-only) JSON_ONLY=1; shift ;;
+    --rxlake-node) RX_NODE="$2"; shift 2 ;;
     --kill-test) KILL_TEST=1; shift ;;
     --kill-trials) KILL_TRIALS="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -112,11 +117,12 @@ verify "$WORK/py/bronze_gps_pings" "python"
 table_stats "$WORK/py/bronze_gps_pings" >"$WORK/py.stats"
 
 # --- (2) rxlake's bronze pipeline ---------------------------------------------------------------
-log "(2) rxlake bronze pipeline (tsx src/pipelines/bronze.ts --until-caught-up)"
+RX_RUNNER="${RX_NODE:-$TSX}"
+log "(2) rxlake bronze pipeline ($(basename "$RX_RUNNER") src/pipelines/bronze.ts --until-caught-up)"
 RX_ENV=(BRONZE_TOPICS=gps_pings "KAFKA_TOPIC_PREFIX=$PREFIX" "KAFKA_CONSUMER_GROUP=bench-base-rx-$RUN_ID"
   "DELTA_BASE_PATH=$WORK/rx" HTTP_PORT=0 PROGRESS_INTERVAL_SECONDS=0)
 [ "$JSON_ONLY" = 1 ] && RX_ENV+=(DLQ_VALIDATE_SCHEMA=false)
-timed rx env "${RX_ENV[@]}" "$TSX" src/pipelines/bronze.ts --until-caught-up
+timed rx env "${RX_ENV[@]}" "$RX_RUNNER" src/pipelines/bronze.ts --until-caught-up
 verify "$WORK/rx/bronze_gps_pings" "rxlake"
 table_stats "$WORK/rx/bronze_gps_pings" >"$WORK/rx.stats"
 
@@ -154,9 +160,10 @@ EOF
 fi
 
 # --- report ------------------------------------------------------------------------------------
-"$PY" - "$WORK" "$RECORDS" "$PAYLOAD" "$PARTITIONS" "$JSON_ONLY" <<'EOF'
+"$PY" - "$WORK" "$RECORDS" "$PAYLOAD" "$PARTITIONS" "$JSON_ONLY" "$("$RX_RUNNER" --version 2>/dev/null | tr "\n" " " || true)" <<'EOF'
 import json, re, sys
 work, records, payload, partitions, json_only = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
+rx_runner = sys.argv[6]
 manifest = json.load(open(f"{work}/manifest.json"))
 nbytes = manifest["totals"]["bytes"]
 
@@ -179,7 +186,7 @@ py_self = json.loads(open(f"{work}/py.out").read().strip().splitlines()[-1])
 
 print()
 print(f"bronze ingestion: {records} gps_pings (~{payload} B, {nbytes / 2**20:.1f} MB of payload), {partitions} partitions, local disk")
-print(f"rxlake validation: {'JSON only (DLQ_VALIDATE_SCHEMA=false)' if json_only else 'JSON + schema (defaults)'}; python: JSON only")
+print(f"rxlake validation: {'JSON only (DLQ_VALIDATE_SCHEMA=false)' if json_only else 'JSON + schema (defaults)'}; python: JSON only; rxlake runner: {rx_runner}")
 hdr = f"{'':18} {'records/s':>10} {'MB/s':>7} {'wall s':>7} {'peak RSS MB':>12} {'files':>6} {'rows':>9} {'dups':>5}"
 print(hdr)
 for r in rows.values():
@@ -187,6 +194,8 @@ for r in rows.values():
 py, rx = rows["py"], rows["rx"]
 print(f"ratio rxlake/python: throughput {rx['rps'] / py['rps']:.2f}x, peak RSS {rx['rss'] / py['rss']:.2f}x")
 print(f"(wall = whole process incl. start-up; the baseline's own in-process figure: {py_self['records_per_s']} records/s over {py_self['seconds']} s, ru_maxrss {py_self['peak_rss_mb']} MB)")
+print(f"python: {py_self['writes']} Delta writes took {py_self['write_s']} s, their offset commits {py_self['commit_s'] * 1000:.1f} ms in all"
+      f" (a crash inside those commits duplicates the batch just written)")
 kills = [json.loads(l) for l in open(f"{work}/kill.jsonl") if l.strip()]
 if kills:
     print()
@@ -195,5 +204,5 @@ if kills:
         when = f"killed at {k['killed_after_s']} s" if k["killed_after_s"] is not None else "crash between Delta write and offset commit"
         print(f"  {k['trial']:8} {when:45} rows {k['rows']:>8}  distinct {k['distinct']:>8}  duplicates {k['duplicates']:>7}")
 print(json.dumps({"records": records, "payload_bytes": payload, "partitions": partitions, "bytes": nbytes,
-                  "rxlake_json_only": json_only, "python": py, "rxlake": rx, "python_self": py_self, "kill_test": kills}))
+                  "rxlake_json_only": json_only, "rxlake_runner": rx_runner, "python": py, "rxlake": rx, "python_self": py_self, "kill_test": kills}))
 EOF
