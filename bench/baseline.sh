@@ -139,7 +139,7 @@ if [ "$KILL_TEST" = 1 ]; then
       >/dev/null 2>"$WORK/kill-$label.err" &
     pid=$!
     if [ -n "${KILL_AFTER:-}" ]; then sleep "$KILL_AFTER"; kill -9 "$pid" 2>/dev/null || true; fi
-    status=0; wait "$pid" || status=$?
+    status=0; { wait "$pid"; } 2>/dev/null || status=$?
     "$PY" bench/python/bronze_baseline.py "${base_args[@]}" --group "$group" --table "$table" \
       >"$WORK/kill-$label.out" 2>>"$WORK/kill-$label.err" || die "restart after kill ($label) failed"
     "$PY" - "$label" "$status" "${KILL_AFTER:-}" "$(table_stats "$table")" <<'EOF' >>"$WORK/kill.jsonl"
