@@ -357,27 +357,41 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     }
     const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
     const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
-    for (const message of batch.messages) {
-      if (!live()) return;
-      const offset = BigInt(message.offset);
-      if (hwm !== undefined && offset >= hwm) {
-        // Bounded mode: nothing at or past the start high-water mark is emitted.
-        s.consumer?.pause([{ topic, partitions: [partition] }]);
-        s.positions.set(key, hwm);
-        checkCaughtUp(s);
-        return;
-      }
-      const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-      while (overBudget(size)) {
-        await waitForCapacity(WAIT_SLICE_MS);
+    // resolveOffset() parses and formats a Long per call: resolve the last emitted offset once,
+    // before every wait and on every way out, rather than once per message.
+    let unresolved: string | undefined;
+    const resolve = (): void => {
+      if (unresolved === undefined) return;
+      payload.resolveOffset(unresolved);
+      unresolved = undefined;
+    };
+    try {
+      for (const message of batch.messages) {
         if (!live()) return;
-        await payload.heartbeat();
+        const offset = BigInt(message.offset);
+        if (hwm !== undefined && offset >= hwm) {
+          // Bounded mode: nothing at or past the start high-water mark is emitted.
+          s.consumer?.pause([{ topic, partitions: [partition] }]);
+          s.positions.set(key, hwm);
+          checkCaughtUp(s);
+          return;
+        }
+        const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
+        while (overBudget(size)) {
+          resolve();
+          await waitForCapacity(WAIT_SLICE_MS);
+          if (!live()) return;
+          await payload.heartbeat();
+        }
+        const record = toRecord(topic, partition, offset, message, size);
+        tracker.emit(topic, partition, offset, size);
+        unresolved = message.offset;
+        if (hwm !== undefined) s.positions.set(key, offset + 1n);
+        s.subscriber?.next(record);
       }
-      const record = toRecord(topic, partition, offset, message, size);
-      tracker.emit(topic, partition, offset, size);
-      payload.resolveOffset(message.offset);
-      if (hwm !== undefined) s.positions.set(key, offset + 1n);
-      s.subscriber?.next(record);
+    } finally {
+      // A batch made stale by a seek meanwhile: its offsets no longer matter, the seek decides.
+      if (!payload.isStale()) resolve();
     }
     // Every message of the batch was emitted: offsets after the last one up to the batch's
     // last offset are transaction markers or aborted records, committable once all is acked.

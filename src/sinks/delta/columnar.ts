@@ -59,16 +59,36 @@ function getter<Row>(c: ColumnSpec<Row>): (row: Row) => unknown {
  * Packs the rows (or the rows at `indices`) of the given columns. Throws `InvalidValueError`
  * (naming column and row) for a value its column cannot take.
  */
-export function packColumns<Row>(rows: readonly Row[], columns: readonly ColumnSpec<Row>[], indices?: readonly number[]): PackedFile {
+export function packColumns<Row>(
+  rows: readonly Row[],
+  columns: readonly ColumnSpec<Row>[],
+  indices?: readonly number[],
+  allocate: ByteAllocator = newBytes,
+): PackedFile {
   const n = indices ? indices.length : rows.length;
-  return { numRecords: n, columns: columns.map((c) => packColumn(rows, c, indices, n)) };
+  return { numRecords: n, columns: columns.map((c) => packColumn(rows, c, indices, n, allocate)) };
 }
 
-function packColumn<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indices: readonly number[] | undefined, n: number): PackedColumn {
+/**
+ * Gives a byte buffer of at least `size` bytes that owns its whole `ArrayBuffer` (it is
+ * transferred as a whole); its content does not matter. Lets a caller recycle buffers.
+ */
+export type ByteAllocator = (size: number) => Uint8Array;
+
+/** Not from Buffer's shared pool: the buffer is transferred to another thread as a whole. */
+const newBytes: ByteAllocator = (size) => Buffer.allocUnsafeSlow(size);
+
+function packColumn<Row>(
+  rows: readonly Row[],
+  c: ColumnSpec<Row>,
+  indices: readonly number[] | undefined,
+  n: number,
+  allocate: ByteAllocator,
+): PackedColumn {
   switch (c.type) {
     case 'string':
     case 'binary':
-      return packBytes(rows, c, indices, n);
+      return packBytes(rows, c, indices, n, allocate);
     case 'long':
     case 'timestamp':
       return packLongs(rows, c, indices, n);
@@ -77,8 +97,14 @@ function packColumn<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indices: read
   }
 }
 
-/** The ArrayBuffer-backed bytes of a string: written straight into the payload, no temporary. */
-function packBytes<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indices: readonly number[] | undefined, n: number): PackedColumn {
+/** Strings and bytes: every value copied (strings encoded) straight into one buffer. */
+function packBytes<Row>(
+  rows: readonly Row[],
+  c: ColumnSpec<Row>,
+  indices: readonly number[] | undefined,
+  n: number,
+  allocate: ByteAllocator,
+): PackedColumn {
   const get = getter(c);
   const { name, type } = c;
   const nullable = c.nullable ?? true;
@@ -108,8 +134,8 @@ function packBytes<Row>(rows: readonly Row[], c: ColumnSpec<Row>, indices: reado
     }
   }
   if (total > MAX_COLUMN_BYTES) fail(`column ${name}: ${total} bytes in one file, more than a file can take (${MAX_COLUMN_BYTES})`);
-  // Not from Buffer's shared pool: this buffer is transferred to the worker as a whole.
-  const bytes = Buffer.allocUnsafeSlow(total);
+  const given = allocate(total);
+  const bytes = Buffer.from(given.buffer, given.byteOffset, given.byteLength);
   const offsets = new Int32Array(n + 1);
   let pos = 0;
   for (let i = 0; i < n; i++) {

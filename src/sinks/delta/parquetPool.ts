@@ -80,6 +80,7 @@ interface Slot {
 export type ParquetPoolMode = 'worker' | 'inline';
 
 let nextId = 1;
+const SPARE_BUFFERS = 4;
 
 /** A pool of Parquet-encoding worker threads (started lazily, on the first file). */
 export class ParquetWorkerPool {
@@ -89,6 +90,8 @@ export class ParquetWorkerPool {
   readonly #queue: Job[] = [];
   readonly #slots = new Set<Slot>();
   #mode: ParquetPoolMode = 'worker';
+  /** Payload buffers back from the workers, reused for the next files' string columns. */
+  readonly #spare: ArrayBuffer[] = [];
   #crashes = 0;
   #started = 0;
 
@@ -124,6 +127,32 @@ export class ParquetWorkerPool {
       this.#queue.push({ request, resolve, reject });
       this.#pump();
     });
+  }
+
+  /**
+   * A byte buffer of at least `size` bytes for `packColumns`: a recycled payload buffer when one
+   * fits, else a new one with some room to spare (so it fits the next batch too).
+   */
+  readonly allocate = (size: number): Uint8Array => {
+    let best = -1;
+    for (let i = 0; i < this.#spare.length; i++) {
+      const len = (this.#spare[i] as ArrayBuffer).byteLength;
+      if (len >= size && len <= size * 2 + 65_536 && (best < 0 || len < (this.#spare[best] as ArrayBuffer).byteLength)) best = i;
+    }
+    if (best >= 0) return new Uint8Array(this.#spare.splice(best, 1)[0] as ArrayBuffer);
+    return new Uint8Array(Math.ceil(size * 1.25) + 1024);
+  };
+
+  #recycle(buffers: readonly ArrayBuffer[]): void {
+    for (const b of buffers) {
+      if (b.byteLength < 1 << 20 || b.byteLength === 0) continue;
+      this.#spare.push(b);
+    }
+    // Keep the largest few: enough for the files of a batch or two in flight.
+    if (this.#spare.length > SPARE_BUFFERS) {
+      this.#spare.sort((a, b) => b.byteLength - a.byteLength);
+      this.#spare.length = SPARE_BUFFERS;
+    }
   }
 
   /** Stops every worker; files being encoded are rejected. Later `encode` calls start new ones. */
@@ -239,6 +268,7 @@ export class ParquetWorkerPool {
     if (!current || current.id !== msg.id) return;
     clearTimeout(current.timer);
     slot.job = undefined;
+    this.#recycle(msg.spare);
     if (msg.kind === 'done') {
       this.#crashes = 0;
       current.job.resolve({ bytes: msg.bytes, stats: msg.stats, numRecords: msg.numRecords });

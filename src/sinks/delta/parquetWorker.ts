@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import type { SchemaElement } from 'hyparquet';
 import type { PackedFile } from './columnar.ts';
-import { encodePacked } from './columnar.ts';
+import { encodePacked, transferList } from './columnar.ts';
 
 /** Pool → worker. */
 export interface EncodeRequest {
@@ -17,13 +17,17 @@ export interface EncodeRequest {
   readonly statsStringLength?: number;
 }
 
-/** Worker → pool. */
+/**
+ * Worker → pool. `spare`: the request's payload buffers, handed back (transferred) for reuse,
+ * so their memory does not wait for this thread's garbage collector.
+ */
 export type EncodeReply =
   | { readonly kind: 'ready' }
-  | { readonly kind: 'done'; readonly id: number; readonly bytes: Uint8Array; readonly stats: string; readonly numRecords: number }
+  | { readonly kind: 'done'; readonly id: number; readonly bytes: Uint8Array; readonly stats: string; readonly numRecords: number; readonly spare: ArrayBuffer[] }
   | {
       readonly kind: 'failed';
       readonly id: number;
+      readonly spare: ArrayBuffer[];
       readonly error: { name: string; message: string; code: string | undefined; retriable: boolean; stack: string | undefined };
     };
 
@@ -31,7 +35,8 @@ const port = parentPort;
 if (port) {
   port.on('message', (req: EncodeRequest) => {
     let reply: EncodeReply;
-    const transfer: ArrayBuffer[] = [];
+    const spare = transferList(req.file);
+    const transfer: ArrayBuffer[] = [...spare];
     try {
       const opts = {
         ...(req.rowGroupSize === undefined ? {} : { rowGroupSize: req.rowGroupSize }),
@@ -42,13 +47,14 @@ if (port) {
       let bytes = file.bytes;
       if (bytes.buffer.byteLength > bytes.byteLength * 1.25 || !(bytes.buffer instanceof ArrayBuffer)) bytes = bytes.slice();
       transfer.push(bytes.buffer as ArrayBuffer);
-      reply = { kind: 'done', id: req.id, bytes, stats: file.stats, numRecords: file.numRecords };
+      reply = { kind: 'done', id: req.id, bytes, stats: file.stats, numRecords: file.numRecords, spare };
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       const { code, retriable } = e as { code?: unknown; retriable?: unknown };
       reply = {
         kind: 'failed',
         id: req.id,
+        spare,
         error: {
           name: e.name,
           message: e.message,

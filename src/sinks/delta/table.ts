@@ -438,16 +438,17 @@ export class DeltaTable<Row> {
       return this.storage.write(fsPath, file.bytes);
     };
     try {
-      let part = 0;
-      for (const g of groups) {
-        const at = part++;
-        if (pool) {
-          // Values are checked (and copied into transferable buffers) here; encoding runs on a worker.
-          const packed = packColumns(rows, this.#dataColumns, g.indices);
-          writes.push(pool.encode(packed, this.#parquetSchema, encodeOpts).then((file) => land(g, at, file)));
-        } else {
+      if (pool) {
+        // Every value is checked (and copied into transferable buffers) here, before any file is
+        // handed over; encoding runs on the pool's workers, each file landing when it is ready.
+        const packed = groups.map((g) => packColumns(rows, this.#dataColumns, g.indices, pool.allocate));
+        packed.forEach((file, at) => {
+          writes.push(pool.encode(file, this.#parquetSchema, encodeOpts).then((encoded) => land(groups[at] as (typeof groups)[number], at, encoded)));
+        });
+      } else {
+        groups.forEach((g, at) => {
           writes.push(land(g, at, encodeParquet(rows, this.#dataColumns, g.indices, parquet, this.#parquetSchema)));
-        }
+        });
       }
     } catch (err) {
       error = err; // bad input: remove what was written already
