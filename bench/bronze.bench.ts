@@ -41,10 +41,15 @@ interface PhaseResult {
   avgFileMb?: number;
 }
 
-/** (a) Read every record of the topic with a bare kafkajs consumer. */
+/**
+ * (a) Read every record of the topic with a bare kafkajs consumer, with the consumer settings
+ * the bronze pipeline gives `fromKafka` (same fetch sizes and waits), so only the work differs.
+ */
 async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
+  const { loadBronzeConfig } = await import('../src/runtime/config.ts');
+  const { bronzeConsumerSettings } = await import('../src/pipelines/bronze.ts');
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
-  const consumer = kafka.consumer({ groupId: `bench-raw-${Date.now()}` });
+  const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let records = 0;

@@ -90,12 +90,13 @@ function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonl
 /** Opens (creating when missing) the bronze and dead-letter tables of every configured topic. */
 export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
   const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
+  const opts = { logger: deltaLogger, encoder: config.parquetEncoder ?? 'worker' };
   return Promise.all(
     config.topics.map(async (topic) => {
       const [bronze, deadLetters] = await Promise.all([
-        withStartupRetry(log, `open ${topic} tables`, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), { logger: deltaLogger })),
+        withStartupRetry(log, `open ${topic} tables`, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), opts)),
         withStartupRetry(log, `open ${topic} tables`, () =>
-          DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), { logger: deltaLogger }),
+          DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), opts),
         ),
       ]);
       return { topic, kafkaTopic: `${config.kafka.topicPrefix}${topic}`, bronze, deadLetters };
@@ -181,12 +182,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
     untilCaughtUp: options.untilCaughtUp === true,
-    // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
-    consumer: {
-      maxWaitTimeInMs: 1000,
-      sessionTimeout: config.kafka.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
-    },
+    consumer: bronzeConsumerSettings(config),
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
   });
 
@@ -234,6 +230,16 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   });
   monitor.setReady(true);
   return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
+}
+
+/** The kafkajs consumer settings of the bronze job (also what its benchmark's raw consumer uses). */
+export function bronzeConsumerSettings(config: BronzeConfig): { maxWaitTimeInMs: number; sessionTimeout: number; heartbeatInterval: number } {
+  return {
+    // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
+    maxWaitTimeInMs: 1000,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
+  };
 }
 
 /** One line on stderr every `progressIntervalMs`: rates, lag, in-flight, latest versions. */

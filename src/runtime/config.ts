@@ -32,10 +32,14 @@ export const bronzeEnv = {
   BRONZE_TOPICS: envVar(subsetOf(BRONZE_TOPICS), `"all" or a comma-separated subset of ${BRONZE_TOPICS.join(', ')}`, { default: 'all' }),
   DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: './data/bronze' }),
   BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
-  BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
-  BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
-  MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 200000', { default: '200000' }),
-  MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 134217728', { default: String(128 * 1024 * 1024) }),
+  // Memory: a batch exists about twice at its peak (the records, and their columns being
+  // encoded), and up to two batches are in flight (one filling, one being written).
+  BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 50000', { default: '50000' }),
+  BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
+  MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
+  MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
+  /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
+  PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'worker' }),
   MAX_PAYLOAD_BYTES: envVar(numberIn(1, 2 ** 31, true), 'a number of bytes; larger payloads go to the dead-letter table', { default: String(1024 * 1024) }),
   S3_ENDPOINT_URL: optionalEnvVar(HttpUrl, 'an http(s) URL of an S3-compatible endpoint, e.g. http://127.0.0.1:9000 (unset = AWS)'),
   AWS_ACCESS_KEY_ID: optionalEnvVar(NonEmptyString, 'an access key id'),
@@ -71,6 +75,8 @@ export interface BronzeConfig {
   readonly maxInFlightRecords: number;
   readonly maxInFlightBytes: number;
   readonly maxPayloadBytes: number;
+  /** Where the Delta sinks encode Parquet (default `'worker'`). */
+  readonly parquetEncoder?: 'worker' | 'inline';
   readonly dlq: { enabled: boolean; validateJson: boolean; validateSchema: boolean };
   readonly pipelineId: string;
   readonly http: { host: string; port: number };
@@ -128,6 +134,7 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
     maxInFlightRecords: e.MAX_IN_FLIGHT_RECORDS,
     maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
     maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
+    parquetEncoder: e.PARQUET_ENCODER,
     dlq: { enabled: e.DLQ_ENABLED, validateJson: e.DLQ_VALIDATE_JSON, validateSchema: e.DLQ_VALIDATE_SCHEMA },
     pipelineId: e.PIPELINE_ID,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT },
