@@ -357,6 +357,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     }
     const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
     const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
+    // isStale() builds a JSON key per call; a seek only happens on an asynchronous path (group
+    // join, resumeFrom), so between awaits it is checked once, not per message.
+    const running = (): boolean => s.emitting && payload.isRunning();
+    if (batch.messages.length > 0 && !live()) return;
     // resolveOffset() parses and formats a Long per call: resolve the last emitted offset once,
     // before every wait and on every way out, rather than once per message.
     let unresolved: string | undefined;
@@ -367,7 +371,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     };
     try {
       for (const message of batch.messages) {
-        if (!live()) return;
+        if (!running()) return;
         const offset = BigInt(message.offset);
         if (hwm !== undefined && offset >= hwm) {
           // Bounded mode: nothing at or past the start high-water mark is emitted.
