@@ -3,9 +3,14 @@
  *   (a) raw consume: the same Kafka client (kafkajs) reading the topic and doing nothing else;
  *   (b) the full bronze chain (fromKafka → enrichMetadata → routeErrors with JSON + schema
  *       validation → partitionByDate → bufferTime → deltaSink on local disk → commitOffsets).
- * Each phase runs in its own process, so peak RSS (VmHWM) is that phase's alone.
+ * Each phase runs in its own process, so peak RSS (VmHWM) is that phase's alone. Both phases use
+ * the bronze job's kafkajs consumer settings; the bronze phase takes the rest of its settings from
+ * the environment like the job does (e.g. PARQUET_ENCODER=inline, BATCH_MAX_RECORDS).
  *
  *   npx tsx bench/bronze.bench.ts [--records 1000000] [--payload-bytes 400] [--partitions 6]
+ *
+ * One phase against a topic produced earlier (every phase uses a fresh consumer group):
+ *   npx tsx bench/bronze.bench.ts --phase raw|bronze --topic-prefix <prefix> --expected N --bytes B
  *
  * Needs the local stack (`bash scripts/stack.sh up`). Prints a table and one JSON line.
  */
@@ -39,6 +44,8 @@ interface PhaseResult {
   peakRssMb: number;
   files?: number;
   avgFileMb?: number;
+  /** Bronze: where Parquet was encoded (`worker` or `inline`). */
+  encoder?: string;
 }
 
 /**
@@ -106,6 +113,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       peakRssMb: peakRssMb(),
       files: files.count,
       avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,
+      encoder: config.parquetEncoder ?? 'worker',
     };
   } finally {
     await rm(base, { recursive: true, force: true });
@@ -174,7 +182,7 @@ async function main(): Promise<void> {
   const rate = (r: PhaseResult): number => r.records / r.seconds;
   const mbs = (r: PhaseResult): number => r.bytes / 2 ** 20 / r.seconds;
   const rows = [raw, bronze].map((r) => ({
-    phase: r.phase,
+    phase: r.encoder === undefined ? r.phase : `${r.phase} (${r.encoder})`,
     'records/s': Math.round(rate(r)),
     'MB/s': Number(mbs(r).toFixed(1)),
     seconds: Number(r.seconds.toFixed(1)),
