@@ -5,7 +5,8 @@
  *
  * Run: npx tsx bench/deltaSink.bench.ts [rows] [batches]
  * Env: BENCH_FSYNC=0 skips fsync on local disk; BENCH_S3=1 writes to the local stack's S3
- * server instead (bucket rxlake, a fresh prefix).
+ * server instead (bucket rxlake, a fresh prefix); BENCH_ENCODER=inline encodes Parquet on the
+ * calling thread instead of a worker thread (the default).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
       credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
     })
     : localStorage(join(dir, 'bronze_bench'), { fsync });
-  const table = await DeltaTable.openOrCreate(storage, spec);
+  const table = await DeltaTable.openOrCreate(storage, spec, { encoder: process.env.BENCH_ENCODER === 'inline' ? 'inline' : 'worker' });
   const sink = deltaSink(table, { pipelineId: 'bench' });
   let sinkMs = 0;
   let rawMs = 0;
