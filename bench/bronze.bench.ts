@@ -53,8 +53,7 @@ interface PhaseResult {
  * the bronze pipeline gives `fromKafka` (same fetch sizes and waits), so only the work differs.
  */
 async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
-  const { loadBronzeConfig } = await import('../src/runtime/config.ts');
-  const { bronzeConsumerSettings } = await import('../src/pipelines/bronze.ts');
+  const { bronzeConsumerSettings, loadBronzeConfig } = await import('../src/runtime/config.ts');
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   await consumer.connect();

@@ -22,7 +22,7 @@ import { DeltaTable } from '../sinks/delta/table.ts';
 import { isRetriable, backoffDelay, sleep } from '../sinks/delta/retry.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
-import { loadBronzeConfig } from '../runtime/config.ts';
+import { bronzeConsumerSettings, loadBronzeConfig } from '../runtime/config.ts';
 import type { BronzeConfig } from '../runtime/config.ts';
 import { ConfigError } from '../runtime/env.ts';
 import { createLogger } from '../runtime/log.ts';
@@ -230,16 +230,6 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   });
   monitor.setReady(true);
   return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
-}
-
-/** The kafkajs consumer settings of the bronze job (also what its benchmark's raw consumer uses). */
-export function bronzeConsumerSettings(config: BronzeConfig): { maxWaitTimeInMs: number; sessionTimeout: number; heartbeatInterval: number } {
-  return {
-    // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
-    maxWaitTimeInMs: 1000,
-    sessionTimeout: config.kafka.sessionTimeoutMs,
-    heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
-  };
 }
 
 /** One line on stderr every `progressIntervalMs`: rates, lag, in-flight, latest versions. */

@@ -143,3 +143,13 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
     logLevel: e.LOG_LEVEL,
   };
 }
+
+/** The kafkajs consumer settings of the bronze job (also what its benchmark's raw consumer uses). */
+export function bronzeConsumerSettings(config: BronzeConfig): { maxWaitTimeInMs: number; sessionTimeout: number; heartbeatInterval: number } {
+  return {
+    // Short fetch waits: a stop (or rebalance) never waits long for an idle fetch to return.
+    maxWaitTimeInMs: 1000,
+    sessionTimeout: config.kafka.sessionTimeoutMs,
+    heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
+  };
+}

@@ -80,7 +80,7 @@ interface Slot {
 export type ParquetPoolMode = 'worker' | 'inline';
 
 let nextId = 1;
-const SPARE_BUFFERS = 4;
+const SPARE_BUFFERS = 2;
 
 /** A pool of Parquet-encoding worker threads (started lazily, on the first file). */
 export class ParquetWorkerPool {
@@ -148,7 +148,7 @@ export class ParquetWorkerPool {
       if (b.byteLength < 1 << 20 || b.byteLength === 0) continue;
       this.#spare.push(b);
     }
-    // Keep the largest few: enough for the files of a batch or two in flight.
+    // Keep the largest two: one file being packed while another is encoded.
     if (this.#spare.length > SPARE_BUFFERS) {
       this.#spare.sort((a, b) => b.byteLength - a.byteLength);
       this.#spare.length = SPARE_BUFFERS;
