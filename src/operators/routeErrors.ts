@@ -20,6 +20,13 @@ export interface RouteErrorsOptions {
    * that store the raw bytes, this saves a copy per record. Default true.
    */
   readonly attachDecoded?: boolean;
+  /**
+   * A cheap test run before `codec.decode`: a value it accepts passes without decoding (no
+   * allocations); a value it rejects is decoded to tell why. Only for codecs whose `decode`
+   * returns its input unchanged — e.g. `codec.is` of a non-transforming io-ts type. The bronze
+   * pipeline passes its codecs' `is`; a test pins that `is` and `decode` agree on its events.
+   */
+  readonly accepts?: (value: unknown) => boolean;
 }
 
 /** A valid record with its decoded value (`undefined` when nothing was decoded). */
@@ -91,6 +98,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
     nullValue = 'dead-letter',
     enabled = true,
     attachDecoded = true,
+    accepts,
   } = options;
   const schema = validateSchema && codec !== null ? codec : null;
   const decode = validateJson || schema !== null;
@@ -148,6 +156,10 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
             return;
           }
           if (schema === null) {
+            pass(record, parsed as A);
+            return;
+          }
+          if (accepts?.(parsed) === true) {
             pass(record, parsed as A);
             return;
           }

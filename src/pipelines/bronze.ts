@@ -65,6 +65,7 @@ export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, m
             maxPayloadBytes: config.maxPayloadBytes,
             enabled: config.dlq.enabled,
             attachDecoded: false, // bronze stores the raw bytes
+            accepts: (value) => bronzeCodecs[topic].is(value), // non-transforming codecs: a guard suffices
           }),
           partitionByDate(),
           bufferTime(batch),

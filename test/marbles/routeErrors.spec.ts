@@ -142,6 +142,30 @@ describe('routeErrors', () => {
     expect(got[0]).toBe(values.a);
   });
 
+  it('lets a guard accept without decoding; what it rejects is still decoded and explained', () => {
+    const decodedCalls: unknown[] = [];
+    const Counting = new t.Type<Trip, Trip, unknown>(
+      'Trip',
+      Trip.is,
+      (u, c) => {
+        decodedCalls.push(u);
+        return Trip.validate(u, c);
+      },
+      t.identity,
+    );
+    testScheduler().run(({ hot, expectObservable }) => {
+      const dlq = new Subject<DeadLetterRow>();
+      const e1 = hot('  -adg-|', values);
+      expectObservable(dlq.pipe(map((r) => `${r.offset}:${r.error_type}:${r.error_message.includes('trip_id')}`))).toBe('--d--|', {
+        d: '3:SCHEMA_VALIDATION_ERROR:true',
+      });
+      expectObservable(e1.pipe(routeErrors(Counting, dlq, { accepts: Trip.is }), map((r) => r.offset))).toBe('-a-g-|', { a: 0n, g: 6n });
+    });
+    // Only the rejected value went through decode.
+    expect(decodedCalls).toHaveLength(1);
+    expect(decodedCalls[0]).toMatchObject({ trip_id: 42 });
+  });
+
   it('fails loudly when disabled: errors both outputs with a DeadLetterError', () => {
     testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
       const dlq = new Subject<DeadLetterRow>();

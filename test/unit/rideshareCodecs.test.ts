@@ -166,3 +166,34 @@ describe('bronze codecs', () => {
     expect(ms).toBeLessThan(1000);
   });
 });
+
+describe('bronze codecs as guards', () => {
+  // The bronze pipeline accepts a record when `codec.is(value)` holds, without decoding; that
+  // is only sound if `is` and `decode` agree and `decode` returns its input unchanged.
+  it('is() and decode() agree on valid, broken and mistyped events, and decode is the identity', () => {
+    const gen = createEventGenerator({ seed: 42 });
+    const breakers: Array<(o: Record<string, unknown>) => Record<string, unknown>> = [
+      (o) => o,
+      (o) => ({ ...o, timestamp: Date.parse(String(o.timestamp)) }),
+      (o) => ({ ...o, event_id: 12 }),
+      (o) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'timestamp')),
+      (o) => ({ ...o, timestamp: 'yesterday' }),
+      (o) => ({ ...o, session_id: 5 }),
+      (o) => ({ ...o, extra_field: { nested: true } }),
+      () => ({}),
+    ];
+    for (const topic of BRONZE_TOPICS) {
+      const codec = bronzeCodecs[topic];
+      for (let i = 0; i < 200; i++) {
+        const event = JSON.parse(JSON.stringify(gen.next(topic).value)) as Record<string, unknown>;
+        for (const breakIt of breakers) {
+          const value: unknown = breakIt(event);
+          const decoded = codec.decode(value);
+          expect(codec.is(value), `${topic} #${i}`).toBe(isRight(decoded));
+          if (isRight(decoded)) expect(decoded.right).toEqual(value);
+        }
+      }
+      for (const odd of [null, 1, 'x', [], [1, 2], true]) expect(codec.is(odd)).toBe(isRight(codec.decode(odd)));
+    }
+  });
+});

@@ -316,7 +316,7 @@ export const RiderProfileEvent = t.intersection(
 export type RiderProfileEvent = t.TypeOf<typeof RiderProfileEvent>;
 
 /** The codec each bronze topic's records must pass (schema validation in the bronze pipeline). */
-export const bronzeCodecs: Record<BronzeTopic, t.Decoder<unknown, unknown>> = {
+export const bronzeCodecs: Record<BronzeTopic, t.Mixed> = {
   gps_pings: GpsPingEvent,
   trips: TripEvent,
   driver_status: DriverStatusEvent,
