@@ -12,3 +12,4 @@ export {
   StorageError,
   isRetriable,
 } from './delta/retry.ts';
+export { ParquetWorkerError, ParquetWorkerPool, sharedParquetPool } from './delta/parquetPool.ts';
