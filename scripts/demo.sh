@@ -24,6 +24,28 @@ events="${DEMO_EVENTS:-500}"
 corrupt="${DEMO_CORRUPT_FRACTION:-0.05}"
 mkdir -p .stack
 
+# The tables remember the Kafka offsets they hold; a new Kafka cluster (e.g. after
+# `stack.sh reset`) restarts offsets at 0, which the bronze job refuses (it would skip new
+# records as already written). The demo's own local tables are then moved aside.
+case "$DELTA_BASE_PATH" in
+  s3://*) ;;
+  *)
+    cluster=$(node -e "
+      const { Kafka, logLevel } = require('kafkajs');
+      const admin = new Kafka({ brokers: (process.env.KAFKA_BOOTSTRAP_SERVERS || '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING }).admin();
+      admin.connect().then(() => admin.describeCluster()).then((c) => { console.log(c.clusterId); return admin.disconnect(); });
+    ")
+    marker="$DELTA_BASE_PATH/.kafka-cluster-id"
+    if [ -d "$DELTA_BASE_PATH" ] && [ "$(cat "$marker" 2>/dev/null)" != "$cluster" ]; then
+      aside="${DELTA_BASE_PATH%/}.before-$(date +%Y%m%d-%H%M%S)"
+      echo "==> ${DELTA_BASE_PATH} was filled from another Kafka cluster: moved to ${aside}"
+      mv "$DELTA_BASE_PATH" "$aside"
+    fi
+    mkdir -p "$DELTA_BASE_PATH"
+    echo "$cluster" >"$marker"
+    ;;
+esac
+
 echo "==> producing ${events} events per topic (${corrupt} corrupt) to 8 topics"
 npx tsx src/tools/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)" \
   --manifest .stack/demo-manifest.json

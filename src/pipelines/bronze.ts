@@ -31,6 +31,7 @@ import { PipelineMonitor } from '../runtime/monitor.ts';
 import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
 import { bronzeCodecs } from './rideshare/codecs.ts';
 import type { BronzeTopic } from './rideshare/topics.ts';
+import { TableTopicMismatchError, checkTablesAgainstTopics } from './bronze/checkTables.ts';
 import { bronzeTableSpec, deadLetterTableSpec } from './bronze/tables.ts';
 import type { BronzeRow } from './bronze/tables.ts';
 
@@ -171,6 +172,10 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     monitor.registerTable(t.deadLetters.name, t.deadLetters.version);
   }
   const byKafkaTopic = new Map(tables.map((t) => [t.kafkaTopic, t]));
+  await checkTablesAgainstTopics(
+    config,
+    tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] as DeltaTable<unknown>[] })),
+  );
 
   const source = fromKafka({
     brokers: config.kafka.brokers,
@@ -262,6 +267,7 @@ function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonit
           lag: lag.toString(),
           in_flight: stats.inFlightRecords,
           status: snap.status,
+          versions: tableVersions(snap.tables),
         });
       }
     },
@@ -269,6 +275,17 @@ function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonit
   );
   timer.unref();
   return timer;
+}
+
+/** `trips=12/3,…`: the latest bronze/dead-letter table version per topic. */
+function tableVersions(tables: Record<string, { version: number | null }>): string {
+  const out: string[] = [];
+  for (const [name, t] of Object.entries(tables)) {
+    if (!name.startsWith('bronze_')) continue;
+    const topic = name.slice('bronze_'.length);
+    out.push(`${topic}=${t.version ?? '-'}/${tables[`dlq_bronze_${topic}`]?.version ?? '-'}`);
+  }
+  return out.join(',');
 }
 
 function usage(): string {
@@ -303,7 +320,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const run = await startBronze({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  let run: BronzeRun;
+  try {
+    run = await startBronze({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  } catch (err) {
+    if (err instanceof TableTopicMismatchError) {
+      process.stderr.write(`bronze: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;

@@ -7,9 +7,11 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/tools/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -96,5 +98,36 @@ describe('bronze command line', () => {
     expect(offsets).toEqual(Array.from({ length: 100 }, (_, i) => i));
     expect(dlq.rows?.every((r) => r.error_type === 'JSON_PARSE_ERROR')).toBe(true);
     expect(dlq.num_rows).toBe(5);
+  });
+
+  it('refuses tables that hold offsets the topic does not have (topic recreated), naming the fix', async () => {
+    const prefix = `${uniqueName('re')}.`;
+    const topic = `${prefix}ratings`;
+    await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['ratings'], count: 20, partitions: 1, seed: 2 });
+    const base = await mkdtemp(join(tmpdir(), 'rxlake-cli-'));
+    dirs.push(base);
+    const env = { KAFKA_TOPIC_PREFIX: prefix, KAFKA_CONSUMER_GROUP: uniqueName('bronze'), BRONZE_TOPICS: 'ratings', DELTA_BASE_PATH: base, BATCH_INTERVAL_SECONDS: '0.2' };
+    expect((await bronze(['--until-caught-up'], env)).code).toBe(0);
+
+    const admin = new Kafka({ brokers: [...stack.kafkaBrokers], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [topic] });
+      await waitFor('topic deleted', async () => !(await admin.listTopics()).includes(topic));
+      await waitFor('topic recreated', () => admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => false));
+    } finally {
+      await admin.disconnect();
+    }
+    await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['ratings'], count: 5, seed: 3 });
+    const again = await bronze(['--until-caught-up'], { ...env, KAFKA_CONSUMER_GROUP: uniqueName('bronze') });
+    expect(again.code, again.out).toBe(2);
+    expect(again.out).toContain(`bronze_ratings holds offsets up to 19 of ${topic} partition 0, which ends at 5`);
+    expect(again.out).toContain('PIPELINE_ID');
+    // Nothing was written: the 5 new records were not silently skipped into an unchanged table.
+    expect((await verifyDelta(`${base}/bronze_ratings`)).num_rows).toBe(20);
+    // A new pipeline id starts a new offset history in the same tables.
+    const fresh = await bronze(['--until-caught-up'], { ...env, KAFKA_CONSUMER_GROUP: uniqueName('bronze'), PIPELINE_ID: 'bronze-v2' });
+    expect(fresh.code, fresh.out).toBe(0);
+    expect((await verifyDelta(`${base}/bronze_ratings`)).num_rows).toBe(25);
   });
 });
