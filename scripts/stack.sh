@@ -63,14 +63,16 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 # True if the pid file names a live process that this stack started (its command line mentions
 # the stack directory), so a recycled pid is never taken for ours.
+# A pid file's process is alive and ours: its command line names our stack folder (or `$2`,
+# for PostgreSQL whose cluster may live outside it).
 pid_alive() {
-  local f="$1"
+  local f="$1" dir="${2:-$STACK}"
   [ -f "$f" ] || return 1
   local pid
   pid="$(cat "$f" 2>/dev/null || true)"
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
   [ -r "/proc/$pid/cmdline" ] || return 0
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$STACK"
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir"
 }
 
 now() { date +%s; }
@@ -126,8 +128,8 @@ spawn() {
 
 # Stops the process recorded in a pid file (TERM, then KILL after a grace period).
 stop_pidfile() {
-  local name="$1" pidfile="$2" grace="${3:-20}"
-  if ! pid_alive "$pidfile"; then
+  local name="$1" pidfile="$2" grace="${3:-20}" dir="${4:-$STACK}"
+  if ! pid_alive "$pidfile" "$dir"; then
     rm -f "$pidfile"
     log "$name: not running (by this script)"
     return 0
@@ -412,11 +414,11 @@ pg_server_pid() { head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
 pg_up() {
   pg_install
   pg_paths
-  if pid_alive "$PG_PID" && pg_ready; then
+  if pid_alive "$PG_PID" "$PG_DIR" && pg_ready; then
     log "pg: already running (pid $(cat "$PG_PID")) on $PG_HOST:$PG_PORT"
     return 0
   fi
-  if ! pid_alive "$PG_PID"; then
+  if ! pid_alive "$PG_PID" "$PG_DIR"; then
     if port_open "$PG_HOST" "$PG_PORT"; then
       if pg_ready && as_pg "$PG_BIN/psql" -X -q -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
         log "pg: $PG_HOST:$PG_PORT already served (user postgres, trust) by a server this checkout did not start; using it"
@@ -445,7 +447,7 @@ pg_up() {
   local t0
   t0="$(now)"
   until pg_ready; do
-    pid_alive "$PG_PID" || die_with_log "pg: server exited during start-up" "$PG_LOG"
+    pid_alive "$PG_PID" "$PG_DIR" || die_with_log "pg: server exited during start-up" "$PG_LOG"
     [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "pg: not ready after ${START_TIMEOUT}s" "$PG_LOG"
     sleep 0.3
   done
@@ -453,7 +455,7 @@ pg_up() {
 }
 
 pg_down() {
-  if pid_alive "$PG_PID" && pg_find_bin && [ "$(pg_server_pid)" = "$(cat "$PG_PID")" ]; then
+  if pid_alive "$PG_PID" "$PG_DIR" && pg_find_bin && [ "$(pg_server_pid)" = "$(cat "$PG_PID")" ]; then
     local pid
     pid="$(cat "$PG_PID")"
     if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1; then
@@ -462,14 +464,14 @@ pg_down() {
       return 0
     fi
   fi
-  stop_pidfile pg "$PG_PID" 30
+  stop_pidfile pg "$PG_PID" 30 "$PG_DIR"
 }
 
 pg_status() {
   pg_find_bin || { log "pg: down (not installed)"; return 1; }
-  if pid_alive "$PG_PID" && pg_ready; then
+  if pid_alive "$PG_PID" "$PG_DIR" && pg_ready; then
     log "pg: up    $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), log $PG_LOG"
-  elif pid_alive "$PG_PID"; then
+  elif pid_alive "$PG_PID" "$PG_DIR"; then
     log "pg: starting/unresponsive (pid $(cat "$PG_PID")), log $PG_LOG"; return 1
   elif pg_ready; then
     log "pg: up    $PG_HOST:$PG_PORT (not started by this checkout)"
