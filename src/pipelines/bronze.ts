@@ -190,6 +190,11 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     untilCaughtUp: options.untilCaughtUp === true,
     consumer: bronzeConsumerSettings(config),
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
+    // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).
+    onHealthChange: (h) => {
+      if (h.connected) monitor.kafkaRecovered();
+      else monitor.kafkaFailed(new Error(h.lastError ?? 'Kafka unreachable'));
+    },
   });
 
   const commits$: Observable<CommitEvent> = source.records$.pipe(

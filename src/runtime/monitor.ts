@@ -1,6 +1,7 @@
 /**
  * Health, readiness and Prometheus metrics of a running pipeline, served over HTTP:
- * `/health` (200 healthy / 503 after a failed write until the next successful one, JSON body),
+ * `/health` (200 healthy / 503 after a failed write until the next successful one, and while
+ * Kafka is unreachable until the consumer is back in its group; JSON body),
  * `/ready` (200 once tables exist and consumers run) and `/metrics` (Prometheus text).
  */
 import { createServer } from 'node:http';
@@ -19,6 +20,21 @@ export interface HealthSnapshot {
   dlqRecords: number;
   errors: number;
   tables: Record<string, { version: number | null; rows: number; healthy: boolean }>;
+  kafka: KafkaHealthSnapshot;
+}
+
+/** The Kafka side of `/health`. */
+export interface KafkaHealthSnapshot {
+  /** False from `kafkaFailed()` until `kafkaRecovered()`; true otherwise. */
+  healthy: boolean;
+  /** True once the consumer reported itself in its group (`kafkaRecovered()`), until `kafkaFailed()`. */
+  connected: boolean;
+  /** When the current state (connected, or failing) began. */
+  since: string | null;
+  /** The last Kafka error reported (kept after recovery). */
+  lastError: string | null;
+  /** Outages seen (transitions to failing). */
+  outages: number;
 }
 
 export class PipelineMonitor {
@@ -34,6 +50,8 @@ export class PipelineMonitor {
   readonly consumerLag: Gauge<'topic' | 'partition'>;
   readonly inFlight: Gauge<'kind'>;
   readonly committedOffset: Gauge<'topic' | 'partition'>;
+  readonly kafkaConnected: Gauge;
+  readonly kafkaOutages: Counter;
 
   private ready = false;
   private readonly tables = new Map<string, { version: number | null; rows: number; healthy: boolean }>();
@@ -43,6 +61,7 @@ export class PipelineMonitor {
   private written = 0;
   private dlq = 0;
   private errors = 0;
+  private readonly kafka = { healthy: true, connected: false, since: null as number | null, lastError: null as string | null, outages: 0 };
 
   constructor() {
     const registers = [this.registry];
@@ -58,6 +77,8 @@ export class PipelineMonitor {
     this.consumerLag = new Gauge({ name: 'rxlake_consumer_lag', help: 'High-water mark minus committed offset', labelNames: ['topic', 'partition'], registers });
     this.committedOffset = new Gauge({ name: 'rxlake_committed_offset', help: 'Last committed Kafka offset (next to read)', labelNames: ['topic', 'partition'], registers });
     this.inFlight = new Gauge({ name: 'rxlake_in_flight', help: 'Records/bytes read but not yet acknowledged by a sink', labelNames: ['kind'], registers });
+    this.kafkaConnected = new Gauge({ name: 'rxlake_kafka_connected', help: '1 while the consumer is in its group and reaches Kafka, else 0', registers });
+    this.kafkaOutages = new Counter({ name: 'rxlake_kafka_outages_total', help: 'Times Kafka became unreachable (the job retries and recovers by itself)', registers });
   }
 
   setReady(ready: boolean): void {
@@ -99,7 +120,32 @@ export class PipelineMonitor {
     this.writeErrors.inc({ table });
   }
 
+  /** Kafka cannot be reached (the source retries with backoff): unhealthy until `kafkaRecovered()`. */
+  kafkaFailed(err: Error): void {
+    const now = Date.now();
+    if (this.kafka.healthy || this.kafka.connected) {
+      this.kafka.outages += 1;
+      this.kafka.since = now;
+      this.kafkaOutages.inc();
+    }
+    this.kafka.healthy = false;
+    this.kafka.connected = false;
+    this.kafka.lastError = err.message;
+    this.lastErrorAt = now;
+    this.lastError = `kafka: ${err.message}`;
+    this.kafkaConnected.set(0);
+  }
+
+  /** The consumer is (back) in its group. */
+  kafkaRecovered(): void {
+    if (!this.kafka.healthy || !this.kafka.connected) this.kafka.since = Date.now();
+    this.kafka.healthy = true;
+    this.kafka.connected = true;
+    this.kafkaConnected.set(1);
+  }
+
   healthy(): boolean {
+    if (!this.kafka.healthy) return false;
     for (const t of this.tables.values()) if (!t.healthy) return false;
     return true;
   }
@@ -116,6 +162,13 @@ export class PipelineMonitor {
       dlqRecords: this.dlq,
       errors: this.errors,
       tables: Object.fromEntries(this.tables),
+      kafka: {
+        healthy: this.kafka.healthy,
+        connected: this.kafka.connected,
+        since: iso(this.kafka.since),
+        lastError: this.kafka.lastError,
+        outages: this.kafka.outages,
+      },
     };
   }
 

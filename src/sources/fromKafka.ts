@@ -9,6 +9,7 @@ import type {
   Admin,
   Consumer,
   ConsumerConfig,
+  ConsumerRunConfig,
   EachBatchPayload,
   KafkaConfig,
   KafkaMessage,
@@ -63,9 +64,31 @@ export interface FromKafkaOptions {
   readonly consumer?: Partial<Omit<ConsumerConfig, 'groupId'>>;
   /** Other kafkajs client settings (connectionTimeout, requestTimeout, retry, …). */
   readonly client?: Partial<Omit<KafkaConfig, 'brokers' | 'clientId' | 'ssl' | 'sasl' | 'logLevel' | 'logCreator'>>;
+  /**
+   * Called when the connection health changes: the consumer lost the broker(s) (`connected:
+   * false`, with the reason; called again when the reason changes) or is back in its group
+   * (`connected: true`, also on the first join).
+   */
+  readonly onHealthChange?: (health: KafkaHealth) => void;
+  /**
+   * A consuming member that got no answer from any broker for this long reports itself
+   * disconnected (before kafkajs gives up and restarts the consumer); default the consumer's
+   * `sessionTimeout` (30 s), at least twice `heartbeatInterval` and `maxWaitTimeInMs`.
+   */
+  readonly stallTimeoutMs?: number;
 }
 
 export type KafkaSourceStats = TrackerStats;
+
+/** Whether the consumer reaches Kafka. */
+export interface KafkaHealth {
+  /** In its group and answered by the broker(s); false before the first join and during an outage. */
+  readonly connected: boolean;
+  /** The last broker error (kept after recovery, for the record). */
+  readonly lastError?: string;
+  /** Epoch milliseconds of the last change of state (absent before the first join or outage). */
+  readonly since?: number;
+}
 
 /** A Kafka source: the records, and the commit side used by `commitOffsets()`. */
 export interface KafkaSource extends OffsetCommitTarget {
@@ -88,6 +111,8 @@ export interface KafkaSource extends OffsetCommitTarget {
   /** Resolves once the consumer has disconnected (left its group); at once when not connected. */
   closed(): Promise<void>;
   stats(): KafkaSourceStats;
+  /** Connection health now; see `onHealthChange`. */
+  health(): KafkaHealth;
 }
 
 interface Session {
@@ -113,11 +138,22 @@ interface Session {
   readonly seekAtStart: Map<string, bigint>;
   /** `resumeFrom` look-ups (and their seeks) that a partition's first batch waits for. */
   readonly ready: Map<string, Promise<void>>;
+  /** Latest offset per partition the broker confirmed committed (kafkajs COMMIT_OFFSETS). */
+  readonly confirmed: Map<string, bigint>;
+  /** Restarts this source scheduled itself after a crash kafkajs does not restart from. */
+  restarts: number;
+  restartTimer: NodeJS.Timeout | undefined;
+  watchdog: NodeJS.Timeout | undefined;
 }
 
 const DEFAULT_MAX_RECORDS = 100_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
 const WAIT_SLICE_MS = 1_000;
+const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
+const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
+const DEFAULT_MAX_WAIT_MS = 5_000;
+const RESTART_INITIAL_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
 const EMPTY_HEADERS: Readonly<Record<string, Uint8Array | undefined>> = Object.freeze({});
 /** Commit errors that a rejoin of the group fixes: worth retrying. */
 const REJOIN_ERRORS = new Set([
@@ -165,6 +201,89 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   let session: Session | undefined;
   let holds = 0;
 
+  const consumerOptions = options.consumer ?? {};
+  const stallMs =
+    options.stallTimeoutMs ??
+    Math.max(
+      consumerOptions.sessionTimeout ?? DEFAULT_SESSION_TIMEOUT_MS,
+      2 * (consumerOptions.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL_MS),
+      2 * (consumerOptions.maxWaitTimeInMs ?? DEFAULT_MAX_WAIT_MS),
+    );
+  if (!(stallMs > 0)) throw new RangeError('fromKafka: stallTimeoutMs must be > 0');
+  /** The user's own restart policy (kafkajs `retry.restartOnFailure`) is respected as is. */
+  const userRestartPolicy = options.client?.retry?.restartOnFailure !== undefined;
+
+  // Connection health: `down` once an outage was detected, until the group is joined again.
+  let connected = false;
+  let down = false;
+  let since: number | undefined;
+  let lastError: string | undefined;
+  /** Last successful broker round trip (any request), epoch ms. */
+  let lastContact = 0;
+  /** The client's last error-level log line (e.g. `Connection error: connect ECONNREFUSED …`). */
+  let lastClientError: string | undefined;
+  /** Woken on every change of the consumer's state (joined, stopped, crashed, draining). */
+  const stateWaiters = new Set<() => void>();
+
+  const wakeState = (): void => {
+    const all = [...stateWaiters];
+    stateWaiters.clear();
+    for (const w of all) w();
+  };
+
+  const waitForState = (ms: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        stateWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      stateWaiters.add(done);
+    });
+
+  const health = (): KafkaHealth => ({
+    connected,
+    ...(lastError !== undefined ? { lastError } : {}),
+    ...(since !== undefined ? { since } : {}),
+  });
+
+  const notifyHealth = (): void => {
+    const { onHealthChange } = options;
+    if (!onHealthChange) return;
+    try {
+      onHealthChange(health());
+    } catch (err) {
+      log('warn', 'onHealthChange threw', { error: errorText(err, redact) });
+    }
+  };
+
+  /** The consumer is in its group and answered: connected (again). */
+  const markUp = (s: Session): void => {
+    lastContact = Date.now();
+    if (session !== s || s.stopped || connected) return;
+    if (down) log('warn', 'Kafka reachable again: consumer back in its group', { groupId: options.groupId, downMs: Date.now() - (since ?? Date.now()) });
+    connected = true;
+    down = false;
+    since = Date.now();
+    notifyHealth();
+  };
+
+  /** The broker cannot be reached (or the consumer crashed on a broker error): disconnected. */
+  const markDown = (s: Session, reason: string): void => {
+    if (session !== s || s.stopped) return;
+    const text = redact(reason);
+    if (down && lastError === text) return;
+    if (!down) {
+      log('warn', 'Kafka unreachable: retrying with backoff', { groupId: options.groupId, reason: text });
+      since = Date.now();
+    }
+    connected = false;
+    down = true;
+    lastError = text;
+    notifyHealth();
+  };
+
   const wake = (): void => {
     const all = [...waiters];
     waiters.clear();
@@ -207,7 +326,13 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.stopped = true;
     s.emitting = false;
     s.subscriber = undefined;
+    clearTimeout(s.restartTimer);
+    clearInterval(s.watchdog);
+    // Disconnecting on purpose is no outage: nothing is reported.
+    connected = false;
+    down = false;
     wake();
+    wakeState();
     const { consumer, admin } = s;
     closing = (async () => {
       try {
@@ -237,6 +362,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.emitting = false;
     const subscriber = s.subscriber;
     wake();
+    wakeState();
     try {
       s.consumer?.pause(options.topics.map((topic) => ({ topic })));
     } catch (err) {
@@ -309,7 +435,14 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       if (!s.kafka) throw new Error('fromKafka: not started');
       const admin = s.kafka.admin();
       s.admin = admin;
-      await admin.connect();
+      try {
+        await admin.connect();
+      } catch (err) {
+        // Not cached: a later look-up (after a broker outage) connects again.
+        s.admin = undefined;
+        s.adminReady = undefined;
+        throw err;
+      }
       return admin;
     })();
     return s.adminReady;
@@ -410,6 +543,38 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     }
   };
 
+  const runConfig = (s: Session): ConsumerRunConfig => ({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: (payload) => eachBatch(s, payload),
+  });
+
+  /**
+   * kafkajs restarts its consumer by itself after a crash on a retriable error; for a crash it
+   * does not restart from although the cause is a broker outage (e.g. no group coordinator
+   * found), this source runs the consumer again, with backoff.
+   */
+  const scheduleRestart = (s: Session): void => {
+    if (s.stopped || s.restartTimer !== undefined) return;
+    s.restarts += 1;
+    const wait = backoff(s.restarts);
+    log('warn', 'restarting the consumer', { groupId: options.groupId, attempt: s.restarts, inMs: wait });
+    s.restartTimer = setTimeout(() => {
+      s.restartTimer = undefined;
+      const { consumer } = s;
+      if (s.stopped || session !== s || !s.emitting || !consumer) return;
+      consumer.run(runConfig(s)).catch((err: unknown) => {
+        if (s.stopped) return;
+        if (!isRetriableKafkaError(err)) {
+          fail(s, err);
+          return;
+        }
+        markDown(s, describeError(err));
+        scheduleRestart(s);
+      });
+    }, wait);
+  };
+
   const start = async (s: Session): Promise<void> => {
     const kafka = new Kafka({
       ...options.client,
@@ -417,9 +582,11 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       clientId: options.clientId ?? 'rxlake',
       ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
       ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
-      logLevel: toKafkaLogLevel(options.logLevel ?? 'warn'),
+      // Error lines always reach the log creator (they name the cause of an outage); `log` filters.
+      logLevel: toKafkaLogLevel(atLeastErrors(options.logLevel ?? 'warn')),
       logCreator: () => (entry: LogEntry) => {
         const { message, ...extra } = entry.log;
+        if (entry.level <= LogLevel.ERROR) lastClientError = redact(message);
         log(fromKafkaLogLevel(entry.level), `[${entry.namespace}] ${message}`, extra);
       },
     });
@@ -427,14 +594,67 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     const consumer = kafka.consumer({ ...options.consumer, groupId: options.groupId });
     s.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (event) => {
-      if (session === s) onAssign(s, event.payload.memberAssignment);
+      if (session !== s || s.stopped) return;
+      // Also after kafkajs restarted a crashed consumer: it runs again.
+      s.running = true;
+      s.restarts = 0;
+      onAssign(s, event.payload.memberAssignment);
+      if (!s.emitting) {
+        // Drained meanwhile: a restarted consumer must not fetch again.
+        try {
+          consumer.pause(options.topics.map((topic) => ({ topic })));
+        } catch (err) {
+          log('warn', 'pause after a restart failed', { error: errorText(err, redact) });
+        }
+      }
+      markUp(s);
+      wakeState();
     });
     consumer.on(consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) fail(s, event.payload.error);
+      if (session !== s || s.stopped) return;
+      const { error, restart } = event.payload;
+      if (restart) {
+        // kafkajs runs the consumer again after its retry time; it rejoins once the broker is back.
+        markDown(s, describeError(error));
+      } else if (!userRestartPolicy && isRetriableKafkaError(error)) {
+        markDown(s, describeError(error));
+        scheduleRestart(s);
+      } else {
+        fail(s, error);
+      }
+      wakeState();
     });
     consumer.on(consumer.events.STOP, () => {
       s.running = false;
+      wakeState();
     });
+    consumer.on(consumer.events.REQUEST, () => {
+      lastContact = Date.now();
+      // A short outage kafkajs rode out without a crash: the running member is answered again.
+      if (down && s.running && s.joined) markUp(s);
+    });
+    consumer.on(consumer.events.COMMIT_OFFSETS, (event) => {
+      for (const t of event.payload.topics) {
+        for (const p of t.partitions) {
+          let offset: bigint;
+          try {
+            offset = BigInt(String(p.offset));
+          } catch {
+            continue;
+          }
+          const key = keyOf(t.topic, Number(p.partition));
+          const prev = s.confirmed.get(key);
+          if (prev === undefined || offset > prev) s.confirmed.set(key, offset);
+        }
+      }
+    });
+    s.watchdog = setInterval(() => {
+      if (session !== s || s.stopped || !s.emitting || !s.running || !connected) return;
+      if (Date.now() - lastContact < stallMs) return;
+      const detail = lastClientError === undefined ? '' : ` (last client error: ${lastClientError})`;
+      markDown(s, `no answer from Kafka for ${Math.round(stallMs / 1000)} s${detail}`);
+    }, Math.min(WAIT_SLICE_MS, stallMs));
+    s.watchdog.unref();
     consumer.on(consumer.events.END_BATCH_PROCESS, (event) => {
       // Batches of only control records / aborted messages never reach eachBatch.
       const { topic, partition, lastOffset } = event.payload;
@@ -493,11 +713,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     await consumer.subscribe({ topics: [...options.topics], fromBeginning: startFrom === 'earliest' });
     if (s.stopped) return;
     s.running = true;
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => eachBatch(s, payload),
-    });
+    await consumer.run(runConfig(s));
   };
 
   const records$ = new Observable<KafkaRecord>((subscriber) => {
@@ -525,6 +741,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       handledBatches: new Set(),
       seekAtStart: new Map(),
       ready: new Map(),
+      confirmed: new Map(),
+      restarts: 0,
+      restartTimer: undefined,
+      watchdog: undefined,
     };
     session = s;
     start(s).catch((err: unknown) => fail(s, err));
@@ -536,21 +756,58 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     };
   });
 
+  /**
+   * Commits what is pending. While the broker is away (the consumer crashed and kafkajs is
+   * restarting it, or a commit fails on a broker error) it waits with backoff and commits once
+   * the group is back; a drain or stop meanwhile gives up (the records are read again after a
+   * restart and skipped by sinks that hold them). Only offsets the broker confirmed count.
+   */
   const commit = async (): Promise<readonly CommittedOffset[]> => {
-    const s = session;
-    if (!s || !s.consumer || !s.running || s.stopped) return [];
-    const pending = tracker.pending().filter((p) => s.assigned.has(keyOf(p.topic, p.partition)));
-    if (pending.length === 0) return [];
-    try {
-      await s.consumer.commitOffsets(
-        pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset.toString() })),
-      );
-    } catch (err) {
-      throw commitError(err, secrets, redact);
+    const out: CommittedOffset[] = [];
+    for (let attempt = 1; ; ) {
+      const s = session;
+      if (!s || !s.consumer || s.stopped) return out;
+      if (!s.running) {
+        if (!s.emitting) return out;
+        await waitForState(WAIT_SLICE_MS);
+        continue;
+      }
+      const pending = tracker.pending().filter((p) => s.assigned.has(keyOf(p.topic, p.partition)));
+      if (pending.length === 0) return out;
+      try {
+        await s.consumer.commitOffsets(
+          pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.offset.toString() })),
+        );
+      } catch (err) {
+        if (s.stopped) return out;
+        if (isRejoinError(err) || !isRetriableKafkaError(err)) throw commitError(err, secrets, redact);
+        if (!s.emitting) {
+          // Draining during an outage: the records are durable; a restart reads them again
+          // from the last committed offsets and sinks that hold them skip them.
+          log('warn', 'final offset commit failed: Kafka unreachable', { error: errorText(err, redact) });
+          return out;
+        }
+        markDown(s, `offset commit failed: ${describeError(err)}`);
+        await waitForState(backoff(attempt));
+        attempt += 1;
+        continue;
+      }
+      if (s.stopped) return out;
+      let skipped = false;
+      for (const p of pending) {
+        const confirmed = s.confirmed.get(keyOf(p.topic, p.partition));
+        if (confirmed !== undefined && confirmed >= p.offset) {
+          tracker.markCommitted(p.topic, p.partition, p.offset);
+          out.push(p);
+        } else {
+          skipped = true;
+        }
+      }
+      // kafkajs drops a commit silently when its runner stopped meanwhile (a crash): retry
+      // once the consumer runs again.
+      if (!skipped || !s.emitting) return out;
+      await waitForState(WAIT_SLICE_MS);
     }
-    if (!s.running || s.stopped) return [];
-    for (const p of pending) tracker.markCommitted(p.topic, p.partition, p.offset);
-    return pending;
   };
 
   return {
@@ -565,7 +822,79 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     },
     closed: () => closing,
     stats: () => tracker.stats(),
+    health,
   };
+}
+
+const OUTAGE_ERROR_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSNoBrokerAvailableError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSGroupCoordinatorNotFound',
+  'KafkaJSLockTimeout',
+  'KafkaJSTimeout',
+  'KafkaJSMetadataNotLoaded',
+  'KafkaJSTopicMetadataNotLoaded',
+  'KafkaJSStaleTopicMetadataAssignment',
+]);
+const FATAL_ERROR_NAMES = new Set([
+  'KafkaJSSASLAuthenticationError',
+  'KafkaJSNotImplemented',
+  'KafkaJSServerDoesNotSupportApiKey',
+  'KafkaJSInvariantViolation',
+  'KafkaJSUnsupportedMagicByteInMessageSet',
+]);
+const OUTAGE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
+  'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND',
+]);
+
+/**
+ * Whether a kafkajs error is a broker outage worth waiting out (connection refused or lost,
+ * request timeouts, no broker or coordinator available, retriable protocol errors, and kafkajs
+ * giving up after its retries on any of those). Authentication failures, authorization and
+ * other non-retriable protocol errors, unsupported protocol versions and errors that are not
+ * kafkajs' own (a bug in a handler) are not.
+ *
+ * @param err What kafkajs threw or reported in a crash.
+ * @return True when trying again later can help.
+ */
+export function isRetriableKafkaError(err: unknown): boolean {
+  const chain: Array<{ name?: unknown; code?: unknown; retriable?: unknown; cause?: unknown }> = [];
+  for (let e: unknown = err; typeof e === 'object' && e !== null && chain.length < 10; ) {
+    const x = e as { name?: unknown; code?: unknown; retriable?: unknown; cause?: unknown };
+    chain.push(x);
+    if (x.cause === e) break;
+    e = x.cause;
+  }
+  const root = chain[chain.length - 1];
+  if (root === undefined) return false;
+  if (chain.some((e) => typeof e.name === 'string' && FATAL_ERROR_NAMES.has(e.name))) return false;
+  if (typeof root.name === 'string' && OUTAGE_ERROR_NAMES.has(root.name)) return true;
+  if (typeof root.code === 'string' && OUTAGE_CODES.has(root.code)) return true;
+  return typeof root.name === 'string' && root.name.startsWith('KafkaJS') && root.retriable === true;
+}
+
+function isRejoinError(err: unknown): boolean {
+  const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
+  return typeof type === 'string' && REJOIN_ERRORS.has(type);
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return `${err.name}: ${err.message}`;
+}
+
+/** Exponential backoff with ±20 % jitter, for restarts and commit retries during an outage. */
+function backoff(attempt: number): number {
+  const base = Math.min(RESTART_MAX_MS, RESTART_INITIAL_MS * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+function atLeastErrors(level: KafkaLogLevel | 'nothing'): KafkaLogLevel {
+  return level === 'nothing' ? 'error' : level;
 }
 
 function keyOf(topic: string, partition: number): string {

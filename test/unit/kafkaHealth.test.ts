@@ -1,0 +1,121 @@
+/**
+ * Broker-outage building blocks without services: which kafkajs errors are waited out (and
+ * which still stop the stream), and how the monitor's /health reports Kafka.
+ */
+import {
+  KafkaJSConnectionError,
+  KafkaJSGroupCoordinatorNotFound,
+  KafkaJSNonRetriableError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  KafkaJSRequestTimeoutError,
+  KafkaJSSASLAuthenticationError,
+} from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Server } from 'node:http';
+import { isRetriableKafkaError } from '../../src/sources/fromKafka.ts';
+import { PipelineMonitor } from '../../src/runtime/monitor.ts';
+
+/** kafkajs' typings declare some error constructors without the message they take. */
+function withMessage(cls: unknown, message: string): Error {
+  return new (cls as new (message: string) => Error)(message);
+}
+
+/** A protocol error as kafkajs builds it from a broker error code. */
+function protocolError(type: string, code: number, retriable: boolean): KafkaJSProtocolError {
+  return new KafkaJSProtocolError({ type, code, retriable, message: type } as unknown as Error);
+}
+
+describe('isRetriableKafkaError', () => {
+  it('waits out a broker that is away: refused or lost connections, timeouts, kafkajs giving up on them', () => {
+    const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    expect(isRetriableKafkaError(refused)).toBe(true);
+    // What a crash reports after kafkajs' own retries: a non-retriable wrapper of the outage.
+    expect(isRetriableKafkaError(new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 5, retryTime: 1000 }))).toBe(true);
+    expect(isRetriableKafkaError(new KafkaJSNonRetriableError(refused))).toBe(false); // no cause given: nothing to go by
+    expect(isRetriableKafkaError(new KafkaJSRequestTimeoutError('Request Fetch(key: 1, version: 11) timed out'))).toBe(true);
+    expect(isRetriableKafkaError(withMessage(KafkaJSGroupCoordinatorNotFound, 'Failed to find group coordinator'))).toBe(true);
+    expect(isRetriableKafkaError(protocolError('COORDINATOR_LOAD_IN_PROGRESS', 14, true))).toBe(true);
+    expect(isRetriableKafkaError(protocolError('LEADER_NOT_AVAILABLE', 5, true))).toBe(true);
+    expect(isRetriableKafkaError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
+  });
+
+  it('does not wait out authentication, authorization or errors that are not kafkajs ones', () => {
+    const auth = withMessage(KafkaJSSASLAuthenticationError, 'SASL SCRAM SHA256 authentication failed');
+    expect(isRetriableKafkaError(auth)).toBe(false);
+    expect(isRetriableKafkaError(new KafkaJSNumberOfRetriesExceeded(auth, { retryCount: 1, retryTime: 50 }))).toBe(false);
+    expect(isRetriableKafkaError(protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false))).toBe(false);
+    expect(isRetriableKafkaError(protocolError('GROUP_AUTHORIZATION_FAILED', 30, false))).toBe(false);
+    expect(isRetriableKafkaError(new TypeError('x is undefined'))).toBe(false);
+    expect(isRetriableKafkaError(new Error('boom'))).toBe(false);
+    expect(isRetriableKafkaError('ECONNREFUSED')).toBe(false);
+    expect(isRetriableKafkaError(undefined)).toBe(false);
+  });
+});
+
+describe('PipelineMonitor and Kafka', () => {
+  let server: Server | undefined;
+  afterEach(() => {
+    server?.close();
+    server = undefined;
+  });
+
+  async function health(port: number): Promise<{ status: number; body: Record<string, unknown> & { kafka: Record<string, unknown> } }> {
+    const res = await fetch(`http://127.0.0.1:${port}/health`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { kafka: Record<string, unknown> } };
+  }
+
+  it('answers 503 naming Kafka from kafkaFailed() until kafkaRecovered(), counting one outage per episode', async () => {
+    const monitor = new PipelineMonitor();
+    monitor.registerTable('bronze_trips', null);
+    const listening = await monitor.listen(0);
+    server = listening.server;
+    const { port } = listening;
+
+    const start = await health(port);
+    expect(start.status).toBe(200);
+    expect(start.body.kafka).toMatchObject({ healthy: true, connected: false, outages: 0, lastError: null });
+
+    monitor.kafkaRecovered();
+    expect((await health(port)).body.kafka).toMatchObject({ healthy: true, connected: true, outages: 0 });
+
+    monitor.kafkaFailed(new Error('no answer from Kafka for 6 s'));
+    monitor.kafkaFailed(new Error('KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
+    const during = await health(port);
+    expect(during.status).toBe(503);
+    expect(during.body.status).toBe('unhealthy');
+    expect(during.body.lastError).toBe('kafka: KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    expect(during.body.kafka).toMatchObject({ healthy: false, connected: false, outages: 1 });
+    expect(typeof during.body.kafka.since).toBe('string');
+    // A failed Kafka connection is no failed write.
+    expect(during.body.errors).toBe(0);
+    let metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/rxlake_kafka_connected 0/);
+    expect(metrics).toMatch(/rxlake_kafka_outages_total 1/);
+
+    monitor.kafkaRecovered();
+    const after = await health(port);
+    expect(after.status).toBe(200);
+    expect(after.body.kafka).toMatchObject({ healthy: true, connected: true, outages: 1 });
+    expect(after.body.kafka.lastError).toContain('ECONNREFUSED');
+
+    monitor.kafkaFailed(new Error('again'));
+    expect((await health(port)).body.kafka).toMatchObject({ outages: 2 });
+    metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/rxlake_kafka_outages_total 2/);
+  });
+
+  it('stays 503 while Kafka is away even after a successful write, and while a table fails after Kafka recovered', () => {
+    const monitor = new PipelineMonitor();
+    monitor.registerTable('bronze_trips', null);
+    monitor.kafkaRecovered();
+    monitor.kafkaFailed(new Error('gone'));
+    monitor.writeSucceeded({ table: 'bronze_trips', version: 1, rows: 3, skipped: 0, bytes: 10, durationMs: 5, refs: [] });
+    expect(monitor.healthy()).toBe(false);
+    monitor.writeFailed('bronze_trips', new Error('S3 down'));
+    monitor.kafkaRecovered();
+    expect(monitor.healthy()).toBe(false);
+    monitor.writeSucceeded({ table: 'bronze_trips', version: 2, rows: 3, skipped: 0, bytes: 10, durationMs: 5, refs: [] });
+    expect(monitor.healthy()).toBe(true);
+  });
+});
