@@ -177,7 +177,7 @@ describe('bronze job during a Kafka broker outage', () => {
       expect(seen.slice(seen.indexOf(503))).not.toContain(200);
       const writtenDuringOutage = job.monitor.snapshot().recordsWritten - writtenBeforeOutage;
       console.log(
-        `first 503 ${unhealthyAfterMs} ms after the broker stopped; records written before the outage ${writtenBeforeOutage}, during it ${writtenDuringOutage}`,
+        `first 503 ${unhealthyAfterMs} ms after the broker stopped (${unhealthy?.lastError ?? ''}); records written before the outage ${writtenBeforeOutage}, during it ${writtenDuringOutage}`,
       );
 
       const up = await stackCmd('up', 'kafka');
