@@ -1,5 +1,5 @@
-export { fromKafka } from './fromKafka.ts';
-export type { FromKafkaOptions, KafkaLogLevel, KafkaLogger, KafkaSource, KafkaSourceStats, StartFrom } from './fromKafka.ts';
+export { fromKafka, isRetriableKafkaError } from './fromKafka.ts';
+export type { FromKafkaOptions, KafkaHealth, KafkaLogLevel, KafkaLogger, KafkaSource, KafkaSourceStats, StartFrom } from './fromKafka.ts';
 export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
 export { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator } from './rideshareEvents.ts';
