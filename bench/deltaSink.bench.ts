@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { lastValueFrom, of } from 'rxjs';
 import { deltaSink } from '../src/operators/deltaSink.ts';
+import { bronzeTableSpec } from '../src/pipelines/bronze/tables.ts';
 import { parquetSchema } from '../src/sinks/delta/schema.ts';
 import type { TableSpec } from '../src/sinks/delta/schema.ts';
 import { localStorage, s3Storage } from '../src/sinks/delta/storage.ts';
@@ -27,18 +28,8 @@ const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const BATCHES = Number(process.argv[3] ?? 10);
 const PER_BATCH = Math.ceil(TOTAL / BATCHES);
 
-const spec: TableSpec<EnrichedRecord> = {
-  name: 'bronze_bench',
-  columns: [
-    { name: '_raw_value', type: 'string', get: (r) => r.value },
-    { name: '_kafka_partition', type: 'integer' },
-    { name: '_kafka_offset', type: 'long' },
-    { name: '_kafka_timestamp', type: 'timestamp' },
-    { name: '_ingested_at', type: 'timestamp' },
-    { name: '_ingestion_date', type: 'string' },
-  ],
-  partitionColumns: ['_ingestion_date'],
-};
+// The bronze table layout, exactly as the bronze pipeline writes it.
+const spec: TableSpec<EnrichedRecord> = bronzeTableSpec('bench');
 
 const cities = ['São Paulo', 'Rio de Janeiro', 'Belo Horizonte', 'Curitiba', 'Recife', 'Porto Alegre'];
 const statuses = ['requested', 'accepted', 'in_progress', 'completed', 'cancelled'];
