@@ -5,7 +5,7 @@ import { commitOffsets } from '../../src/operators/commitOffsets.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink, readBounded } from './kafkaSupport.ts';
 
 describe('fromKafka bounded mode (untilCaughtUp)', () => {
   it('completes by itself after delivering every record, with offsets committed at the end offsets', async () => {
@@ -61,21 +61,7 @@ describe('fromKafka bounded mode (untilCaughtUp)', () => {
     const groupId = uniqueName('g-bounded-empty');
     await createTopic(topic, 2);
     await produce(topic, 10, 1); // partition 0 only; partition 1 stays empty
-    const run = async (): Promise<KafkaRecord[]> => {
-      const source = fromKafka({
-        brokers: stack.kafkaBrokers,
-        groupId,
-        topics: [topic],
-        startFrom: 'earliest',
-        untilCaughtUp: true,
-        consumer: fastGroup,
-      });
-      const got: KafkaRecord[] = [];
-      await lastValueFrom(
-        source.records$.pipe(bufferTime({ timeSpan: 100 }), recordingSink((rs) => got.push(...rs)), commitOffsets(source), toArray()),
-      );
-      return got;
-    };
+    const run = (): Promise<KafkaRecord[]> => readBounded({ groupId, topics: [topic] });
     expect(await run()).toHaveLength(10);
     // Second run: everything is committed, so it completes with nothing delivered.
     expect(await run()).toHaveLength(0);

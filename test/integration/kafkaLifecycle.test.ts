@@ -1,12 +1,10 @@
-import { lastValueFrom, toArray } from 'rxjs';
+import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { bufferTime } from '../../src/operators/bufferTime.ts';
-import { commitOffsets } from '../../src/operators/commitOffsets.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { KafkaLogLevel } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { createTopic, fastGroup, kafka, recordingSink, until, withAdmin } from './kafkaSupport.ts';
+import { createTopic, fastGroup, kafka, until, withAdmin, readBounded } from './kafkaSupport.ts';
 
 const SECRET = 'pw-7f3a9c-do-not-log';
 
@@ -119,18 +117,7 @@ describe('fromKafka lifecycle', () => {
     });
     await producer.disconnect();
     const run = async (startFrom: 'latest' | { timestamp: number }): Promise<number[]> => {
-      const source = fromKafka({
-        brokers: stack.kafkaBrokers,
-        groupId: uniqueName('g-ts'),
-        topics: [topic],
-        startFrom,
-        untilCaughtUp: true,
-        consumer: fastGroup,
-      });
-      const got: KafkaRecord[] = [];
-      await lastValueFrom(
-        source.records$.pipe(bufferTime({ timeSpan: 50 }), recordingSink((rs) => got.push(...rs)), commitOffsets(source), toArray()),
-      );
+      const got = await readBounded({ groupId: uniqueName('g-ts'), topics: [topic], startFrom });
       return got.map((r) => Number(Buffer.from(r.value ?? []).toString())).sort((x, y) => x - y);
     };
     expect(await run({ timestamp: base + 12_000 })).toEqual([12, 13, 14, 15, 16, 17, 18, 19]);

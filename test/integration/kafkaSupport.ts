@@ -4,8 +4,12 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { Admin } from 'kafkajs';
-import { concatMap, timer, map } from 'rxjs';
+import { concatMap, lastValueFrom, map, timer, toArray } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
+import { bufferTime } from '../../src/operators/bufferTime.ts';
+import { commitOffsets } from '../../src/operators/commitOffsets.ts';
+import { fromKafka } from '../../src/sources/fromKafka.ts';
+import type { FromKafkaOptions } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord, SinkAck } from '../../src/types.ts';
 import { stack } from '../support/stack.ts';
 
@@ -118,4 +122,18 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs: 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Reads to the end in bounded mode (`untilCaughtUp`, from the earliest offset unless
+ * `options` say otherwise) through bufferTime → recordingSink → commitOffsets, and resolves
+ * with every record delivered once the chain has completed (final commit included).
+ */
+export async function readBounded(options: Partial<FromKafkaOptions> & Pick<FromKafkaOptions, 'groupId' | 'topics'>): Promise<KafkaRecord[]> {
+  const source = fromKafka({ brokers: stack.kafkaBrokers, startFrom: 'earliest', untilCaughtUp: true, consumer: fastGroup, ...options });
+  const got: KafkaRecord[] = [];
+  await lastValueFrom(
+    source.records$.pipe(bufferTime({ timeSpan: 50 }), recordingSink((rs) => got.push(...rs)), commitOffsets(source), toArray()),
+  );
+  return got;
 }
