@@ -7,15 +7,13 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRight } from 'fp-ts/lib/Either.js';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bronzeCodecs } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPIC_INFO } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import type { Manifest } from '../../src/tools/generate.ts';
-import type { DeadLetterErrorType } from '../../src/types.ts';
+import { classify } from '../support/classify.ts';
 import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
@@ -52,24 +50,6 @@ async function consumeAll(topics: readonly string[], expected: number): Promise<
 async function recordsIn(topic: string): Promise<number> {
   const offsets = await admin.fetchTopicOffsets(topic);
   return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-}
-
-/** The bronze pipeline's classification: UTF-8 → JSON → codec. */
-function classify(topic: BronzeTopic, value: Buffer | null): DeadLetterErrorType | 'OK' {
-  if (value === null) return 'NULL_VALUE';
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(value);
-  } catch {
-    return 'ENCODING_ERROR';
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return 'JSON_PARSE_ERROR';
-  }
-  return isRight(bronzeCodecs[topic].decode(json)) ? 'OK' : 'SCHEMA_VALIDATION_ERROR';
 }
 
 function track(manifest: Manifest): void {

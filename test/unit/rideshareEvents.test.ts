@@ -5,7 +5,7 @@ import { bronzeCodecs } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPICS, BRONZE_TOPIC_INFO } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../../src/sources/rideshareEvents.ts';
-import type { DeadLetterErrorType } from '../../src/types.ts';
+import { classify } from '../support/classify.ts';
 
 const SCHEMA_DIR = process.env.RIDESHARE_SCHEMA_DIR ?? '/work/shared/reference/rideshare-kafka-schemas';
 
@@ -79,25 +79,6 @@ function loadSchema(topic: BronzeTopic): ObjectSchema {
 // -------------------------------------------------------------------------------------------
 // The bronze pipeline's error classification, step by step, as the dead-letter routing does it.
 // -------------------------------------------------------------------------------------------
-
-const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-function classify(topic: BronzeTopic, bytes: Uint8Array | null): DeadLetterErrorType | 'OK' {
-  if (bytes === null) return 'NULL_VALUE';
-  let text: string;
-  try {
-    text = fatalUtf8.decode(bytes);
-  } catch {
-    return 'ENCODING_ERROR';
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return 'JSON_PARSE_ERROR';
-  }
-  return isRight(bronzeCodecs[topic].decode(json)) ? 'OK' : 'SCHEMA_VALIDATION_ERROR';
-}
 
 const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 
