@@ -35,25 +35,12 @@ async function stackCmd(...args: string[]): Promise<{ code: number; output: stri
 }
 
 /** True when the broker answers a metadata request within a few seconds. */
-async function brokerAnswers(): Promise<boolean> {
-  const kafka = new Kafka({
-    brokers: [...stack.kafkaBrokers],
-    clientId: 'outage-probe',
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
+/** The stack's own readiness probe (a metadata request, no retries) answers. */
+function brokerAnswers(): Promise<boolean> {
+  const probe = join(stack.root, 'scripts', 'stack', 'kafka-ready.js');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [probe, stack.kafkaBrokers[0] ?? '127.0.0.1:9092'], { cwd: stack.root, timeout: 10_000 }, (err) => resolve(err === null));
   });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const cluster = await admin.describeCluster();
-    return cluster.brokers.length > 0;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
 
 /** The group's committed offsets, summed over the topic's partitions, and the topic's end. */
