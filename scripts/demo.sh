@@ -8,12 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> npm ci"
-  npm ci --no-audit --no-fund
-fi
-
-echo "==> local stack"
+echo "==> local stack (and npm packages)"
 bash scripts/stack.sh up
 
 export DELTA_BASE_PATH="${DELTA_BASE_PATH:-./data/bronze}"

@@ -523,6 +523,15 @@ venv_status() {
 # ---------------------------------------------------------------------------------------------
 ALL_SERVICES=(kafka s3 pg venv)
 
+# npm packages (the Kafka readiness probe, the tests and the demo need them): `npm ci` when
+# node_modules is missing or older than the lock file.
+npm_deps() {
+  if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/package-lock.json" -nt "$ROOT/node_modules/.package-lock.json" ]; then
+    log "npm: npm ci"
+    (cd "$ROOT" && npm ci --no-audit --no-fund >"$STACK/npm-ci.log" 2>&1) || die_with_log "npm: npm ci failed" "$STACK/npm-ci.log"
+  fi
+}
+
 main() {
   local cmd="${1:-}"
   shift || true
@@ -534,6 +543,7 @@ main() {
   mkdir -p "$STACK" "$RUN"
   case "$cmd" in
     up)
+      npm_deps
       for s in "${services[@]}"; do "${s}_up"; done
       log "all up: ${services[*]}"
       ;;

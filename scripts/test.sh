@@ -4,12 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "==> npm ci"
-  npm ci --no-audit --no-fund
-fi
-
-echo "==> local stack"
+echo "==> local stack (and npm packages)"
 bash scripts/stack.sh up
 
 echo "==> current Node (users run the TypeScript sources directly on Node 22.18+)"
