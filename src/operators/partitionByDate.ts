@@ -58,11 +58,9 @@ export function partitionByDate<T, K extends string = '_ingestion_date'>(
 }
 
 function toEpochMs(ts: Timestamp): number {
-  if (typeof ts === 'bigint') {
-    // Floor division for negative instants too.
-    const q = ts / 1000n;
-    return Number(ts % 1000n < 0n ? q - 1n : q);
-  }
+  // µs → ms without BigInt arithmetic on the per-record path (exact to the day for any
+  // instant within ±285 years of 1970); floor also for negative instants.
+  if (typeof ts === 'bigint') return Math.floor(Number(ts) / 1000);
   if (typeof ts === 'number') return ts;
   return ts.getTime();
 }
