@@ -7,6 +7,7 @@
  */
 import type { SchemaElement, Statistics } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { defaultCompressors } from './snappy.ts';
 import type { ColumnSpec, DeltaType } from './schema.ts';
 import { parquetSchema } from './schema.ts';
 import { DeltaError } from './retry.ts';
@@ -31,7 +32,7 @@ export interface ParquetOptions {
   rowGroupSize?: number;
   /** Characters kept of string min/max in the Delta stats (default 32). */
   statsStringLength?: number;
-  /** A faster SNAPPY compressor than the built-in JavaScript one (e.g. a WebAssembly build). */
+  /** A SNAPPY compressor of your own; default the native `snappy` package when it loads, else JavaScript. */
   compressors?: { SNAPPY?: (input: Uint8Array) => Uint8Array };
 }
 
@@ -184,7 +185,7 @@ export function encodeColumnData(
 ): EncodedFile {
   const columnData = columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[] }));
   const writer = new ByteWriter(Math.max(1024, numRecords * 64));
-  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', ...(opts.compressors ? { compressors: opts.compressors } : {}) });
+  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
   // ByteWriter has no flush(): write() and finish() are synchronous.
   void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072 });
   void pq.finish();
