@@ -9,6 +9,9 @@
  * per record.
  */
 import * as t from 'io-ts';
+import { compileBytesGuard } from '../../validation/bytesGuard.ts';
+import type { BytesGuard, FieldCheck } from '../../validation/bytesGuard.ts';
+import { KIND_ARRAY, KIND_NUMBER, KIND_STRING } from '../../validation/jsonBytes.ts';
 import type { BronzeTopic } from './topics.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -338,3 +341,173 @@ export interface BronzeEventMap {
   driver_profiles: DriverProfileEvent;
   rider_profiles: RiderProfileEvent;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Byte-level checks (the fast accept path of `routeErrors`' `acceptsBytes`)
+// ---------------------------------------------------------------------------------------------
+
+const B_SPACE = 0x20;
+const B_PLUS = 0x2b;
+const B_COMMA = 0x2c;
+const B_MINUS = 0x2d;
+const B_DOT = 0x2e;
+const B_ZERO = 0x30;
+const B_NINE = 0x39;
+const B_COLON = 0x3a;
+const B_UPPER_E = 0x45;
+const B_UPPER_T = 0x54;
+const B_UPPER_Z = 0x5a;
+const B_RBRACKET = 0x5d;
+const B_LOWER_E = 0x65;
+const B_LOWER_T = 0x74;
+const B_LOWER_Z = 0x7a;
+
+/** Two ASCII digits at i (both before `end`) as a number, or -1. */
+function twoDigits(b: Uint8Array, i: number, end: number): number {
+  if (i + 1 >= end) return -1;
+  const hi = (b[i] as number) - B_ZERO;
+  const lo = (b[i + 1] as number) - B_ZERO;
+  return hi >= 0 && hi <= 9 && lo >= 0 && lo <= 9 ? hi * 10 + lo : -1;
+}
+
+/**
+ * The `IsoTimestamp` check on raw bytes: `bytes[start, end)` is the string's text (UTF-8, no
+ * escapes). Accepts exactly what the codec's regular expression and range checks accept.
+ */
+export function isIsoTimestampBytes(b: Uint8Array, start: number, end: number): boolean {
+  if (end - start < 19) return false;
+  const y1 = twoDigits(b, start, end);
+  const y2 = twoDigits(b, start + 2, end);
+  const month = twoDigits(b, start + 5, end);
+  const day = twoDigits(b, start + 8, end);
+  const hour = twoDigits(b, start + 11, end);
+  const minute = twoDigits(b, start + 14, end);
+  const second = twoDigits(b, start + 17, end);
+  if ((y1 | y2 | month | day | hour | minute | second) < 0) return false;
+  if (b[start + 4] !== B_MINUS || b[start + 7] !== B_MINUS || b[start + 13] !== B_COLON || b[start + 16] !== B_COLON) return false;
+  const sep = b[start + 10];
+  if (sep !== B_UPPER_T && sep !== B_LOWER_T && sep !== B_SPACE) return false;
+  let i = start + 19;
+  if (i < end && (b[i] === B_DOT || b[i] === B_COMMA)) {
+    const from = ++i;
+    while (i < end && (b[i] as number) >= B_ZERO && (b[i] as number) <= B_NINE) i++;
+    if (i === from || i - from > 9) return false;
+  }
+  if (i < end) {
+    const z = b[i];
+    if (z === B_UPPER_Z || z === B_LOWER_Z) {
+      i++;
+    } else if (z === B_PLUS || z === B_MINUS) {
+      const zh = twoDigits(b, i + 1, end);
+      if (zh < 0) return false;
+      i += 3;
+      if (i < end && b[i] === B_COLON) i++;
+      const zm = twoDigits(b, i, end);
+      if (zm < 0 || zh > 23 || zm > 59) return false;
+      i += 2;
+    } else {
+      return false;
+    }
+  }
+  if (i !== end) return false;
+  const year = y1 * 100 + y2;
+  if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] ?? 31)) return false;
+  if (month === 2 && day === 29 && !((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0)) return false;
+  return hour <= 23 && minute <= 59 && second <= 60;
+}
+
+/**
+ * Scans a JSON number at i and tells whether it is a plain decimal (no exponent) within
+ * [-limit, limit] (limit < 1000, an integer); returns the index after it, or -1 when it is not
+ * such a number (or not a number).
+ */
+function decimalWithin(b: Uint8Array, i: number, end: number, limit: number): number {
+  if (i < end && b[i] === B_MINUS) i++;
+  let int = 0;
+  const from = i;
+  while (i < end && (b[i] as number) >= B_ZERO && (b[i] as number) <= B_NINE) {
+    int = int * 10 + ((b[i] as number) - B_ZERO);
+    i++;
+    if (i - from > 3) return -1;
+  }
+  if (i === from) return -1;
+  let fractionNonZero = false;
+  if (i < end && b[i] === B_DOT) {
+    i++;
+    while (i < end && (b[i] as number) >= B_ZERO && (b[i] as number) <= B_NINE) {
+      if (b[i] !== B_ZERO) fractionNonZero = true;
+      i++;
+    }
+  }
+  if (i < end && (b[i] === B_LOWER_E || b[i] === B_UPPER_E)) return -1;
+  if (int > limit || (int === limit && fractionNonZero)) return -1;
+  return i;
+}
+
+function skipJsonWs(b: Uint8Array, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i];
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
+    i++;
+  }
+  return i;
+}
+
+/** `LatLon` on bytes: `[lat, lon]`, two plain decimals within range (exponents → false). */
+const latLonBytes: FieldCheck = (b, kind, start, end) => {
+  if (kind !== KIND_ARRAY) return false;
+  let i = skipJsonWs(b, start + 1, end);
+  i = decimalWithin(b, i, end, 90);
+  if (i < 0) return false;
+  i = skipJsonWs(b, i, end);
+  if (b[i] !== B_COMMA) return false;
+  i = decimalWithin(b, skipJsonWs(b, i + 1, end), end, 180);
+  if (i < 0) return false;
+  i = skipJsonWs(b, i, end);
+  return i === end - 1 && b[i] === B_RBRACKET;
+};
+
+/** `NonNegative` on bytes: no sign, no exponent, and few enough digits to be finite. */
+const nonNegativeBytes: FieldCheck = (b, kind, start, end) => {
+  if (kind !== KIND_NUMBER || b[start] === B_MINUS || end - start > 300) return false;
+  for (let i = start; i < end; i++) if (b[i] === B_LOWER_E || b[i] === B_UPPER_E) return false;
+  return true;
+};
+
+/** `StarRating` on bytes: the single digit 1–5 (`5.0` and the like go to the slow path). */
+const starRatingBytes: FieldCheck = (b, kind, start, end) =>
+  kind === KIND_NUMBER && end - start === 1 && (b[start] as number) >= 0x31 && (b[start] as number) <= 0x35;
+
+/** `IsoTimestamp` on bytes: an unescaped string whose text passes {@link isIsoTimestampBytes}. */
+const isoTimestampBytes: FieldCheck = (b, kind, start, end, escaped) =>
+  kind === KIND_STRING && !escaped && isIsoTimestampBytes(b, start + 1, end - 1);
+
+/** Byte-level checks of this module's custom codecs, for {@link compileBytesGuard}. */
+export const rideshareByteChecks: ReadonlyMap<t.Mixed, FieldCheck> = new Map<t.Mixed, FieldCheck>([
+  [IsoTimestamp, isoTimestampBytes],
+  [LatLon, latLonBytes],
+  [NonNegative, nonNegativeBytes],
+  [StarRating, starRatingBytes],
+]);
+
+function mustCompile(topic: BronzeTopic): BytesGuard {
+  const guard = compileBytesGuard(bronzeCodecs[topic], rideshareByteChecks);
+  if (guard === undefined) throw new Error(`rideshare codecs: no byte-level guard for ${topic}`);
+  return guard;
+}
+
+/**
+ * A byte-level accept guard per bronze topic (see `compileBytesGuard`): `true` only when the
+ * record's bytes are UTF-8 JSON that the topic's codec accepts; `false` means "ask the slow
+ * path". For `routeErrors`' `acceptsBytes`.
+ */
+export const bronzeBytesGuards: Record<BronzeTopic, BytesGuard> = {
+  gps_pings: mustCompile('gps_pings'),
+  trips: mustCompile('trips'),
+  driver_status: mustCompile('driver_status'),
+  surge_updates: mustCompile('surge_updates'),
+  ratings: mustCompile('ratings'),
+  payments: mustCompile('payments'),
+  driver_profiles: mustCompile('driver_profiles'),
+  rider_profiles: mustCompile('rider_profiles'),
+};
