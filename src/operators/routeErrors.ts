@@ -27,6 +27,16 @@ export interface RouteErrorsOptions {
    * pipeline passes its codecs' `is`; a test pins that `is` and `decode` agree on its events.
    */
   readonly accepts?: (value: unknown) => boolean;
+  /**
+   * A cheaper test run on the raw value bytes, before any decoding: a value it accepts passes
+   * at once (no UTF-8 decode, no `JSON.parse`); a value it rejects takes the usual path, which
+   * decides and explains. Consulted only with `attachDecoded: false` (nothing decoded is passed
+   * on then) and when JSON or schema validation is on. It must return `true` only for bytes the
+   * usual path would certainly accept — valid UTF-8, valid JSON, and accepted by the codec —
+   * and, like `accepts`, only stands in for codecs whose `decode` returns its input unchanged.
+   * See `compileBytesGuard`; the bronze pipeline's guards are `bronzeBytesGuards`.
+   */
+  readonly acceptsBytes?: (value: Uint8Array) => boolean;
 }
 
 /** A valid record with its decoded value (`undefined` when nothing was decoded). */
@@ -61,7 +71,8 @@ export function routeErrors<T extends EnrichedRecord = EnrichedRecord>(
  * `maxPayloadBytes` (`OVERSIZED_PAYLOAD`), UTF-8 (`ENCODING_ERROR`), `JSON.parse`
  * (`JSON_PARSE_ERROR`, if `validateJson`), codec decode — extra fields allowed —
  * (`SCHEMA_VALIDATION_ERROR` with the `PathReporter` text, if `validateSchema` and a codec is
- * given). When neither JSON nor schema validation is on, values are not decoded at all: bytes
+ * given). With `attachDecoded: false`, an `acceptsBytes` guard may pass a value before the
+ * decode. When neither JSON nor schema validation is on, values are not decoded at all: bytes
  * pass untouched and `decoded` is `undefined`.
  *
  * Tracing fields: `session_id`, `correlation_id`, `causation_id` of a dead-letter row are taken from
@@ -99,9 +110,11 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
     enabled = true,
     attachDecoded = true,
     accepts,
+    acceptsBytes,
   } = options;
   const schema = validateSchema && codec !== null ? codec : null;
   const decode = validateJson || schema !== null;
+  const fastAccept = attachDecoded ? undefined : acceptsBytes;
   const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   return (source) =>
@@ -137,7 +150,7 @@ export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
             reject(record, 'OVERSIZED_PAYLOAD', `payload of ${value.byteLength} bytes exceeds ${maxPayloadBytes}`);
             return;
           }
-          if (!decode) {
+          if (!decode || fastAccept?.(value) === true) {
             pass(record, undefined);
             return;
           }

@@ -2,6 +2,7 @@ import * as t from 'io-ts';
 import { Subject, map } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterError, routeErrors } from '../../src/operators/routeErrors.ts';
+import { compileBytesGuard } from '../../src/validation/bytesGuard.ts';
 import type { DeadLetterRow, EnrichedRecord } from '../../src/types.ts';
 import { enriched, testScheduler } from './records.ts';
 
@@ -164,6 +165,124 @@ describe('routeErrors', () => {
     // Only the rejected value went through decode.
     expect(decodedCalls).toHaveLength(1);
     expect(decodedCalls[0]).toMatchObject({ trip_id: 42 });
+  });
+
+  it('lets a bytes guard pass records before any decoding (attachDecoded: false)', () => {
+    // A codec that rejects everything and counts its work: whatever passes went by the guard.
+    let decodeCalls = 0;
+    const Nothing = new t.Type<Trip, Trip, unknown>(
+      'Nothing',
+      (_u): _u is Trip => false,
+      (u, c) => {
+        decodeCalls++;
+        return t.failure(u, c, 'rejected by Nothing');
+      },
+      t.identity,
+    );
+    const guardSaw: bigint[] = [];
+    const firstOnly = (bytes: Uint8Array): boolean => {
+      guardSaw.push(bytes === values.a.value ? 0n : -1n);
+      return bytes === values.a.value; // accepts record a, rejects everything else
+    };
+    const fast: EnrichedRecord[] = [];
+    const fastRows: DeadLetterRow[] = [];
+    const slowRows: DeadLetterRow[] = [];
+    testScheduler().run(({ hot, expectObservable }) => {
+      const dlq = new Subject<DeadLetterRow>();
+      dlq.subscribe((r) => fastRows.push(r));
+      const e1 = hot('  -abcdefg-|', values);
+      expectObservable(dlq.pipe(map((r) => `${r.offset}:${r.error_type}`))).toBe('--bcdefg-|', {
+        b: '1:JSON_PARSE_ERROR',
+        c: '2:ENCODING_ERROR',
+        d: '3:SCHEMA_VALIDATION_ERROR',
+        e: '4:NULL_VALUE',
+        f: '5:OVERSIZED_PAYLOAD',
+        g: '6:SCHEMA_VALIDATION_ERROR',
+      });
+      const out = e1.pipe(
+        routeErrors(Nothing, dlq, { attachDecoded: false, maxPayloadBytes: 200, acceptsBytes: firstOnly }),
+        map((r) => {
+          fast.push(r);
+          return r.offset;
+        }),
+      );
+      expectObservable(out).toBe('-a-------|', { a: 0n });
+    });
+    expect(fast[0]).toBe(values.a); // the same object, nothing attached
+    // The guard ran after the null and size checks only: a, b, c, d, g (not e: null, f: too big).
+    expect(guardSaw).toEqual([0n, -1n, -1n, -1n, -1n]);
+    // The guard short-circuited a; the codec decoded only d and g (b, c failed before it).
+    expect(decodeCalls).toBe(2);
+    // What the guard rejects gets exactly the slow path's rows.
+    testScheduler().run(({ hot, expectObservable }) => {
+      const dlq = new Subject<DeadLetterRow>();
+      dlq.subscribe((r) => slowRows.push(r));
+      const e1 = hot('  -abcdefg-|', values);
+      expectObservable(e1.pipe(routeErrors(Nothing, dlq, { attachDecoded: false, maxPayloadBytes: 200 }), map((r) => r.offset))).toBe(
+        '---------|',
+      );
+    });
+    expect(fastRows).toEqual(slowRows.filter((r) => r.offset !== 0n));
+    expect(fastRows.find((r) => r.offset === 3n)?.error_message).toBe('rejected by Nothing');
+  });
+
+  it('ignores the bytes guard when decoded values are attached or nothing is validated', () => {
+    let calls = 0;
+    const yes = (_b: Uint8Array): boolean => {
+      calls++;
+      return true;
+    };
+    testScheduler().run(({ hot, expectObservable }) => {
+      const dlq1 = new Subject<DeadLetterRow>();
+      const e1 = hot('  -abd-|', values);
+      expectObservable(dlq1.pipe(map((r) => r.error_type))).toBe('--bd-|', { b: 'JSON_PARSE_ERROR', d: 'SCHEMA_VALIDATION_ERROR' });
+      expectObservable(e1.pipe(routeErrors(Trip, dlq1, { acceptsBytes: yes }), map((r) => (r.decoded as Trip).trip_id))).toBe('-a---|', {
+        a: 'A',
+      });
+      const dlq2 = new Subject<DeadLetterRow>();
+      const e2 = hot('  -abd-|', values);
+      expectObservable(e2.pipe(routeErrors(null, dlq2, { attachDecoded: false, validateJson: false, acceptsBytes: yes }), map((r) => r.offset))).toBe(
+        '-abd-|',
+        { a: 0n, b: 1n, d: 3n },
+      );
+    });
+    expect(calls).toBe(0);
+  });
+
+  it('with a compiled guard: same outputs and dead letters as the slow path, valid ones never decoded', () => {
+    const guard = compileBytesGuard(Trip);
+    expect(guard).toBeDefined();
+    let decodeCalls = 0;
+    const Counting = new t.Type<Trip, Trip, unknown>(
+      'Trip',
+      Trip.is,
+      (u, c) => {
+        decodeCalls++;
+        return Trip.validate(u, c);
+      },
+      t.identity,
+    );
+    const run = (acceptsBytes: ((b: Uint8Array) => boolean) | undefined): { out: bigint[]; rows: DeadLetterRow[] } => {
+      const out: bigint[] = [];
+      const rows: DeadLetterRow[] = [];
+      const dlq = new Subject<DeadLetterRow>();
+      dlq.subscribe((r) => rows.push(r));
+      const opts = acceptsBytes === undefined ? { attachDecoded: false } : { attachDecoded: false, acceptsBytes };
+      testScheduler().run(({ cold, expectObservable }) => {
+        const e1 = cold('-abcdefg|', values);
+        expectObservable(e1.pipe(routeErrors(Counting, dlq, opts), map((r) => out.push(r.offset)))).toBe('-a----bc|', { a: 1, b: 2, c: 3 });
+      });
+      return { out, rows };
+    };
+    const slow = run(undefined);
+    const slowDecodes = decodeCalls;
+    decodeCalls = 0;
+    const fast = run(guard);
+    expect(fast).toEqual(slow);
+    expect(slow.out).toEqual([0n, 5n, 6n]);
+    // Slow: a, d, f, g decoded. Fast: only d (a, f and g are valid Trips the guard accepts).
+    expect(slowDecodes).toBe(4);
+    expect(decodeCalls).toBe(1);
   });
 
   it('fails loudly when disabled: errors both outputs with a DeadLetterError', () => {
