@@ -502,6 +502,16 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       payload.resolveOffset(unresolved);
       unresolved = undefined;
     };
+    // Bounded mode: the position after the last emitted record, published (never lowered) before
+    // every wait and on the way out, rather than once per message.
+    let lastEmitted: bigint | undefined;
+    const publishPosition = (): void => {
+      if (lastEmitted === undefined) return;
+      const next = lastEmitted + 1n;
+      const pos = s.positions.get(key);
+      if (pos === undefined || next > pos) s.positions.set(key, next);
+      lastEmitted = undefined;
+    };
     try {
       for (const message of batch.messages) {
         if (!running()) return;
@@ -516,6 +526,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
         while (overBudget(size)) {
           resolve();
+          publishPosition();
           await waitForCapacity(WAIT_SLICE_MS);
           if (!live()) return;
           await payload.heartbeat();
@@ -523,10 +534,11 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         const record = toRecord(topic, partition, offset, message, size);
         tracker.emit(topic, partition, offset, size);
         unresolved = message.offset;
-        if (hwm !== undefined) s.positions.set(key, offset + 1n);
+        if (hwm !== undefined) lastEmitted = offset;
         s.subscriber?.next(record);
       }
     } finally {
+      publishPosition();
       // A batch made stale by a seek meanwhile: its offsets no longer matter, the seek decides.
       if (!payload.isStale()) resolve();
     }

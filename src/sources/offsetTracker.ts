@@ -87,6 +87,8 @@ export class OffsetTracker {
   #inFlightBytes = 0;
   #peakRecords = 0;
   #peakBytes = 0;
+  /** The partition `emit()` saw last (records arrive in runs of one partition). */
+  #last: PartitionState | undefined;
 
   get inFlightRecords(): number {
     return this.#inFlightRecords;
@@ -104,6 +106,7 @@ export class OffsetTracker {
 
   /** Drops a partition's state and releases the budget of its in-flight records. */
   revoke(topic: string, partition: number): void {
+    this.#last = undefined;
     const key = keyOf(topic, partition);
     const state = this.#partitions.get(key);
     if (!state) return;
@@ -133,6 +136,26 @@ export class OffsetTracker {
 
   /** Records an emitted record; it stays in flight until acknowledged. */
   emit(topic: string, partition: number, offset: bigint, size: number): void {
+    const last = this.#last;
+    let state: PartitionState | undefined;
+    if (last !== undefined && last.partition === partition && last.topic === topic && (last.lastEmitted === undefined || offset > last.lastEmitted)) {
+      state = last; // hot path: the next record of the same partition
+    } else {
+      state = this.#emitSlow(topic, partition, offset);
+      this.#last = state;
+    }
+    state.offsets.push(offset);
+    state.sizes.push(size);
+    state.done.push(false);
+    state.lastEmitted = offset;
+    this.#inFlightRecords += 1;
+    this.#inFlightBytes += size;
+    if (this.#inFlightRecords > this.#peakRecords) this.#peakRecords = this.#inFlightRecords;
+    if (this.#inFlightBytes > this.#peakBytes) this.#peakBytes = this.#inFlightBytes;
+  }
+
+  /** The state `emit()` appends to: found, created, or started over on a redelivery. */
+  #emitSlow(topic: string, partition: number, offset: bigint): PartitionState {
     const key = keyOf(topic, partition);
     let state = this.#partitions.get(key);
     if (!state) {
@@ -148,14 +171,7 @@ export class OffsetTracker {
       state.highWatermark = hwm;
       this.#partitions.set(key, state);
     }
-    state.offsets.push(offset);
-    state.sizes.push(size);
-    state.done.push(false);
-    state.lastEmitted = offset;
-    this.#inFlightRecords += 1;
-    this.#inFlightBytes += size;
-    if (this.#inFlightRecords > this.#peakRecords) this.#peakRecords = this.#inFlightRecords;
-    if (this.#inFlightBytes > this.#peakBytes) this.#peakBytes = this.#inFlightBytes;
+    return state;
   }
 
   /**
@@ -163,6 +179,7 @@ export class OffsetTracker {
    * before it): its state starts fresh and `offset` is committable until records are emitted.
    */
   resumeAt(topic: string, partition: number, offset: bigint): void {
+    this.#last = undefined;
     const key = keyOf(topic, partition);
     const old = this.#partitions.get(key);
     if (old) this.#release(old);
@@ -190,16 +207,21 @@ export class OffsetTracker {
   /** Marks records durable. Returns how many were newly acknowledged. */
   acknowledge(refs: Iterable<RecordRef>): number {
     let count = 0;
-    let lastKey = '';
+    let lastTopic: string | undefined;
+    let lastPartition = -1;
     let state: PartitionState | undefined;
+    let next = -1;
     for (const ref of refs) {
-      const key = keyOf(ref.topic, ref.partition);
-      if (key !== lastKey) {
-        state = this.#partitions.get(key);
-        lastKey = key;
+      if (ref.partition !== lastPartition || ref.topic !== lastTopic) {
+        state = this.#partitions.get(keyOf(ref.topic, ref.partition));
+        lastTopic = ref.topic;
+        lastPartition = ref.partition;
+        next = -1;
       }
       if (!state) continue;
-      const i = indexOf(state.offsets, state.head, ref.offset);
+      // Refs mostly come in emit order: try the slot after the previous one before searching.
+      const i = next >= state.head && state.offsets[next] === ref.offset ? next : indexOf(state.offsets, state.head, ref.offset);
+      next = i + 1;
       if (i < 0 || state.done[i] === true) continue;
       state.done[i] = true;
       this.#inFlightRecords -= 1;

@@ -7,9 +7,8 @@
  * `putIfAbsent`: it creates a file only if nothing exists under that name, atomically, which is
  * what makes concurrent Delta commits safe.
  */
-import {
-  DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
-} from '@aws-sdk/client-s3';
+import type * as S3SdkModule from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -139,24 +138,50 @@ function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
 }
 
-/** A table root in an S3 bucket. Commits use `PutObject` with `If-None-Match: *`. */
-export function s3Storage(opts: S3Options): Storage {
-  const client = opts.client ?? new S3Client({
-    region: opts.region ?? 'us-east-1',
-    ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
-    forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
-    ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
-  });
-  return s3WithClient(client, opts.bucket, (opts.prefix ?? '').replace(/^\/+|\/+$/g, ''), opts);
+/**
+ * The AWS SDK is loaded on first use of an S3 table, not at import: it costs ~40 MB of resident
+ * memory that a job writing to local disk has no use for.
+ */
+type S3Sdk = typeof S3SdkModule;
+let sdkLoading: Promise<S3Sdk> | undefined;
+function loadSdk(): Promise<S3Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3');
+  return sdkLoading;
 }
 
-function s3WithClient(client: S3Client, bucket: string, prefix: string, opts: S3Options): Storage {
+interface S3Connection {
+  readonly sdk: S3Sdk;
+  readonly client: S3Client;
+}
+
+/** A table root in an S3 bucket. Commits use `PutObject` with `If-None-Match: *`. */
+export function s3Storage(opts: S3Options): Storage {
+  let connecting: Promise<S3Connection> | undefined;
+  const connect = (): Promise<S3Connection> => {
+    connecting ??= loadSdk().then((sdk) => ({
+      sdk,
+      client:
+        opts.client ??
+        new sdk.S3Client({
+          region: opts.region ?? 'us-east-1',
+          ...(opts.endpoint === undefined ? {} : { endpoint: opts.endpoint }),
+          forcePathStyle: opts.forcePathStyle ?? opts.endpoint !== undefined,
+          ...(opts.credentials === undefined ? {} : { credentials: opts.credentials }),
+        }),
+    }));
+    return connecting;
+  };
+  return s3WithClient(connect, opts.bucket, (opts.prefix ?? '').replace(/^\/+|\/+$/g, ''), opts);
+}
+
+function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, prefix: string, opts: S3Options): Storage {
   const keyOf = (path: string): string => (prefix ? `${prefix}/${path}` : path);
   const storage: Storage = {
     uri: `s3://${bucket}${prefix ? `/${prefix}` : ''}`,
     async read(path) {
+      const { sdk, client } = await connect();
       try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
+        const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
         if (!out.Body) return new Uint8Array(0);
         return await out.Body.transformToByteArray();
       } catch (err) {
@@ -166,17 +191,19 @@ function s3WithClient(client: S3Client, bucket: string, prefix: string, opts: S3
       }
     },
     async write(path, data) {
+      const { sdk, client } = await connect();
       try {
-        await client.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data }));
+        await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data }));
       } catch (err) {
         throw storageError(`write ${storage.uri}/${path}`, err);
       }
     },
     async putIfAbsent(path, data) {
+      const { sdk, client } = await connect();
       // 409 ConditionalRequestConflict: a concurrent conditional write raced us; try again.
       for (let attempt = 1; ; attempt++) {
         try {
-          await client.send(new PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data, IfNoneMatch: '*' }));
+          await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data, IfNoneMatch: '*' }));
           return true;
         } catch (err) {
           const status = statusOf(err);
@@ -193,9 +220,10 @@ function s3WithClient(client: S3Client, bucket: string, prefix: string, opts: S3
       const dirKey = keyOf(dir.replace(/\/+$/, '')) + '/';
       const names: string[] = [];
       let token: string | undefined;
+      const { sdk, client } = await connect();
       try {
         do {
-          const out = await client.send(new ListObjectsV2Command({
+          const out = await client.send(new sdk.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: dirKey,
             Delimiter: '/',
@@ -215,15 +243,16 @@ function s3WithClient(client: S3Client, bucket: string, prefix: string, opts: S3
       return names.sort();
     },
     async delete(path) {
+      const { sdk, client } = await connect();
       try {
-        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
+        await client.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
       } catch (err) {
         if (statusOf(err) !== 404) throw storageError(`delete ${storage.uri}/${path}`, err);
       }
     },
     sub(path) {
       const clean = path.split('/').filter(Boolean).join('/');
-      return s3WithClient(client, bucket, prefix ? `${prefix}/${clean}` : clean, opts);
+      return s3WithClient(connect, bucket, prefix ? `${prefix}/${clean}` : clean, opts);
     },
   };
   return storage;
