@@ -9,13 +9,22 @@
  *
  *   npx tsx bench/bronze.bench.ts [--records 1000000] [--payload-bytes 400] [--partitions 6]
  *
+ * Both phases run on the same Node with the same flags: the current Node that
+ * `scripts/node-current.sh` installs (what users run; it executes TypeScript natively) when it is
+ * there, else tsx on this Node; `--node <path>` picks another. Node flags for both phases (e.g.
+ * V8 heap settings) go in `BENCH_NODE_OPTIONS`.
+ *
+ * Two timings per phase: wall (start-up, group join, reading, and for bronze the final flush and
+ * commit) and steady (from the consumer joining its group to the end), for ratios that do not
+ * depend on the fixed start-up costs of a run this short.
+ *
  * One phase against a topic produced earlier (every phase uses a fresh consumer group):
  *   npx tsx bench/bronze.bench.ts --phase raw|bronze --topic-prefix <prefix> --expected N --bytes B
  *
  * Needs the local stack (`bash scripts/stack.sh up`). Prints a table and one JSON line.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +55,10 @@ interface PhaseResult {
   avgFileMb?: number;
   /** Bronze: where Parquet was encoded (`worker` or `inline`). */
   encoder?: string;
+  /** Seconds from the consumer joining its group to the end. */
+  steadySeconds?: number;
+  /** `process.version` of the phase. */
+  node?: string;
 }
 
 /**
@@ -60,6 +73,8 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   await consumer.subscribe({ topic, fromBeginning: true });
   let records = 0;
   let bytes = 0;
+  let joinedAt: number | undefined;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt ??= performance.now()));
   const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
     consumer
@@ -76,9 +91,10 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
       })
       .catch(reject);
   });
-  const seconds = (performance.now() - t0) / 1000;
+  const end = performance.now();
+  const seconds = (end - t0) / 1000;
   await consumer.disconnect();
-  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, peakRssMb: peakRssMb() };
+  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, peakRssMb: peakRssMb(), node: process.version };
 }
 
 /** (b) The bronze pipeline until caught up, into a fresh local folder. */
@@ -86,6 +102,15 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
   const { startBronze } = await import('../src/pipelines/bronze.ts');
   const { loadBronzeConfig } = await import('../src/runtime/config.ts');
   const { createLogger } = await import('../src/runtime/log.ts');
+  const { PipelineMonitor } = await import('../src/runtime/monitor.ts');
+  let joinedAt: number | undefined;
+  /** Notes when the consumer first joined its group. */
+  class TimingMonitor extends PipelineMonitor {
+    override kafkaRecovered(): void {
+      joinedAt ??= performance.now();
+      super.kafkaRecovered();
+    }
+  }
   const base = await mkdtemp(join(tmpdir(), 'rxlake-bench-'));
   try {
     const config = loadBronzeConfig({
@@ -98,9 +123,10 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       PROGRESS_INTERVAL_SECONDS: '0',
     });
     const t0 = performance.now();
-    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
+    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn'), monitor: new TimingMonitor() });
     const summary = await run.done;
-    const seconds = (performance.now() - t0) / 1000;
+    const end = performance.now();
+    const seconds = (end - t0) / 1000;
     const records = summary.recordsWritten + summary.deadLetters;
     if (records !== expected) throw new Error(`bronze wrote ${records} records, expected ${expected}`);
     const files = await tableFiles(join(base, 'bronze_gps_pings'));
@@ -109,7 +135,9 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       records,
       bytes,
       seconds,
+      steadySeconds: (end - (joinedAt ?? t0)) / 1000,
       peakRssMb: peakRssMb(),
+      node: process.version,
       files: files.count,
       avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,
       encoder: config.parquetEncoder ?? 'worker',
@@ -128,15 +156,34 @@ async function tableFiles(uri: string): Promise<{ count: number; bytes: number }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { env, cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}`))));
   });
 }
 
+/** The Node that runs both phases: `--node`, else the repo's current Node, else tsx on this one. */
+function phaseRuntime(): { cmd: string; args: string[] } {
+  const flags = (process.env.BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  const i = process.argv.indexOf('--node');
+  const chosen = i >= 0 ? process.argv[i + 1] : currentNode();
+  if (chosen) return { cmd: chosen, args: flags };
+  return { cmd: process.execPath, args: [...flags, '--import', 'tsx'] };
+}
+
+function currentNode(): string | undefined {
+  const fromEnv = process.env.RXLAKE_NODE_CURRENT;
+  if (fromEnv && existsSync(fromEnv)) return fromEnv;
+  const stack = join(root, '.stack');
+  const dir = existsSync(stack) ? readdirSync(stack).filter((d) => /^node-\d+/.test(d)).sort().pop() : undefined;
+  const bin = dir === undefined ? undefined : join(stack, dir, 'bin', 'node');
+  return bin !== undefined && existsSync(bin) ? bin : undefined;
+}
+
 async function phaseInChild(phase: string, extra: string[]): Promise<PhaseResult> {
-  const out = await run(join(root, 'node_modules', '.bin', 'tsx'), [join(root, 'bench', 'bronze.bench.ts'), '--phase', phase, ...extra]);
+  const rt = phaseRuntime();
+  const out = await run(rt.cmd, [...rt.args, join(root, 'bench', 'bronze.bench.ts'), '--phase', phase, ...extra]);
   const line = out.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as PhaseResult;
 }
@@ -185,14 +232,18 @@ async function main(): Promise<void> {
     'records/s': Math.round(rate(r)),
     'MB/s': Number(mbs(r).toFixed(1)),
     seconds: Number(r.seconds.toFixed(1)),
+    'steady rec/s': r.steadySeconds === undefined ? '' : Math.round(r.records / r.steadySeconds),
     'peak RSS MB': Math.round(r.peakRssMb),
     files: r.files ?? '',
     'avg file MB': r.avgFileMb === undefined ? '' : Number(r.avgFileMb.toFixed(1)),
   }));
   console.table(rows);
   const ratio = rate(bronze) / rate(raw);
-  console.log(`ratio bronze/raw = ${ratio.toFixed(2)} (target >= 0.7); bronze peak RSS ${Math.round(bronze.peakRssMb)} MB (target <= 250)`);
-  console.log(JSON.stringify({ records, payloadBytes, partitions, raw, bronze, ratio }));
+  const steadyRatio = raw.steadySeconds && bronze.steadySeconds ? raw.steadySeconds / bronze.steadySeconds : undefined;
+  const rt = phaseRuntime();
+  console.log(`runtime: node ${raw.node ?? '?'} ${rt.args.join(' ')}`.trimEnd());
+  console.log(`ratio bronze/raw = ${ratio.toFixed(2)} wall, ${steadyRatio?.toFixed(2) ?? '?'} steady (target >= 0.7); bronze peak RSS ${Math.round(bronze.peakRssMb)} MB (target <= 250)`);
+  console.log(JSON.stringify({ records, payloadBytes, partitions, raw, bronze, ratio, steadyRatio }));
 }
 
 main().catch((err: unknown) => {

@@ -29,7 +29,7 @@ import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
 import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
-import { bronzeCodecs } from './rideshare/codecs.ts';
+import { bronzeBytesGuards, bronzeCodecs } from './rideshare/codecs.ts';
 import type { BronzeTopic } from './rideshare/topics.ts';
 import { TableTopicMismatchError, checkTablesAgainstTopics } from './bronze/checkTables.ts';
 import { bronzeTableSpec, deadLetterTableSpec } from './bronze/tables.ts';
@@ -67,6 +67,9 @@ export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, m
             enabled: config.dlq.enabled,
             attachDecoded: false, // bronze stores the raw bytes
             accepts: (value) => bronzeCodecs[topic].is(value), // non-transforming codecs: a guard suffices
+            // Valid events are accepted from their bytes (no string, no JSON.parse); anything the
+            // byte check is not sure of takes the full path above, which also names the error.
+            acceptsBytes: bronzeBytesGuards[topic],
           }),
           partitionByDate(),
           bufferTime(batch),

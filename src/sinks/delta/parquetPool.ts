@@ -85,7 +85,7 @@ interface Slot {
 export type ParquetPoolMode = 'worker' | 'inline';
 
 let nextId = 1;
-const SPARE_BUFFERS = 2;
+const SPARE_BUFFERS = 1;
 
 /** A pool of Parquet-encoding worker threads (started lazily, on the first file). */
 export class ParquetWorkerPool {
@@ -153,7 +153,7 @@ export class ParquetWorkerPool {
       if (b.byteLength < 1 << 20 || b.byteLength === 0) continue;
       this.#spare.push(b);
     }
-    // Keep the largest two: one file being packed while another is encoded.
+    // Keep the largest one: the next file packs into it instead of a fresh allocation.
     if (this.#spare.length > SPARE_BUFFERS) {
       this.#spare.sort((a, b) => b.byteLength - a.byteLength);
       this.#spare.length = SPARE_BUFFERS;
