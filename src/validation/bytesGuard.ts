@@ -11,6 +11,7 @@ import {
   FIELD_STRIDE,
   JsonBytesScanner,
   KIND_ABSENT,
+  KIND_ARRAY,
   KIND_FALSE,
   KIND_NUMBER,
   KIND_OBJECT,
@@ -96,9 +97,59 @@ function topLevelObjects(codec: t.Mixed, custom: ReadonlyMap<t.Mixed, FieldCheck
   return g === undefined ? undefined : [g];
 }
 
+/**
+ * A compiled value check: the value's kind must be in `mask` (bit `1 << kind`), and then `fn`,
+ * when there is one, must accept it. Most checks are a mask alone: no call per field.
+ */
+interface Compiled {
+  readonly mask: number;
+  readonly fn: FieldCheck | null;
+}
+
+const bit = (kind: JsonKind): number => 1 << kind;
+/** Every kind of present value. */
+const ANY_VALUE = bit(KIND_STRING) | bit(KIND_NUMBER) | bit(KIND_TRUE) | bit(KIND_FALSE) | bit(KIND_NULL) | bit(KIND_ARRAY) | bit(KIND_OBJECT);
+
+function toFn(c: Compiled): FieldCheck {
+  const { mask, fn } = c;
+  if (fn === null) return (_b, kind) => ((mask >> kind) & 1) === 1;
+  return (b, kind, start, end, escaped) => ((mask >> kind) & 1) === 1 && fn(b, kind, start, end, escaped);
+}
+
+function allOf(checks: readonly Compiled[]): Compiled {
+  let mask = ANY_VALUE;
+  const fns: FieldCheck[] = [];
+  for (const c of checks) {
+    mask &= c.mask;
+    if (c.fn !== null) fns.push(c.fn);
+  }
+  if (fns.length <= 1) return { mask, fn: fns[0] ?? null };
+  return {
+    mask,
+    fn: (b, kind, start, end, escaped) => {
+      for (const f of fns) if (!f(b, kind, start, end, escaped)) return false;
+      return true;
+    },
+  };
+}
+
+function anyOf(checks: readonly Compiled[]): Compiled {
+  let mask = 0;
+  for (const c of checks) mask |= c.mask;
+  if (checks.every((c) => c.fn === null)) return { mask, fn: null };
+  const fns = checks.map(toFn);
+  return {
+    mask,
+    fn: (b, kind, start, end, escaped) => {
+      for (const f of fns) if (f(b, kind, start, end, escaped)) return true;
+      return false;
+    },
+  };
+}
+
 interface FieldSpec {
   required: boolean;
-  checks: FieldCheck[];
+  checks: Compiled[];
 }
 
 /** Collects the keys of an object codec (type / partial / intersection of them). */
@@ -135,103 +186,86 @@ function compileObject(codec: t.Mixed, custom: ReadonlyMap<t.Mixed, FieldCheck>)
   const scanner = new JsonBytesScanner(keys);
   const fields = scanner.fields;
   const n = keys.length;
-  const required = Uint8Array.from(keys, (k) => (specs.get(k)?.required === true ? 1 : 0));
-  const checks = keys.map((k) => allOf(specs.get(k)?.checks ?? []));
+  const compiled = keys.map((k) => {
+    const spec = specs.get(k) as FieldSpec;
+    const c = allOf(spec.checks);
+    // An optional key may be absent (then its checks do not run).
+    return spec.required ? c : { mask: c.mask | bit(KIND_ABSENT), fn: c.fn };
+  });
+  const masks = Int32Array.from(compiled, (c) => c.mask);
+  const fns = compiled.map((c) => c.fn);
   return (bytes, start, end) => {
     if (scanner.scan(bytes, start, end) !== SCAN_VALID || scanner.topKind !== KIND_OBJECT) return false;
     for (let s = 0; s < n; s++) {
       const at = s * FIELD_STRIDE;
       const kind = fields[at + FIELD_KIND] as JsonKind;
-      if (kind === KIND_ABSENT) {
-        if (required[s] === 1) return false;
-        continue;
-      }
-      const check = checks[s] as FieldCheck;
-      if (!check(bytes, kind, fields[at + FIELD_START] as number, fields[at + FIELD_END] as number, fields[at + FIELD_ESCAPED] === 1)) {
-        return false;
+      if ((((masks[s] as number) >> kind) & 1) === 0) return false;
+      const fn = fns[s];
+      if (fn !== null && fn !== undefined && kind !== KIND_ABSENT) {
+        if (!fn(bytes, kind, fields[at + FIELD_START] as number, fields[at + FIELD_END] as number, fields[at + FIELD_ESCAPED] === 1)) return false;
       }
     }
     return true;
   };
 }
 
-function allOf(checks: readonly FieldCheck[]): FieldCheck {
-  if (checks.length === 1) return checks[0] as FieldCheck;
-  return (b, kind, start, end, escaped) => {
-    for (const c of checks) if (!c(b, kind, start, end, escaped)) return false;
-    return true;
-  };
-}
-
-function anyOf(checks: readonly FieldCheck[]): FieldCheck {
-  if (checks.length === 1) return checks[0] as FieldCheck;
-  return (b, kind, start, end, escaped) => {
-    for (const c of checks) if (c(b, kind, start, end, escaped)) return true;
-    return false;
-  };
-}
-
-const isString: FieldCheck = (_b, kind) => kind === KIND_STRING;
-const isNumber: FieldCheck = (_b, kind) => kind === KIND_NUMBER;
-const isBoolean: FieldCheck = (_b, kind) => kind === KIND_TRUE || kind === KIND_FALSE;
-const isNull: FieldCheck = (_b, kind) => kind === KIND_NULL;
-
-/**
- * `t.Int`: an integer literal (no fraction, no exponent) short enough to be finite. JSON.parse
- * turns such a literal into an integral double.
- */
+/** `t.Int`: an integer literal (no fraction, no exponent) short enough to be finite. */
 export const intBytes: FieldCheck = (b, kind, start, end) =>
   kind === KIND_NUMBER && end - start <= MAX_FINITE_DIGITS && isIntegerLiteral(b, start, end);
 
 /** A check matching an unescaped string whose raw bytes equal one of `texts`. */
-function stringOneOf(texts: readonly string[]): FieldCheck | undefined {
+function stringOneOf(texts: readonly string[]): Compiled {
   // A text with a lone surrogate has no UTF-8 form; an unescaped JSON string can never equal it.
   const encoded = texts.map((s) => utf8.encode(s)).filter((e, i) => roundTrip.decode(e) === texts[i]);
-  return (b, kind, start, end, escaped) => {
-    if (kind !== KIND_STRING || escaped) return false;
-    const len = end - start - 2;
-    for (const e of encoded) {
-      if (e.length !== len) continue;
-      let k = 0;
-      while (k < len && e[k] === b[start + 1 + k]) k++;
-      if (k === len) return true;
-    }
-    return false;
+  return {
+    mask: bit(KIND_STRING),
+    fn: (b, _kind, start, end, escaped) => {
+      if (escaped) return false;
+      const len = end - start - 2;
+      for (const e of encoded) {
+        if (e.length !== len) continue;
+        let k = 0;
+        while (k < len && e[k] === b[start + 1 + k]) k++;
+        if (k === len) return true;
+      }
+      return false;
+    },
   };
 }
 
 /** A check matching a number value whose JSON text is exactly `text`. */
-function rawEquals(kind: JsonKind, text: string): FieldCheck {
+function numberText(text: string): Compiled {
   const e = utf8.encode(text);
-  return (b, k, start, end) => {
-    if (k !== kind || end - start !== e.length) return false;
-    for (let i = 0; i < e.length; i++) if (b[start + i] !== e[i]) return false;
-    return true;
+  return {
+    mask: bit(KIND_NUMBER),
+    fn: (b, _kind, start, end) => {
+      if (end - start !== e.length) return false;
+      for (let i = 0; i < e.length; i++) if (b[start + i] !== e[i]) return false;
+      return true;
+    },
   };
 }
 
-const NEVER: FieldCheck = () => false;
-
-function compileValue(codec: t.Mixed, custom: ReadonlyMap<t.Mixed, FieldCheck>): FieldCheck | undefined {
+function compileValue(codec: t.Mixed, custom: ReadonlyMap<t.Mixed, FieldCheck>): Compiled | undefined {
   const own = custom.get(codec);
-  if (own !== undefined) return own;
-  if (codec === (t.Int as t.Mixed)) return intBytes;
-  if (codec instanceof t.StringType) return isString;
-  if (codec instanceof t.NumberType) return isNumber;
-  if (codec instanceof t.BooleanType) return isBoolean;
-  if (codec instanceof t.NullType) return isNull;
+  if (own !== undefined) return { mask: ANY_VALUE, fn: own };
+  if (codec === (t.Int as t.Mixed)) return { mask: bit(KIND_NUMBER), fn: intBytes };
+  if (codec instanceof t.StringType) return { mask: bit(KIND_STRING), fn: null };
+  if (codec instanceof t.NumberType) return { mask: bit(KIND_NUMBER), fn: null };
+  if (codec instanceof t.BooleanType) return { mask: bit(KIND_TRUE) | bit(KIND_FALSE), fn: null };
+  if (codec instanceof t.NullType) return { mask: bit(KIND_NULL), fn: null };
   if (codec instanceof t.KeyofType) {
     return stringOneOf(Object.keys((codec as t.KeyofType<Record<string, unknown>>).keys));
   }
   if (codec instanceof t.LiteralType) {
     const value = (codec as t.LiteralType<string | number | boolean>).value;
     if (typeof value === 'string') return stringOneOf([value]);
-    if (typeof value === 'boolean') return value ? (_b, kind) => kind === KIND_TRUE : (_b, kind) => kind === KIND_FALSE;
+    if (typeof value === 'boolean') return { mask: bit(value ? KIND_TRUE : KIND_FALSE), fn: null };
     // String(n) of a finite number is valid JSON that parses back to n (-0 prints as 0, equal under ===).
-    return Number.isFinite(value) ? rawEquals(KIND_NUMBER, String(value)) : NEVER;
+    return Number.isFinite(value) ? numberText(String(value)) : { mask: 0, fn: null };
   }
   if (codec instanceof t.UnionType) {
-    const members: FieldCheck[] = [];
+    const members: Compiled[] = [];
     for (const m of (codec as t.UnionType<t.Mixed[]>).types) {
       const c = compileValue(m, custom);
       if (c === undefined) return undefined;
@@ -242,7 +276,7 @@ function compileValue(codec: t.Mixed, custom: ReadonlyMap<t.Mixed, FieldCheck>):
   if (codec instanceof t.InterfaceType || codec instanceof t.PartialType || codec instanceof t.IntersectionType) {
     const nested = compileObject(codec, custom);
     if (nested === undefined) return undefined;
-    return (b, kind, start, end) => kind === KIND_OBJECT && nested(b, start, end);
+    return { mask: bit(KIND_OBJECT), fn: (b, _kind, start, end) => nested(b, start, end) };
   }
   return undefined;
 }

@@ -87,10 +87,14 @@ for (const c of '0123456789abcdefABCDEF') HEX[c.charCodeAt(0)] = 1;
 const SIMPLE_ESCAPE = new Uint8Array(256);
 for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
 
+/** 1 for the bytes a string can hold as they are: printable ASCII except `"` and `\`. */
+const PLAIN = new Uint8Array(256);
+for (let c = 0x20; c < 0x80; c++) PLAIN[c] = c === QUOTE || c === BACKSLASH ? 0 : 1;
+
+/** O(1) key hash: length, first and last bytes (the table resolves collisions by comparing). */
 function hashKey(b: Uint8Array, start: number, end: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ (b[i] as number), 0x01000193);
-  return h;
+  const len = end - start;
+  return len === 0 ? 0 : len * 131 + (b[start] as number) * 31 + (b[end - 1] as number) * 7 + (len > 2 ? (b[start + (len >> 1)] as number) : 0);
 }
 
 /**
@@ -129,6 +133,15 @@ export class JsonBytesScanner {
   private readonly mask: number;
   /** Whether the last string scanned held a backslash escape. */
   private escaped = 0;
+  /**
+   * A view of the scanned bytes' ArrayBuffer for word reads; kept while documents come from the
+   * same buffer (Node's Buffer pool, a Kafka fetch response), so that a scan allocates nothing.
+   */
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private viewBuffer: ArrayBufferLike | null = null;
+  /** `byteOffset` of the scanned bytes in `view`. */
+  private base = 0;
+  private readonly keyView: DataView;
 
   /**
    * @param keys Top-level keys to report (distinct).
@@ -143,10 +156,11 @@ export class JsonBytesScanner {
     this.fields = new Int32Array(Math.max(1, keys.length) * FIELD_STRIDE);
     const encoded = keys.map((k) => utf8.encode(k));
     this.keyBytes = new Uint8Array(encoded.reduce((n, e) => n + e.length, 0));
+    this.keyView = new DataView(this.keyBytes.buffer);
     this.keyStart = new Int32Array(keys.length);
     this.keyEnd = new Int32Array(keys.length);
-    let size = 8;
-    while (size < keys.length * 4) size *= 2;
+    let size = 16;
+    while (size < keys.length * 8) size *= 2;
     this.table = new Int32Array(size);
     this.mask = size - 1;
     let at = 0;
@@ -174,6 +188,11 @@ export class JsonBytesScanner {
   scan(bytes: Uint8Array, start = 0, end = bytes.length): ScanResult {
     const b = bytes;
     const fields = this.fields;
+    if (b.buffer !== this.viewBuffer) {
+      this.viewBuffer = b.buffer;
+      this.view = new DataView(b.buffer);
+    }
+    this.base = b.byteOffset;
     const nKeys = this.keys.length;
     for (let s = 0; s < nKeys; s++) fields[s * FIELD_STRIDE] = KIND_ABSENT;
     this.topKind = KIND_ABSENT;
@@ -303,6 +322,7 @@ export class JsonBytesScanner {
   private lookup(b: Uint8Array, start: number, end: number): number {
     const len = end - start;
     const keyBytes = this.keyBytes;
+    const keyView = this.keyView;
     let h = hashKey(b, start, end) & this.mask;
     for (;;) {
       const entry = this.table[h] as number;
@@ -311,8 +331,16 @@ export class JsonBytesScanner {
       const ks = this.keyStart[slot] as number;
       if ((this.keyEnd[slot] as number) - ks === len) {
         let k = 0;
-        while (k < len && keyBytes[ks + k] === b[start + k]) k++;
-        if (k === len) return slot;
+        if (len >= 4) {
+          // Word compares, the last word overlapping the one before.
+          const view = this.view;
+          const at = this.base + start;
+          while (k + 4 < len && keyView.getInt32(ks + k, true) === view.getInt32(at + k, true)) k += 4;
+          if (k + 4 >= len && keyView.getInt32(ks + len - 4, true) === view.getInt32(at + len - 4, true)) return slot;
+        } else {
+          while (k < len && keyBytes[ks + k] === b[start + k]) k++;
+          if (k === len) return slot;
+        }
       }
       h = (h + 1) & this.mask;
     }
@@ -323,9 +351,24 @@ export class JsonBytesScanner {
    * closing quote or -1. Sets `escaped`.
    */
   private scanString(b: Uint8Array, i: number, end: number): number {
+    const view = this.view;
+    const base = this.base;
     let escaped = 0;
     while (i < end) {
+      // Runs of plain ASCII, four bytes per word: no byte ≥ 0x80, < 0x20, '"' or '\\'.
+      while (i + 4 <= end) {
+        const x = view.getInt32(base + i, true);
+        const q = x ^ 0x22222222;
+        const s = x ^ 0x5c5c5c5c;
+        if ((x | (((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break;
+        i += 4;
+      }
+      if (i >= end) break;
       const c = b[i] as number;
+      if (PLAIN[c] === 1) {
+        i++;
+        continue;
+      }
       if (c < 0x80) {
         if (c === QUOTE) {
           this.escaped = escaped;
