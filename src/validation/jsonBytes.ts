@@ -201,17 +201,52 @@ export class JsonBytesScanner {
     let depth = 0;
     /** Slot (× FIELD_STRIDE) of the registered top-level key whose value is being scanned, or -1. */
     let pending = -1;
+    /** The next token is an object member's key. */
+    let key = false;
     let i = skipWs(b, start, end);
     if (i >= end) return SCAN_INVALID;
     this.topKind = kindOf(b[i] as number);
 
     for (;;) {
+      if (key) {
+        // `"key" :` then the value.
+        key = false;
+        if (i >= end || b[i] !== QUOTE) return SCAN_INVALID;
+        const keyStart = i + 1;
+        i = this.scanString(b, keyStart, end);
+        if (i < 0) return SCAN_INVALID;
+        const keyEnd = i - 1;
+        if (i < end && b[i] === COLON) {
+          i++;
+        } else {
+          i = skipWs(b, i, end);
+          if (i >= end || b[i] !== COLON) return SCAN_INVALID;
+          i++;
+        }
+        if (i < end && (b[i] as number) <= SPACE) i = skipWs(b, i, end);
+        if (depth === 1 && nKeys > 0) {
+          if (this.escaped !== 0) return SCAN_UNKNOWN;
+          const slot = this.lookup(b, keyStart, keyEnd);
+          if (slot >= 0) {
+            const at = slot * FIELD_STRIDE;
+            if (fields[at + FIELD_KIND] !== KIND_ABSENT) return SCAN_UNKNOWN;
+            // An invalid value byte is caught when the value itself is scanned.
+            fields[at + FIELD_KIND] = i < end ? kindOf(b[i] as number) : KIND_NUMBER;
+            fields[at + FIELD_START] = i;
+            pending = at;
+          }
+        }
+      }
+
       // One value starts at i (whitespace skipped). Containers push and continue with their
       // first member; scalars fall through to the "after a value" loop.
       if (i >= end) return SCAN_INVALID;
       const c = b[i] as number;
       if (c === QUOTE) {
         i = this.scanString(b, i + 1, end);
+        if (i < 0) return SCAN_INVALID;
+      } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
+        i = scanNumber(b, i, end);
         if (i < 0) return SCAN_INVALID;
       } else if (c === LBRACE) {
         if (depth >= maxDepth) return SCAN_UNKNOWN;
@@ -221,9 +256,7 @@ export class JsonBytesScanner {
           i++;
           depth--;
         } else {
-          i = this.member(b, i, end, depth);
-          if (i < 0) return i === -1 ? SCAN_INVALID : SCAN_UNKNOWN;
-          if (depth === 1) pending = this.pendingSlot;
+          key = true;
           continue;
         }
       } else if (c === LBRACKET) {
@@ -236,9 +269,10 @@ export class JsonBytesScanner {
         } else {
           continue;
         }
-      } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
-        i = scanNumber(b, i, end);
-        if (i < 0) return SCAN_INVALID;
+      } else if (c === 0x6e) {
+        // null
+        if (i + 4 > end || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return SCAN_INVALID;
+        i += 4;
       } else if (c === 0x74) {
         // true
         if (i + 4 > end || b[i + 1] !== 0x72 || b[i + 2] !== 0x75 || b[i + 3] !== 0x65) return SCAN_INVALID;
@@ -247,10 +281,6 @@ export class JsonBytesScanner {
         // false
         if (i + 5 > end || b[i + 1] !== 0x61 || b[i + 2] !== 0x6c || b[i + 3] !== 0x73 || b[i + 4] !== 0x65) return SCAN_INVALID;
         i += 5;
-      } else if (c === 0x6e) {
-        // null
-        if (i + 4 > end || b[i + 1] !== 0x75 || b[i + 2] !== 0x6c || b[i + 3] !== 0x6c) return SCAN_INVALID;
-        i += 4;
       } else {
         return SCAN_INVALID;
       }
@@ -258,22 +288,23 @@ export class JsonBytesScanner {
       // After a complete value: close containers, or move on to the next member.
       for (;;) {
         if (depth === 0) return skipWs(b, i, end) === end ? SCAN_VALID : SCAN_INVALID;
-        if (depth === 1 && pending >= 0) {
+        if (pending >= 0 && depth === 1) {
           fields[pending + FIELD_END] = i;
           fields[pending + FIELD_ESCAPED] = fields[pending + FIELD_KIND] === KIND_STRING ? this.escaped : 0;
           pending = -1;
         }
-        i = skipWs(b, i, end);
         if (i >= end) return SCAN_INVALID;
-        const d = b[i] as number;
+        let d = b[i] as number;
+        if (d <= SPACE) {
+          i = skipWs(b, i, end);
+          if (i >= end) return SCAN_INVALID;
+          d = b[i] as number;
+        }
         const inObject = stack[depth - 1] === IN_OBJECT;
         if (d === COMMA) {
-          i = skipWs(b, i + 1, end);
-          if (inObject) {
-            i = this.member(b, i, end, depth);
-            if (i < 0) return i === -1 ? SCAN_INVALID : SCAN_UNKNOWN;
-            if (depth === 1) pending = this.pendingSlot;
-          }
+          i++;
+          if (i < end && (b[i] as number) <= SPACE) i = skipWs(b, i, end);
+          key = inObject;
           break;
         }
         if (d === (inObject ? RBRACE : RBRACKET)) {
@@ -284,38 +315,6 @@ export class JsonBytesScanner {
         return SCAN_INVALID;
       }
     }
-  }
-
-  /** Set by `member`: the registered slot (× FIELD_STRIDE) of a top-level key, or -1. */
-  private pendingSlot = -1;
-
-  /**
-   * Scans `"key" :` at i and the whitespace after it; returns the value's start, -1 (invalid)
-   * or -2 (unknown). At depth 1 it registers the key's field.
-   */
-  private member(b: Uint8Array, i: number, end: number, depth: number): number {
-    this.pendingSlot = -1;
-    if (i >= end || b[i] !== QUOTE) return -1;
-    const keyStart = i + 1;
-    const afterKey = this.scanString(b, keyStart, end);
-    if (afterKey < 0) return -1;
-    let j = skipWs(b, afterKey, end);
-    if (j >= end || b[j] !== COLON) return -1;
-    j = skipWs(b, j + 1, end);
-    if (depth === 1 && this.keys.length > 0) {
-      if (this.escaped !== 0) return -2;
-      const slot = this.lookup(b, keyStart, afterKey - 1);
-      if (slot >= 0) {
-        const at = slot * FIELD_STRIDE;
-        const fields = this.fields;
-        if (fields[at + FIELD_KIND] !== KIND_ABSENT) return -2;
-        // An invalid value byte is caught when the value itself is scanned.
-        fields[at + FIELD_KIND] = j < end ? kindOf(b[j] as number) : KIND_NUMBER;
-        fields[at + FIELD_START] = j;
-        this.pendingSlot = at;
-      }
-    }
-    return j;
   }
 
   /** Slot of the key whose raw bytes are `b[start, end)`, or -1. */
@@ -442,8 +441,8 @@ function kindOf(c: number): JsonKind {
 
 function skipWs(b: Uint8Array, i: number, end: number): number {
   while (i < end) {
-    const c = b[i];
-    if (c !== SPACE && c !== LF && c !== CR && c !== TAB) return i;
+    const c = b[i] as number;
+    if (c > SPACE || (c !== SPACE && c !== LF && c !== CR && c !== TAB)) return i;
     i++;
   }
   return i;
