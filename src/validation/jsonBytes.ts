@@ -347,9 +347,31 @@ export class JsonBytesScanner {
 
   /**
    * Scans a string's content from just after its opening quote; returns the index after the
-   * closing quote or -1. Sets `escaped`.
+   * closing quote or -1. Sets `escaped`. The common case — plain printable ASCII up to the
+   * quote — stays in this small function (the compiler inlines it); the rest goes to
+   * `scanStringRest`.
    */
   private scanString(b: Uint8Array, i: number, end: number): number {
+    const view = this.view;
+    const base = this.base;
+    // Runs of plain ASCII, four bytes per word: no byte ≥ 0x80, < 0x20, '"' or '\\'.
+    while (i + 4 <= end) {
+      const x = view.getInt32(base + i, true);
+      const q = x ^ 0x22222222;
+      const s = x ^ 0x5c5c5c5c;
+      if ((x | (((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break;
+      i += 4;
+    }
+    while (i < end && PLAIN[b[i] as number] === 1) i++;
+    if (i < end && b[i] === QUOTE) {
+      this.escaped = 0;
+      return i + 1;
+    }
+    return this.scanStringRest(b, i, end);
+  }
+
+  /** `scanString` from the first byte that is not plain ASCII. */
+  private scanStringRest(b: Uint8Array, i: number, end: number): number {
     const view = this.view;
     const base = this.base;
     let escaped = 0;
