@@ -141,7 +141,9 @@ export class JsonBytesScanner {
   private viewBuffer: ArrayBufferLike | null = null;
   /** `byteOffset` of the scanned bytes in `view`. */
   private base = 0;
-  private readonly keyView: DataView;
+  /** Per key of 4+ bytes: its 4-byte words (little-endian), the last one ending at its end. */
+  private readonly keyWords: Int32Array;
+  private readonly keyWordStart: Int32Array;
 
   /**
    * @param keys Top-level keys to report (distinct).
@@ -156,7 +158,6 @@ export class JsonBytesScanner {
     this.fields = new Int32Array(Math.max(1, keys.length) * FIELD_STRIDE);
     const encoded = keys.map((k) => utf8.encode(k));
     this.keyBytes = new Uint8Array(encoded.reduce((n, e) => n + e.length, 0));
-    this.keyView = new DataView(this.keyBytes.buffer);
     this.keyStart = new Int32Array(keys.length);
     this.keyEnd = new Int32Array(keys.length);
     let size = 16;
@@ -164,7 +165,16 @@ export class JsonBytesScanner {
     this.table = new Int32Array(size);
     this.mask = size - 1;
     let at = 0;
+    const words: number[] = [];
+    this.keyWordStart = new Int32Array(keys.length);
     encoded.forEach((e, slot) => {
+      this.keyWordStart[slot] = words.length;
+      if (e.length >= 4) {
+        const v = new DataView(e.buffer, e.byteOffset, e.byteLength);
+        let k = 0;
+        for (; k + 4 < e.length; k += 4) words.push(v.getInt32(k, true));
+        words.push(v.getInt32(e.length - 4, true));
+      }
       this.keyBytes.set(e, at);
       this.keyStart[slot] = at;
       this.keyEnd[slot] = at + e.length;
@@ -173,6 +183,7 @@ export class JsonBytesScanner {
       while (this.table[h] !== 0) h = (h + 1) & this.mask;
       this.table[h] = slot + 1;
     });
+    this.keyWords = Int32Array.from(words);
   }
 
   /** The slot of a registered key, or -1. */
@@ -321,7 +332,6 @@ export class JsonBytesScanner {
   private lookup(b: Uint8Array, start: number, end: number): number {
     const len = end - start;
     const keyBytes = this.keyBytes;
-    const keyView = this.keyView;
     let h = hashKey(b, start, end) & this.mask;
     for (;;) {
       const entry = this.table[h] as number;
@@ -329,14 +339,20 @@ export class JsonBytesScanner {
       const slot = entry - 1;
       const ks = this.keyStart[slot] as number;
       if ((this.keyEnd[slot] as number) - ks === len) {
-        let k = 0;
         if (len >= 4) {
-          // Word compares, the last word overlapping the one before.
+          // Word compares against the key's precomputed words, the last one overlapping.
           const view = this.view;
           const at = this.base + start;
-          while (k + 4 < len && keyView.getInt32(ks + k, true) === view.getInt32(at + k, true)) k += 4;
-          if (k + 4 >= len && keyView.getInt32(ks + len - 4, true) === view.getInt32(at + len - 4, true)) return slot;
+          const keyWords = this.keyWords;
+          let w = this.keyWordStart[slot] as number;
+          let k = 0;
+          while (k + 4 < len && keyWords[w] === view.getInt32(at + k, true)) {
+            k += 4;
+            w++;
+          }
+          if (k + 4 >= len && keyWords[w] === view.getInt32(at + len - 4, true)) return slot;
         } else {
+          let k = 0;
           while (k < len && keyBytes[ks + k] === b[start + k]) k++;
           if (k === len) return slot;
         }
