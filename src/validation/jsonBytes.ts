@@ -4,7 +4,8 @@
  * It checks the whole JSON grammar (RFC 8259, exactly what `JSON.parse` accepts) and that every
  * byte sequence is well-formed UTF-8 (what a `TextDecoder` with `fatal: true` accepts: no
  * overlong forms, no UTF-8-encoded surrogates, nothing above U+10FFFF), without creating
- * strings. For the top-level object it reports, for each key registered up front, the kind and
+ * strings or any other per-document object. Plain ASCII inside strings is checked four bytes
+ * at a time. For the top-level object it reports, for each key registered up front, the kind and
  * byte range of its value, into one reused `Int32Array`.
  *
  * A byte-order mark is not JSON whitespace: the scanner rejects it, as `JSON.parse` does on
@@ -91,7 +92,7 @@ for (const c of '"\\/bfnrt') SIMPLE_ESCAPE[c.charCodeAt(0)] = 1;
 const PLAIN = new Uint8Array(256);
 for (let c = 0x20; c < 0x80; c++) PLAIN[c] = c === QUOTE || c === BACKSLASH ? 0 : 1;
 
-/** O(1) key hash: length, first and last bytes (the table resolves collisions by comparing). */
+/** O(1) key hash: length, first, middle and last bytes (the table resolves collisions by comparing). */
 function hashKey(b: Uint8Array, start: number, end: number): number {
   const len = end - start;
   return len === 0 ? 0 : len * 131 + (b[start] as number) * 31 + (b[end - 1] as number) * 7 + (len > 2 ? (b[start + (len >> 1)] as number) : 0);
@@ -136,6 +137,7 @@ export class JsonBytesScanner {
   /**
    * A view of the scanned bytes' ArrayBuffer for word reads; kept while documents come from the
    * same buffer (Node's Buffer pool, a Kafka fetch response), so that a scan allocates nothing.
+   * Only a document in another ArrayBuffer costs one `DataView`; the last buffer stays referenced.
    */
   private view: DataView = new DataView(new ArrayBuffer(0));
   private viewBuffer: ArrayBufferLike | null = null;
@@ -198,6 +200,8 @@ export class JsonBytesScanner {
    */
   scan(bytes: Uint8Array, start = 0, end = bytes.length): ScanResult {
     const b = bytes;
+    if (end > b.length) end = b.length;
+    if (start < 0) start = 0;
     const fields = this.fields;
     if (b.buffer !== this.viewBuffer) {
       this.viewBuffer = b.buffer;

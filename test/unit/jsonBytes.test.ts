@@ -259,6 +259,34 @@ describe('JsonBytesScanner: hand-written edge cases', () => {
     }
   });
 
+  it('gives the same answers for documents at any byte offset of a larger buffer (word reads)', () => {
+    const scanner = new JsonBytesScanner(['a', 'b']);
+    const plain = new JsonBytesScanner(['a', 'b']);
+    const cases = [...valid, ...invalid].map(bytesOf);
+    // A special byte at each position of a 4-byte word, in strings of every length up to 12.
+    for (let len = 0; len <= 12; len++) {
+      for (let at = 0; at < len; at++) {
+        for (const special of [[0x5c, 0x6e], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0x1f], [0xff], [0xc3], [0x22]]) {
+          const body = Array.from({ length: len }, () => 0x61);
+          body.splice(at, 1, ...special);
+          cases.push(Uint8Array.from([...ascii('{"a":"'), ...body, ...ascii('"}')]));
+        }
+      }
+    }
+    for (const doc of cases) {
+      const expected = plain.scan(Uint8Array.from(doc));
+      expect(expected).toBe(check(plain, Uint8Array.from(doc)));
+      for (let offset = 1; offset < 8; offset++) {
+        // Garbage around the document that would change the answer if it were read.
+        const big = new Uint8Array(offset + doc.length + 8).fill(0x22);
+        big.set(doc, offset);
+        const view = big.subarray(offset, offset + doc.length);
+        expect(scanner.scan(view), `${Buffer.from(doc).toString('hex')} at +${offset}`).toBe(expected);
+        expect(scanner.scan(big, offset, offset + doc.length), `${Buffer.from(doc).toString('hex')} range +${offset}`).toBe(expected);
+      }
+    }
+  });
+
   it('answers UNKNOWN beyond its depth limit and VALID within it', () => {
     const nest = (n: number) => bytesOf('['.repeat(n) + ']'.repeat(n));
     const objects = (n: number) => bytesOf('{"a":'.repeat(n) + '1' + '}'.repeat(n));
