@@ -46,7 +46,8 @@ npx tsx src/tools/generate.ts --count "$events" --corrupt-fraction "$corrupt" --
   --manifest .stack/demo-manifest.json
 
 echo "==> bronze pipeline until caught up → ${DELTA_BASE_PATH}"
-npx tsx src/pipelines/bronze.ts --until-caught-up
+# A smaller V8 young generation: same speed, ~90 MB less peak memory (see README, "Memory").
+node --max-semi-space-size=8 --import tsx src/pipelines/bronze.ts --until-caught-up
 
 echo "==> tables as delta-rs reads them (${DELTA_BASE_PATH})"
 .stack/venv/bin/python scripts/bronze_summary.py "$DELTA_BASE_PATH"
