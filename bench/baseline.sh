@@ -11,6 +11,8 @@
 #   --rxlake-json-only  run rxlake with DLQ_VALIDATE_SCHEMA=false, i.e. the same validation
 #                       work as the baseline (JSON only); by default rxlake runs as shipped
 #                       (JSON + schema validation)
+#   rxlake runs with NODE_OPTIONS=--max-semi-space-size=8, as `npm run bronze` ships it
+#   (override with RX_NODE_OPTIONS=…; RX_NODE_OPTIONS= runs it with Node's defaults)
 #   --rxlake-node NODE  run rxlake as `NODE src/pipelines/bronze.ts` (a Node that strips types,
 #                       22.18+, e.g. .stack/node-24.9.0/bin/node) instead of through tsx
 #   --kill-test         also measure duplicates after kill -9 of the Python baseline: K trials
@@ -120,7 +122,7 @@ table_stats "$WORK/py/bronze_gps_pings" >"$WORK/py.stats"
 RX_RUNNER="${RX_NODE:-$TSX}"
 log "(2) rxlake bronze pipeline ($(basename "$RX_RUNNER") src/pipelines/bronze.ts --until-caught-up)"
 RX_ENV=(BRONZE_TOPICS=gps_pings "KAFKA_TOPIC_PREFIX=$PREFIX" "KAFKA_CONSUMER_GROUP=bench-base-rx-$RUN_ID"
-  "DELTA_BASE_PATH=$WORK/rx" HTTP_PORT=0 PROGRESS_INTERVAL_SECONDS=0)
+  "DELTA_BASE_PATH=$WORK/rx" HTTP_PORT=0 PROGRESS_INTERVAL_SECONDS=0 "NODE_OPTIONS=${RX_NODE_OPTIONS---max-semi-space-size=8}")
 [ "$JSON_ONLY" = 1 ] && RX_ENV+=(DLQ_VALIDATE_SCHEMA=false)
 timed rx env "${RX_ENV[@]}" "$RX_RUNNER" src/pipelines/bronze.ts --until-caught-up
 verify "$WORK/rx/bronze_gps_pings" "rxlake"
@@ -160,7 +162,7 @@ EOF
 fi
 
 # --- report ------------------------------------------------------------------------------------
-"$PY" - "$WORK" "$RECORDS" "$PAYLOAD" "$PARTITIONS" "$JSON_ONLY" "$("$RX_RUNNER" --version 2>/dev/null | tr "\n" " " || true)" <<'EOF'
+"$PY" - "$WORK" "$RECORDS" "$PAYLOAD" "$PARTITIONS" "$JSON_ONLY" "$("$RX_RUNNER" --version 2>/dev/null | tr "\n" " " || true)NODE_OPTIONS=${RX_NODE_OPTIONS---max-semi-space-size=8}" <<'EOF'
 import json, re, sys
 work, records, payload, partitions, json_only = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 rx_runner = sys.argv[6]

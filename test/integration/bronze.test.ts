@@ -132,7 +132,7 @@ describe('bronze pipeline', () => {
     }
   });
 
-  it('lands events on the S3 server, judged by delta-rs', async () => {
+  it('lands events on the S3 server (Parquet encoded on a worker thread), judged by delta-rs', async () => {
     const prefix = `${uniqueName('bzs3')}.`;
     const topics: BronzeTopic[] = ['trips', 'payments'];
     const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 300, corruptFraction: 0.1, partitions: 3, seed: 11 });
@@ -145,6 +145,7 @@ describe('bronze pipeline', () => {
       S3_ENDPOINT_URL: stack.s3.endpoint,
       AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
       AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+      PARQUET_ENCODER: 'worker', // the other encoder (the local-disk case runs the default, inline)
     });
     const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
     await run.done;
