@@ -1,5 +1,6 @@
 import { Observable, asyncScheduler } from 'rxjs';
-import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+import type { ObservableInput, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+import { from } from 'rxjs';
 
 export interface BufferTimeOptions<T> {
   /** Milliseconds from the first record of a batch until the batch is emitted; default 10 000. */
@@ -12,6 +13,12 @@ export interface BufferTimeOptions<T> {
   readonly sizeOf?: (value: T) => number;
   /** Scheduler for the time span; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
+  /**
+   * Each emission emits the partial batch at once (if it holds anything) — e.g. a Kafka
+   * source's `saturated$`, so a consumer waiting for acknowledgements is not also waiting for
+   * this buffer's timer.
+   */
+  readonly flush?: ObservableInput<unknown>;
 }
 
 export function bufferTime<T>(): OperatorFunction<T, T[]>;
@@ -19,7 +26,7 @@ export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T
 /**
  * Collects records into micro-batches and emits a batch when `timeSpan` has elapsed since its
  * first record, or when it reaches `maxRecords` records or `maxBytes` bytes — whichever comes
- * first. Never emits an empty batch.
+ * first — or when `flush` emits. Never emits an empty batch.
  *
  * The timer starts with the first record of a batch, so an idle stream emits nothing and a
  * batch never waits longer than `timeSpan`. On completion the partial batch is emitted, then
@@ -36,7 +43,7 @@ export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T
  * );
  * ```
  *
- * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`.
+ * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`, `flush`.
  * @return A function that returns an Observable of non-empty arrays of records.
  */
 export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[]> {
@@ -68,6 +75,7 @@ export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunct
         subscriber.next(out);
       };
 
+      const flushes = options.flush === undefined ? undefined : from(options.flush).subscribe({ next: flush, error: (err: unknown) => subscriber.error(err) });
       const subscription = source.subscribe({
         next: (value) => {
           batch.push(value);
@@ -89,6 +97,7 @@ export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunct
       });
 
       return () => {
+        flushes?.unsubscribe();
         subscription.unsubscribe();
         timer?.unsubscribe();
         timer = undefined;

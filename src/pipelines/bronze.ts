@@ -45,10 +45,21 @@ export interface TopicTables {
 
 /**
  * One topic's chain: raw records in, sink acknowledgements out (bronze table and dead-letter
- * table alike), ready for `commitOffsets`.
+ * table alike), ready for `commitOffsets`. `flush$` (the source's `saturated$`) makes the
+ * open batches write at once when the consumer has run out of in-flight budget.
  */
-export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, monitor: PipelineMonitor): OperatorFunction<KafkaRecord, SinkAck> {
-  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes };
+export function bronzeTopicPipeline(
+  tables: TopicTables,
+  config: BronzeConfig,
+  monitor: PipelineMonitor,
+  flush$?: Observable<unknown>,
+): OperatorFunction<KafkaRecord, SinkAck> {
+  const batch = {
+    timeSpan: config.batch.timeSpanMs,
+    maxRecords: config.batch.maxRecords,
+    maxBytes: config.batch.maxBytes,
+    ...(flush$ === undefined ? {} : { flush: flush$ }),
+  };
   const sinkOptions = (table: string, deadLetter: boolean) => ({
     pipelineId: config.pipelineId,
     onWriteError: (err: Error) => monitor.writeFailed(table, err),
@@ -205,7 +216,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     mergeMap((records) => {
       const t = byKafkaTopic.get(records.key);
       if (!t) throw new Error(`record from unexpected topic ${records.key}`);
-      return records.pipe(bronzeTopicPipeline(t, config, monitor));
+      return records.pipe(bronzeTopicPipeline(t, config, monitor, source.saturated$));
     }),
     commitOffsets(source),
   );

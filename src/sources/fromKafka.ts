@@ -2,7 +2,7 @@
  * Kafka topics as a cold Observable of records (kafkajs `eachBatch`), with bounded in-flight
  * records/bytes (backpressure), acknowledgement bookkeeping and explicit offset commits.
  */
-import { Observable } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import type { Subscriber } from 'rxjs';
 import { Kafka, logLevel as LogLevel } from 'kafkajs';
 import type {
@@ -97,6 +97,14 @@ export interface KafkaSource extends OffsetCommitTarget {
    * at a time.
    */
   readonly records$: Observable<KafkaRecord>;
+  /**
+   * Emits when the consumer stops reading because the in-flight budget is used up (and again
+   * every second while it stays so). Nothing more arrives until something is acknowledged, so
+   * buffers downstream should write what they hold: give it to `bufferTime({ flush })`. Without
+   * that, batches that cannot fill (e.g. eight topics sharing a budget smaller than eight full
+   * batches) wait for their time span while the consumer waits for them.
+   */
+  readonly saturated$: Observable<void>;
   /** Marks records durable in some sink; frees their in-flight budget. */
   acknowledge(refs: readonly RecordRef[]): void;
   /** Commits every owned partition whose committable offset advanced; resolves to what it committed. */
@@ -198,6 +206,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
 
   const tracker = new OffsetTracker();
   const waiters = new Set<() => void>();
+  const saturated = new Subject<void>();
   let session: Session | undefined;
   let holds = 0;
 
@@ -527,6 +536,9 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         while (overBudget(size)) {
           resolve();
           publishPosition();
+          // Downstream buffers may be holding what would free the budget: ask them to write it.
+          saturated.next();
+          if (!overBudget(size)) break;
           await waitForCapacity(WAIT_SLICE_MS);
           if (!live()) return;
           await payload.heartbeat();
@@ -824,6 +836,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
 
   return {
     records$,
+    saturated$: saturated.asObservable(),
     acknowledge(refs: readonly RecordRef[]): void {
       if (tracker.acknowledge(refs) > 0) wake();
     },

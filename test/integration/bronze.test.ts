@@ -132,6 +132,31 @@ describe('bronze pipeline', () => {
     }
   });
 
+  it('topics sharing an in-flight budget smaller than their batches do not wait for the batch timer', async () => {
+    // 4 topics × 600 events, a budget of 300 records, batches of up to 100,000 records every
+    // 10 minutes: no batch can fill, so only the source's saturation signal makes them write.
+    const prefix = `${uniqueName('bzsat')}.`;
+    const topics: BronzeTopic[] = ['trips', 'ratings', 'payments', 'driver_status'];
+    const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 600, corruptFraction: 0.05, partitions: 2, seed: 5 });
+    const base = await tempDir();
+    const config = configFor({
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
+      BRONZE_TOPICS: topics.join(','),
+      DELTA_BASE_PATH: base,
+      MAX_IN_FLIGHT_RECORDS: '300',
+      BATCH_MAX_RECORDS: '100000',
+      BATCH_INTERVAL_SECONDS: '600',
+    });
+    const started = Date.now();
+    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
+    const summary = await run.done;
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(summary.recordsWritten + summary.deadLetters).toBe(4 * 600);
+    expect(run.source.stats().peakInFlightRecords).toBeLessThanOrEqual(300);
+    for (const topic of topics) checkTopic(topic, manifest, await readTables(base, topic));
+  }, 120_000);
+
   it('lands events on the S3 server (Parquet encoded on a worker thread), judged by delta-rs', async () => {
     const prefix = `${uniqueName('bzs3')}.`;
     const topics: BronzeTopic[] = ['trips', 'payments'];

@@ -50,6 +50,36 @@ describe('bufferTime', () => {
     });
   });
 
+  it('flush: each emission writes the partial batch at once; an empty buffer emits nothing', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const e1 = hot('   -ab---c-----d------|');
+      const flush = hot('---f--f--f-------f--');
+      const fsubs = '    ^------------------!';
+      const expected = ' ---x--y----------z-|';
+      // The timer (20) never fires first: only the flushes emit (the one at 9 finds nothing).
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 20, flush }))).toBe(expected, { x: ['a', 'b'], y: ['c'], z: ['d'] });
+      expectSubscriptions(flush.subscriptions).toBe(fsubs);
+    });
+  });
+
+  it('flush: the timer restarts with the next record after a flush', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('   -a---b------|');
+      const flush = hot('---f---------');
+      const expected = ' ---x-----y--|';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 4, flush }))).toBe(expected, { x: ['a'], y: ['b'] });
+    });
+  });
+
+  it('flush: unsubscribed with the output (error and unsubscribe alike)', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const e1 = hot('   -a--#');
+      const flush = hot('-------f--');
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 10, flush }))).toBe('----#');
+      expectSubscriptions(flush.subscriptions).toBe('^---!');
+    });
+  });
+
   it('never emits an empty batch (idle stream, timer only after a record)', () => {
     testScheduler().run(({ hot, expectObservable }) => {
       const e1 = hot('  -a----------------|');
