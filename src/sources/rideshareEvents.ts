@@ -64,8 +64,8 @@ export const EXPECTED_ERROR_TYPE: Readonly<Record<CorruptionKind, DeadLetterErro
 // Deterministic randomness
 // ---------------------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, good enough for synthetic data. Returns floats in [0, 1). */
-function mulberry32(seed: number): () => number {
+/** mulberry32: small, fast, good enough for synthetic data (and seeded tests). Returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IsoTimestamp, bronzeBytesGuards, bronzeCodecs, isIsoTimestampBytes, rideshareByteChecks } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { createEventGenerator, padJson } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
 import { compileBytesGuard } from '../../src/validation/bytesGuard.ts';
 
 const enc = new TextEncoder();
@@ -20,17 +20,8 @@ function slowAccept(codec: t.Mixed, b: Uint8Array): boolean {
   return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && codec.is(parsed);
 }
 
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for reproducible fuzz cases. */
+const prng = mulberry32;
 const pick = <A>(rnd: () => number, xs: readonly A[]): A => xs[Math.floor(rnd() * xs.length)] as A;
 
 /** Generated events of a topic as bytes (gps_pings: every other one padded like --payload-bytes 414). */

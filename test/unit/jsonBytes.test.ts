@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
-import { CORRUPTION_KINDS, corrupt, createEventGenerator, padJson } from '../../src/sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS, corrupt, createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
 import {
   FIELD_END,
   FIELD_ESCAPED,
@@ -41,17 +41,8 @@ const enc = new TextEncoder();
 const bytesOf = (x: string | readonly number[]): Uint8Array => (typeof x === 'string' ? enc.encode(x) : Uint8Array.from(x));
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
 
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG for reproducible fuzz cases. */
+const prng = mulberry32;
 
 const KIND_OF_VALUE = (v: unknown): number => {
   if (v === null) return KIND_NULL;
