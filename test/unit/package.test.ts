@@ -5,6 +5,7 @@ import * as root from '../../src/index.ts';
 import * as operators from '../../src/operators/index.ts';
 import * as sinks from '../../src/sinks/index.ts';
 import * as sources from '../../src/sources/index.ts';
+import * as validation from '../../src/validation/index.ts';
 
 const dir = join(import.meta.dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
@@ -33,12 +34,13 @@ describe('package shape', () => {
     }
   });
 
-  it('exports the operators, sinks and sources by name', () => {
+  it('exports the operators, sinks, sources and validation by name', () => {
     expect(Object.keys(operators).sort()).toEqual(
       ['DeadLetterError', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'partitionByDate', 'routeErrors', 'withDeadLetters'].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable']) expect(sinks).toHaveProperty(name);
     for (const name of ['fromKafka', 'OffsetTracker', 'createEventGenerator', 'corrupt']) expect(sources).toHaveProperty(name);
-    for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources)]) expect(root).toHaveProperty(name);
+    for (const name of ['compileBytesGuard', 'JsonBytesScanner']) expect(validation).toHaveProperty(name);
+    for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources), ...Object.keys(validation)]) expect(root).toHaveProperty(name);
   });
 });
