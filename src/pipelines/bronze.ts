@@ -5,7 +5,7 @@
  * Run: `node src/pipelines/bronze.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run bronze -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { groupBy, mergeMap, pipe, tap } from 'rxjs';
+import { filter, groupBy, mergeMap, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { pathToFileURL } from 'node:url';
 import { bufferTime } from '../operators/bufferTime.ts';
@@ -46,7 +46,8 @@ export interface TopicTables {
 /**
  * One topic's chain: raw records in, sink acknowledgements out (bronze table and dead-letter
  * table alike), ready for `commitOffsets`. `flush$` (the source's `saturated$`) makes the
- * open batches write at once when the consumer has run out of in-flight budget.
+ * open batch of a table with no write in progress write at once when the consumer has run out
+ * of in-flight budget.
  */
 export function bronzeTopicPipeline(
   tables: TopicTables,
@@ -54,12 +55,25 @@ export function bronzeTopicPipeline(
   monitor: PipelineMonitor,
   flush$?: Observable<unknown>,
 ): OperatorFunction<KafkaRecord, SinkAck> {
-  const batch = {
+  // A batch flushed on saturation only helps when its table has no write in progress: a write
+  // in progress acknowledges records when it lands, and flushing behind it would queue a small
+  // file after it (measured: hundreds of tiny commits per table when sinks are slow).
+  const idleSink = (): { readonly started: () => void; readonly landed: () => void; readonly flush?: Observable<unknown> } => {
+    let writing = 0;
+    return {
+      started: () => (writing += 1),
+      landed: () => (writing -= 1),
+      ...(flush$ === undefined ? {} : { flush: flush$.pipe(filter(() => writing === 0)) }),
+    };
+  };
+  const main = idleSink();
+  const dead = idleSink();
+  const batchOf = (sink: { readonly flush?: Observable<unknown> }) => ({
     timeSpan: config.batch.timeSpanMs,
     maxRecords: config.batch.maxRecords,
     maxBytes: config.batch.maxBytes,
-    ...(flush$ === undefined ? {} : { flush: flush$ }),
-  };
+    ...(sink.flush === undefined ? {} : { flush: sink.flush }),
+  });
   const sinkOptions = (table: string, deadLetter: boolean) => ({
     pipelineId: config.pipelineId,
     onWriteError: (err: Error) => monitor.writeFailed(table, err),
@@ -83,14 +97,22 @@ export function bronzeTopicPipeline(
             acceptsBytes: bronzeBytesGuards[topic],
           }),
           partitionByDate(),
-          bufferTime(batch),
-          tap((rows) => monitor.recordsIn.inc({ topic }, rows.length)),
+          bufferTime(batchOf(main)),
+          tap((rows) => {
+            main.started();
+            monitor.recordsIn.inc({ topic }, rows.length);
+          }),
           deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
+          tap(main.landed),
         ),
       pipe(
-        bufferTime(batch),
-        tap((rows) => countDeadLetters(monitor, topic, rows)),
+        bufferTime(batchOf(dead)),
+        tap((rows) => {
+          dead.started();
+          countDeadLetters(monitor, topic, rows);
+        }),
         deltaSink(tables.deadLetters, sinkOptions(tables.deadLetters.name, true)),
+        tap(dead.landed),
       ),
     ),
   );

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBronze } from '../../src/pipelines/bronze.ts';
+import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { loadBronzeConfig } from '../../src/runtime/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
@@ -155,6 +156,34 @@ describe('bronze pipeline', () => {
     expect(summary.recordsWritten + summary.deadLetters).toBe(4 * 600);
     expect(run.source.stats().peakInFlightRecords).toBeLessThanOrEqual(300);
     for (const topic of topics) checkTopic(topic, manifest, await readTables(base, topic));
+  }, 120_000);
+
+  it('a saturated consumer does not flush a table whose write is still in progress (no tiny commits)', async () => {
+    // 8 topics × 3,000 events through a 2,000-record budget, Parquet on a worker (slower acks):
+    // flushing behind a write in progress made hundreds of tiny commits per table in a
+    // 3.2M-event run.
+    const prefix = `${uniqueName('bzidle')}.`;
+    const topics = [...BRONZE_TOPICS];
+    const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 3000, partitions: 2, seed: 6 });
+    const base = await tempDir();
+    const config = configFor({
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
+      BRONZE_TOPICS: topics.join(','),
+      DELTA_BASE_PATH: base,
+      MAX_IN_FLIGHT_RECORDS: '2000',
+      BATCH_MAX_RECORDS: '100000',
+      BATCH_INTERVAL_SECONDS: '600',
+      PARQUET_ENCODER: 'worker',
+    });
+    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
+    const summary = await run.done;
+    expect(summary.recordsWritten + summary.deadLetters).toBe(8 * 3000);
+    for (const topic of topics) {
+      checkTopic(topic, manifest, await readTables(base, topic));
+      const version = summary.tables[`bronze_${topic}`]?.version ?? Number.POSITIVE_INFINITY;
+      expect(version, `${topic}: commits for 3,000 records`).toBeLessThanOrEqual(3000 / 250);
+    }
   }, 120_000);
 
   it('lands events on the S3 server (Parquet encoded on a worker thread), judged by delta-rs', async () => {
