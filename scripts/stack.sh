@@ -77,6 +77,21 @@ pid_alive() {
 
 now() { date +%s; }
 
+# Waits until the readiness check "$2" succeeds; dies with the tail of log "$3" when the process
+# (the rest of the arguments, as pid_alive takes them) exits or START_TIMEOUT passes. Polls every
+# "$4" seconds; leaves the seconds waited in WAITED.
+wait_ready() {
+  local name=$1 ready=$2 logfile=$3 interval=$4 t0
+  shift 4
+  t0="$(now)"
+  until "$ready"; do
+    pid_alive "$@" || die_with_log "$name: process exited during start-up" "$logfile"
+    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "$name: not ready after ${START_TIMEOUT}s" "$logfile"
+    sleep "$interval"
+  done
+  WAITED=$(($(now) - t0))
+}
+
 apt_updated=0
 apt_install() {
   [ "$(id -u)" = 0 ] || die "need root to apt-get install $* (or install it by hand)"
@@ -219,14 +234,8 @@ kafka_up() {
       -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
   fi
-  local t0
-  t0="$(now)"
-  until kafka_ready; do
-    pid_alive "$KAFKA_PID" || die_with_log "kafka: process exited during start-up" "$KAFKA_LOG"
-    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "kafka: not ready after ${START_TIMEOUT}s" "$KAFKA_LOG"
-    sleep 0.5
-  done
-  log "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), $(($(now) - t0))s), log $KAFKA_LOG"
+  wait_ready kafka kafka_ready "$KAFKA_LOG" 0.5 "$KAFKA_PID"
+  log "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), ${WAITED}s), log $KAFKA_LOG"
 }
 
 kafka_down() { stop_pidfile kafka "$KAFKA_PID" 30; }
@@ -328,15 +337,9 @@ s3_up() {
       -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener \
       -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.properties"
   fi
-  local t0
-  t0="$(now)"
-  until s3_ready; do
-    pid_alive "$S3_PID" || die_with_log "s3: process exited during start-up" "$S3_LOG"
-    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "s3: not ready after ${START_TIMEOUT}s" "$S3_LOG"
-    sleep 0.3
-  done
+  wait_ready s3 s3_ready "$S3_LOG" 0.3 "$S3_PID"
   s3_bucket
-  log "s3: ready at $S3_ENDPOINT (pid $(cat "$S3_PID"), $(($(now) - t0))s), bucket $S3_BUCKET, data $S3_DATA, log $S3_LOG"
+  log "s3: ready at $S3_ENDPOINT (pid $(cat "$S3_PID"), ${WAITED}s), bucket $S3_BUCKET, data $S3_DATA, log $S3_LOG"
 }
 
 s3_down() { stop_pidfile s3 "$S3_PID" 15; }
@@ -444,13 +447,7 @@ pg_up() {
       || die_with_log "pg: pg_ctl start failed" "$PG_LOG"
     pg_server_pid >"$PG_PID"
   fi
-  local t0
-  t0="$(now)"
-  until pg_ready; do
-    pid_alive "$PG_PID" "$PG_DIR" || die_with_log "pg: server exited during start-up" "$PG_LOG"
-    [ $(($(now) - t0)) -lt "$START_TIMEOUT" ] || die_with_log "pg: not ready after ${START_TIMEOUT}s" "$PG_LOG"
-    sleep 0.3
-  done
+  wait_ready pg pg_ready "$PG_LOG" 0.3 "$PG_PID" "$PG_DIR"
   log "pg: ready on $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), user postgres (trust), data $PG_DATA, log $PG_LOG"
 }
 
