@@ -79,23 +79,43 @@ function configFor(env: Record<string, string>) {
   });
 }
 
+/**
+ * Produces `count` events to each of `topics` (a fresh prefix) and runs the bronze job over them
+ * until caught up, into `base` (default a fresh local folder), with `env` on top of configFor.
+ */
+async function ingest(options: {
+  topics: readonly BronzeTopic[];
+  count: number;
+  generate?: { corruptFraction?: number; partitions?: number; seed?: number };
+  env?: Record<string, string>;
+  base?: string;
+}) {
+  const { topics, count } = options;
+  const prefix = `${uniqueName('bz')}.`;
+  const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: [...topics], count, ...options.generate });
+  const base = options.base ?? (await tempDir());
+  const config = configFor({
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
+    BRONZE_TOPICS: topics.join(','),
+    DELTA_BASE_PATH: base,
+    ...options.env,
+  });
+  const started = Date.now();
+  const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
+  const summary = await run.done;
+  return { prefix, manifest, base, config, run, summary, ms: Date.now() - started };
+}
+
 describe('bronze pipeline', () => {
   it('lands every event of 8 topics exactly once in bronze or dead-letter tables (local disk)', async () => {
-    const prefix = `${uniqueName('bz')}.`;
-    const manifest = await generateEvents({
-      brokers: stack.kafkaBrokers,
-      topicPrefix: prefix,
+    const { prefix, manifest, base, config, summary } = await ingest({
+      topics: BRONZE_TOPICS,
       count: 250,
-      corruptFraction: 0.1,
-      partitions: 3,
-      seed: 7,
+      generate: { corruptFraction: 0.1, partitions: 3, seed: 7 },
     });
     expect(manifest.totals.produced).toBe(8 * 250);
     expect(manifest.totals.corrupted).toBeGreaterThan(8 * 250 * 0.05);
-    const base = await tempDir();
-    const config = configFor({ KAFKA_TOPIC_PREFIX: prefix, KAFKA_CONSUMER_GROUP: uniqueName('bronze'), DELTA_BASE_PATH: base });
-    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
-    const summary = await run.done;
     expect(summary.recordsWritten + summary.deadLetters).toBe(manifest.totals.produced);
 
     for (const topic of config.topics) {
@@ -136,23 +156,14 @@ describe('bronze pipeline', () => {
   it('topics sharing an in-flight budget smaller than their batches do not wait for the batch timer', async () => {
     // 4 topics × 600 events, a budget of 300 records, batches of up to 100,000 records every
     // 10 minutes: no batch can fill, so only the source's saturation signal makes them write.
-    const prefix = `${uniqueName('bzsat')}.`;
     const topics: BronzeTopic[] = ['trips', 'ratings', 'payments', 'driver_status'];
-    const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 600, corruptFraction: 0.05, partitions: 2, seed: 5 });
-    const base = await tempDir();
-    const config = configFor({
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
-      BRONZE_TOPICS: topics.join(','),
-      DELTA_BASE_PATH: base,
-      MAX_IN_FLIGHT_RECORDS: '300',
-      BATCH_MAX_RECORDS: '100000',
-      BATCH_INTERVAL_SECONDS: '600',
+    const { manifest, base, run, summary, ms } = await ingest({
+      topics,
+      count: 600,
+      generate: { corruptFraction: 0.05, partitions: 2, seed: 5 },
+      env: { MAX_IN_FLIGHT_RECORDS: '300', BATCH_MAX_RECORDS: '100000', BATCH_INTERVAL_SECONDS: '600' },
     });
-    const started = Date.now();
-    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
-    const summary = await run.done;
-    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(ms).toBeLessThan(60_000);
     expect(summary.recordsWritten + summary.deadLetters).toBe(4 * 600);
     expect(run.source.stats().peakInFlightRecords).toBeLessThanOrEqual(300);
     for (const topic of topics) checkTopic(topic, manifest, await readTables(base, topic));
@@ -162,22 +173,13 @@ describe('bronze pipeline', () => {
     // 8 topics × 3,000 events through a 2,000-record budget, Parquet on a worker (slower acks):
     // flushing behind a write in progress made hundreds of tiny commits per table in a
     // 3.2M-event run.
-    const prefix = `${uniqueName('bzidle')}.`;
     const topics = [...BRONZE_TOPICS];
-    const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 3000, partitions: 2, seed: 6 });
-    const base = await tempDir();
-    const config = configFor({
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
-      BRONZE_TOPICS: topics.join(','),
-      DELTA_BASE_PATH: base,
-      MAX_IN_FLIGHT_RECORDS: '2000',
-      BATCH_MAX_RECORDS: '100000',
-      BATCH_INTERVAL_SECONDS: '600',
-      PARQUET_ENCODER: 'worker',
+    const { manifest, base, summary } = await ingest({
+      topics,
+      count: 3000,
+      generate: { partitions: 2, seed: 6 },
+      env: { MAX_IN_FLIGHT_RECORDS: '2000', BATCH_MAX_RECORDS: '100000', BATCH_INTERVAL_SECONDS: '600', PARQUET_ENCODER: 'worker' },
     });
-    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
-    const summary = await run.done;
     expect(summary.recordsWritten + summary.deadLetters).toBe(8 * 3000);
     for (const topic of topics) {
       checkTopic(topic, manifest, await readTables(base, topic));
@@ -187,22 +189,19 @@ describe('bronze pipeline', () => {
   }, 120_000);
 
   it('lands events on the S3 server (Parquet encoded on a worker thread), judged by delta-rs', async () => {
-    const prefix = `${uniqueName('bzs3')}.`;
     const topics: BronzeTopic[] = ['trips', 'payments'];
-    const manifest = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics, count: 300, corruptFraction: 0.1, partitions: 3, seed: 11 });
-    const base = `s3://${stack.s3.bucket}/${uniqueName('bronze')}`;
-    const config = configFor({
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
-      BRONZE_TOPICS: topics.join(','),
-      DELTA_BASE_PATH: base,
-      S3_ENDPOINT_URL: stack.s3.endpoint,
-      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-      PARQUET_ENCODER: 'worker', // the other encoder (the local-disk case runs the default, inline)
+    const { manifest, base } = await ingest({
+      topics,
+      count: 300,
+      generate: { corruptFraction: 0.1, partitions: 3, seed: 11 },
+      base: `s3://${stack.s3.bucket}/${uniqueName('bronze')}`,
+      env: {
+        S3_ENDPOINT_URL: stack.s3.endpoint,
+        AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+        PARQUET_ENCODER: 'worker', // the other encoder (the local-disk case runs the default, inline)
+      },
     });
-    const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn') });
-    await run.done;
     for (const topic of topics) checkTopic(topic, manifest, await readTables(base, topic));
   });
 });
