@@ -152,7 +152,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       node: process.version,
       files: files.count,
       avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,
-      encoder: config.parquetEncoder ?? 'inline',
+      encoder: config.parquetEncoder,
     };
   } finally {
     await rm(base, { recursive: true, force: true });

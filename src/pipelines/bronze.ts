@@ -128,7 +128,7 @@ function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonl
 /** Opens (creating when missing) the bronze and dead-letter tables of every configured topic. */
 export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
   const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
-  const opts = { logger: deltaLogger, encoder: config.parquetEncoder ?? 'inline' };
+  const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
   return Promise.all(
     config.topics.map(async (topic) => {
       const [bronze, deadLetters] = await Promise.all([

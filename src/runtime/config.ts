@@ -77,7 +77,7 @@ export interface BronzeConfig {
   readonly maxInFlightBytes: number;
   readonly maxPayloadBytes: number;
   /** Where the Delta sinks encode Parquet (default `'inline'`: on the main thread). */
-  readonly parquetEncoder?: 'worker' | 'inline';
+  readonly parquetEncoder: 'worker' | 'inline';
   readonly dlq: { enabled: boolean; validateJson: boolean; validateSchema: boolean };
   readonly pipelineId: string;
   readonly http: { host: string; port: number };
