@@ -1,6 +1,5 @@
-import { Observable, asyncScheduler } from 'rxjs';
+import { Observable, asyncScheduler, from } from 'rxjs';
 import type { ObservableInput, OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
-import { from } from 'rxjs';
 
 export interface BufferTimeOptions<T> {
   /** Milliseconds from the first record of a batch until the batch is emitted; default 10 000. */

@@ -98,8 +98,8 @@ export interface KafkaSource extends OffsetCommitTarget {
    */
   readonly records$: Observable<KafkaRecord>;
   /**
-   * Emits when the consumer stops reading because the in-flight budget is used up (and again
-   * every second while it stays so). Nothing more arrives until something is acknowledged, so
+   * Emits when the consumer stops reading because the in-flight budget is used up, and again
+   * each time it finds the budget still used up (after an acknowledgement, at least every second). Nothing more arrives until something is acknowledged, so
    * buffers downstream should write what they hold: give it to `bufferTime({ flush })`. Without
    * that, batches that cannot fill (e.g. eight topics sharing a budget smaller than eight full
    * batches) wait for their time span while the consumer waits for them.
