@@ -64,6 +64,10 @@ interface PhaseResult {
   steadySeconds?: number;
   /** `process.version` of the phase. */
   node?: string;
+  /** Seconds from the start of the phase to the consumer joining its group. */
+  joinSeconds?: number;
+  /** Bronze: seconds from the last batch durable to the end of the run (final commit, disconnect). */
+  tailSeconds?: number;
 }
 
 /**
@@ -74,13 +78,14 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   const { bronzeConsumerSettings, loadBronzeConfig } = await import('../src/runtime/config.ts');
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
+  // Timed from the connect, like the bronze phase (whose start-up also connects and subscribes).
+  const t0 = performance.now();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let records = 0;
   let bytes = 0;
   let joinedAt: number | undefined;
   consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt ??= performance.now()));
-  const t0 = performance.now();
   await new Promise<void>((resolve, reject) => {
     consumer
       .run({
@@ -99,7 +104,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   const end = performance.now();
   const seconds = (end - t0) / 1000;
   await consumer.disconnect();
-  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, peakRssMb: peakRssMb(), node: process.version };
+  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, joinSeconds: ((joinedAt ?? t0) - t0) / 1000, peakRssMb: peakRssMb(), node: process.version };
 }
 
 /** (b) The bronze pipeline until caught up, into a fresh local folder. */
@@ -148,6 +153,8 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       // To the last durable batch (its offsets are committed within milliseconds); not the
       // consumer's disconnect, which waits out a fetch in flight (up to maxWaitTimeInMs).
       steadySeconds: ((lastWriteAt ?? end) - (joinedAt ?? t0)) / 1000,
+      joinSeconds: ((joinedAt ?? t0) - t0) / 1000,
+      tailSeconds: (end - (lastWriteAt ?? end)) / 1000,
       peakRssMb: peakRssMb(),
       node: process.version,
       files: files.count,
