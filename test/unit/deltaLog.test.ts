@@ -6,7 +6,9 @@
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { describe, expect, it } from 'vitest';
 import { parseCommit, serializeCommit } from '../../src/sinks/delta/log.ts';
+import { encodePacked, packColumns } from '../../src/sinks/delta/columnar.ts';
 import { encodeParquet, InvalidValueError } from '../../src/sinks/delta/parquet.ts';
+import { parquetSchema } from '../../src/sinks/delta/schema.ts';
 import { backoffDelay, isRetriable, storageError } from '../../src/sinks/delta/retry.ts';
 import { checkCompatible, schemaString } from '../../src/sinks/delta/schema.ts';
 import { escapePartition } from '../../src/sinks/delta/table.ts';
@@ -70,6 +72,23 @@ describe('encodeParquet', () => {
     expect(parsed.minValues).toMatchObject({ s: 'alpha', l: -5, t: '2026-11-18T11:06:40.000Z', i: -1 });
     expect(parsed.maxValues).toMatchObject({ s: 'zeta', i: 3, t: '2026-11-18T11:06:40.124Z' });
     expect(parsed.nullCount).toEqual({ s: 1, l: 0, t: 1, i: 1 });
+  });
+
+  it('leaves out min/max of a column with stats: false (Parquet footer and Delta stats), keeps its null count', async () => {
+    const noStats = columns.map((c) => (c.name === 's' ? { ...c, stats: false } : c));
+    const file = encodeParquet(rows, noStats);
+    const parsed = JSON.parse(file.stats) as { minValues: Record<string, unknown>; maxValues: Record<string, unknown>; nullCount: Record<string, number> };
+    expect(parsed.minValues).not.toHaveProperty('s');
+    expect(parsed.maxValues).not.toHaveProperty('s');
+    expect(parsed.minValues).toMatchObject({ l: -5, i: -1 });
+    expect(parsed.nullCount).toEqual({ s: 1, l: 0, t: 1, i: 1 });
+    const buf = file.bytes.buffer.slice(file.bytes.byteOffset, file.bytes.byteOffset + file.bytes.byteLength) as ArrayBuffer;
+    const chunks = parquetMetadata(buf).row_groups[0]?.columns ?? [];
+    expect(chunks[0]?.meta_data?.statistics).toBeUndefined();
+    expect(chunks[1]?.meta_data?.statistics?.min_value).toBe(-5n);
+    expect((await parquetReadObjects({ file: buf, utf8: true })).map((r) => r.s as string | null)).toEqual(['zeta', 'alpha', null]);
+    // The worker thread's path (packed columns) writes the same stats.
+    expect(encodePacked(packColumns(rows, noStats), parquetSchema(noStats)).stats).toBe(file.stats);
   });
 
   it('rejects values of the wrong type and nulls in NOT NULL columns, naming the column', () => {

@@ -17,6 +17,8 @@ import { InvalidValueError, badValue, encodeColumnData, parseDate } from './parq
 export interface PackedColumn {
   readonly name: string;
   readonly type: DeltaType;
+  /** `false`: no min/max for this column (see `ColumnSpec.stats`). */
+  readonly stats?: boolean;
   /** 1 = null, per row; absent when the column has no null. */
   readonly nulls?: Uint8Array;
   /** string, binary: every value's bytes back to back. */
@@ -79,6 +81,17 @@ export type ByteAllocator = (size: number) => Uint8Array;
 const newBytes: ByteAllocator = (size) => Buffer.allocUnsafeSlow(size);
 
 function packColumn<Row>(
+  rows: readonly Row[],
+  c: ColumnSpec<Row>,
+  indices: readonly number[] | undefined,
+  n: number,
+  allocate: ByteAllocator,
+): PackedColumn {
+  const packed = packValues(rows, c, indices, n, allocate);
+  return c.stats === false ? { ...packed, stats: false } : packed;
+}
+
+function packValues<Row>(
   rows: readonly Row[],
   c: ColumnSpec<Row>,
   indices: readonly number[] | undefined,

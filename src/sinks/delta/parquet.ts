@@ -170,6 +170,8 @@ export function encodeParquet<Row>(
 export interface ColumnType {
   readonly name: string;
   readonly type: DeltaType;
+  /** `false`: no min/max for this column (see `ColumnSpec.stats`). */
+  readonly stats?: boolean;
 }
 
 /**
@@ -183,14 +185,14 @@ export function encodeColumnData(
   opts: ParquetOptions,
   schema: SchemaElement[],
 ): EncodedFile {
-  const columnData = columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[] }));
+  const columnData = columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[], statistics: c.stats !== false }));
   const writer = new ByteWriter(Math.max(1024, numRecords * 64));
   const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
   // ByteWriter has no flush(): write() and finish() are synchronous.
   void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072 });
   void pq.finish();
   const bytes = writer.getBytes();
-  return { bytes, numRecords, stats: deltaStats(pq, columns, numRecords, opts.statsStringLength ?? 32) };
+  return { bytes, numRecords, stats: deltaStats(pq, columns, data, numRecords, opts.statsStringLength ?? 32) };
 }
 
 interface ColumnStat {
@@ -271,8 +273,9 @@ function jsonBound(type: DeltaType, v: MinMaxType, isMax: boolean, maxChars: num
   }
 }
 
-function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], numRecords: number, maxChars: number): string {
-  const acc: ColumnStat[] = columns.map(() => ({ min: undefined, max: undefined, nulls: 0n }));
+function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], data: readonly unknown[][], numRecords: number, maxChars: number): string {
+  // Without Parquet statistics (`stats: false`) the writer counts no nulls either: count them here.
+  const acc: ColumnStat[] = columns.map((c, j) => ({ min: undefined, max: undefined, nulls: c.stats === false ? countNulls(data[j] ?? []) : 0n }));
   for (const rg of pq.row_groups) {
     rg.columns.forEach((chunk, j) => {
       const s = chunk.meta_data?.statistics;
@@ -301,6 +304,12 @@ function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], numRecord
     }
   });
   return jsonWithBigints({ numRecords, minValues, maxValues, nullCount });
+}
+
+function countNulls(values: readonly unknown[]): bigint {
+  let n = 0;
+  for (const v of values) if (v === null || v === undefined) n++;
+  return BigInt(n);
 }
 
 /** JSON.stringify where bigints (marked by `jsonBound`) become exact JSON numbers. */

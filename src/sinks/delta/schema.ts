@@ -21,6 +21,12 @@ export interface ColumnSpec<Row> {
   nullable?: boolean;
   /** How to read the value from a row; default `row[name]`. */
   get?: (row: Row) => unknown;
+  /**
+   * Min/max of this column in each file (Parquet footer and Delta `stats`), what lets readers
+   * skip files; default true. `false` for large opaque values such as a raw payload, whose
+   * bounds skip nothing and cost a byte comparison per row. Null counts are kept either way.
+   */
+  stats?: boolean;
 }
 
 export interface TableSpec<Row> {
