@@ -45,6 +45,23 @@ function arg(name: string, dflt: number): number {
   return v;
 }
 
+/** Peaks of `process.memoryUsage()` in MB, sampled every 50 ms while the phase runs. */
+type MemoryPeaks = Partial<Record<'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number>>;
+
+function sampleMemory(): () => MemoryPeaks {
+  const peaks: MemoryPeaks = {};
+  const sample = (): void => {
+    const m = process.memoryUsage();
+    for (const k of ['heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const) peaks[k] = Math.max(peaks[k] ?? 0, Math.round(m[k] / 2 ** 20));
+  };
+  const timer = setInterval(sample, 50);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peaks;
+  };
+}
+
 function peakRssMb(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
   return m?.[1] ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
@@ -64,6 +81,8 @@ interface PhaseResult {
   steadySeconds?: number;
   /** `process.version` of the phase. */
   node?: string;
+  /** Peaks of V8's heap and of memory outside it (Buffers), MB. */
+  memory?: MemoryPeaks;
   /** Seconds from the start of the phase to the consumer joining its group. */
   joinSeconds?: number;
   /** Bronze: seconds from the last batch durable to the end of the run (final commit, disconnect). */
@@ -79,6 +98,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   // Timed from the connect, like the bronze phase (whose start-up also connects and subscribes).
+  const memory = sampleMemory();
   const t0 = performance.now();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -104,7 +124,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   const end = performance.now();
   const seconds = (end - t0) / 1000;
   await consumer.disconnect();
-  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, joinSeconds: ((joinedAt ?? t0) - t0) / 1000, peakRssMb: peakRssMb(), node: process.version };
+  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, joinSeconds: ((joinedAt ?? t0) - t0) / 1000, peakRssMb: peakRssMb(), memory: memory(), node: process.version };
 }
 
 /** (b) The bronze pipeline until caught up, into a fresh local folder. */
@@ -137,6 +157,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       HTTP_PORT: '0',
       PROGRESS_INTERVAL_SECONDS: '0',
     });
+    const memory = sampleMemory();
     const t0 = performance.now();
     const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn'), monitor: new TimingMonitor() });
     const summary = await run.done;
@@ -156,6 +177,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       joinSeconds: ((joinedAt ?? t0) - t0) / 1000,
       tailSeconds: (end - (lastWriteAt ?? end)) / 1000,
       peakRssMb: peakRssMb(),
+      memory: memory(),
       node: process.version,
       files: files.count,
       avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,

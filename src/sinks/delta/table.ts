@@ -471,29 +471,42 @@ export class DeltaTable<Row> {
     const parts = this.#partitionColumns;
     if (!parts.length) return [{ values: [], indices: kept }];
     const getters = parts.map(getterOf);
+    const one = parts.length === 1 ? (parts[0] as ColumnSpec<Row>) : undefined;
+    const getOne = getters[0] as (r: Row) => unknown;
     const groups = new Map<string, { values: (string | null)[]; indices: number[] }>();
     const n = kept ? kept.length : rows.length;
+    // Rows before `k` all in the first group: its indices are only listed once a second group
+    // shows up (a batch usually holds one partition), and no array is built per row.
+    let first: { key: string; values: (string | null)[] } | undefined;
     for (let k = 0; k < n; k++) {
       const i = kept ? (kept[k] as number) : k;
       const row = rows[i] as Row;
       let key: string;
-      let values: (string | null)[];
-      if (parts.length === 1) {
-        const v = partitionString((getters[0] as (r: Row) => unknown)(row), (parts[0] as ColumnSpec<Row>).type, (parts[0] as ColumnSpec<Row>).name);
-        key = v === null ? '\u0000' : v;
-        values = [v];
+      let values: (string | null)[] | undefined;
+      let single: string | null = null;
+      if (one) {
+        single = partitionString(getOne(row), one.type, one.name);
+        key = single === null ? '\u0000' : single;
       } else {
         values = parts.map((c, j) => partitionString((getters[j] as (r: Row) => unknown)(row), c.type, c.name));
         key = values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
       }
+      if (first === undefined) {
+        first = { key, values: values ?? [single] };
+        continue;
+      }
+      if (groups.size === 0) {
+        if (key === first.key) continue;
+        const before = kept ? kept.slice(0, k) : Array.from({ length: k }, (_, j) => j);
+        groups.set(first.key, { values: first.values, indices: before });
+      }
       const g = groups.get(key);
       if (g) g.indices.push(i);
-      else groups.set(key, { values, indices: [i] });
+      else groups.set(key, { values: values ?? [single], indices: [i] });
     }
-    const out = [...groups.values()];
-    // One partition and every row: write straight from `rows`, no index indirection.
-    if (out.length === 1 && !kept) return [{ values: (out[0] as { values: (string | null)[] }).values, indices: undefined }];
-    return out;
+    // One partition: write straight from `rows` (or the kept rows), no grouping needed.
+    if (groups.size === 0) return first === undefined ? [] : [{ values: first.values, indices: kept }];
+    return [...groups.values()];
   }
 
   async #discard(files: WrittenFiles): Promise<void> {
