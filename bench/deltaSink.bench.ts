@@ -94,13 +94,16 @@ function rawWrite(rows: readonly EnrichedRecord[]): number {
   const buf = parquetWriteBuffer({
     schema: parquetSchema(dataColumns as TableSpec<unknown>['columns']),
     columnData: [
-      { name: '_raw_value', data: rows.map((r) => r.value) },
+      // The sink's settings: no min/max for the payload column (its spec says `stats: false`),
+      // 64 KiB pages — so only the sink's own work differs.
+      { name: '_raw_value', data: rows.map((r) => r.value), statistics: false },
       { name: '_kafka_partition', data: rows.map((r) => r._kafka_partition) },
       { name: '_kafka_offset', data: rows.map((r) => r._kafka_offset) },
       { name: '_kafka_timestamp', data: rows.map((r) => r._kafka_timestamp) },
       { name: '_ingested_at', data: rows.map((r) => r._ingested_at) },
     ],
     rowGroupSize: 131_072,
+    pageSize: 65_536,
     // The same SNAPPY implementation the sink uses (native when it loads), so only the work differs.
     compressors: defaultCompressors,
   });
