@@ -26,6 +26,9 @@ export const bronzeEnv = {
   KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
   KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
   KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
+  // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
+  KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: String(10 * 1024 * 1024) }),
+  KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: String(1024 * 1024) }),
   KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
   /** Prefix added to every Kafka topic name (table names stay bronze_<topic>). */
   KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
@@ -68,6 +71,8 @@ export interface BronzeConfig {
     readonly startFrom: 'earliest' | 'latest';
     readonly topicPrefix: string;
     readonly sessionTimeoutMs: number;
+    readonly fetchMaxBytes: number;
+    readonly partitionFetchMaxBytes: number;
   };
   readonly topics: BronzeEnv['BRONZE_TOPICS'];
   readonly deltaBasePath: string;
@@ -117,6 +122,8 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
       startFrom: e.KAFKA_STARTING_OFFSETS,
       topicPrefix: e.KAFKA_TOPIC_PREFIX ?? '',
       sessionTimeoutMs: Math.round(e.KAFKA_SESSION_TIMEOUT_SECONDS * 1000),
+      fetchMaxBytes: e.KAFKA_FETCH_MAX_BYTES,
+      partitionFetchMaxBytes: e.KAFKA_PARTITION_FETCH_MAX_BYTES,
     },
     topics: e.BRONZE_TOPICS,
     deltaBasePath: e.DELTA_BASE_PATH,
@@ -146,7 +153,13 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
 }
 
 /** The kafkajs consumer settings of the bronze job (also what its benchmark's raw consumer uses). */
-export function bronzeConsumerSettings(config: BronzeConfig): { maxWaitTimeInMs: number; sessionTimeout: number; heartbeatInterval: number } {
+export function bronzeConsumerSettings(config: BronzeConfig): {
+  maxWaitTimeInMs: number;
+  sessionTimeout: number;
+  heartbeatInterval: number;
+  maxBytes: number;
+  maxBytesPerPartition: number;
+} {
   return {
     // Short fetch waits: a stop, a rebalance or the end of a bounded run waits for an idle fetch
     // to return (up to this long): 1000 ms added ~0.9 s to every `--until-caught-up` run. An
@@ -154,5 +167,7 @@ export function bronzeConsumerSettings(config: BronzeConfig): { maxWaitTimeInMs:
     maxWaitTimeInMs: 200,
     sessionTimeout: config.kafka.sessionTimeoutMs,
     heartbeatInterval: Math.max(500, Math.floor(config.kafka.sessionTimeoutMs / 10)),
+    maxBytes: config.kafka.fetchMaxBytes,
+    maxBytesPerPartition: config.kafka.partitionFetchMaxBytes,
   };
 }

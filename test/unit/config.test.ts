@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
+import { bronzeConsumerSettings, loadBronzeConfig } from '../../src/runtime/config.ts';
 import { ConfigError } from '../../src/runtime/env.ts';
 
 describe('loadBronzeConfig', () => {
@@ -14,6 +14,13 @@ describe('loadBronzeConfig', () => {
     expect(c.dlq).toEqual({ enabled: true, validateJson: true, validateSchema: true });
     expect(c.topics).toHaveLength(8);
     expect(c.s3).toBeUndefined();
+    expect(bronzeConsumerSettings(c)).toMatchObject({ maxWaitTimeInMs: 200, maxBytes: 10_485_760, maxBytesPerPartition: 1_048_576 });
+  });
+
+  it('passes the fetch sizes to the consumer and rejects unusable ones', () => {
+    const c = loadBronzeConfig({ KAFKA_FETCH_MAX_BYTES: '1048576', KAFKA_PARTITION_FETCH_MAX_BYTES: '262144' });
+    expect(bronzeConsumerSettings(c)).toMatchObject({ maxBytes: 1_048_576, maxBytesPerPartition: 262_144 });
+    expect(() => loadBronzeConfig({ KAFKA_FETCH_MAX_BYTES: '100' })).toThrow(/KAFKA_FETCH_MAX_BYTES="100" is not valid: expected a number of bytes/);
   });
 
   it('reads S3, SASL and the DLQ switches', () => {
