@@ -205,7 +205,8 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   const log = makeLogger(options.logger, redact, options.logLevel ?? 'warn');
 
   const tracker = new OffsetTracker();
-  const waiters = new Set<() => void>();
+  /** Woken when acknowledgements free in-flight budget. */
+  const { wake, wait: waitForCapacity } = wakeable();
   const saturated = new Subject<void>();
   let session: Session | undefined;
   let holds = 0;
@@ -232,24 +233,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   /** The client's last error-level log line (e.g. `Connection error: connect ECONNREFUSED …`). */
   let lastClientError: string | undefined;
   /** Woken on every change of the consumer's state (joined, stopped, crashed, draining). */
-  const stateWaiters = new Set<() => void>();
-
-  const wakeState = (): void => {
-    const all = [...stateWaiters];
-    stateWaiters.clear();
-    for (const w of all) w();
-  };
-
-  const waitForState = (ms: number): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        stateWaiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      stateWaiters.add(done);
-    });
+  const { wake: wakeState, wait: waitForState } = wakeable();
 
   const health = (): KafkaHealth => ({
     connected,
@@ -292,23 +276,6 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     lastError = text;
     notifyHealth();
   };
-
-  const wake = (): void => {
-    const all = [...waiters];
-    waiters.clear();
-    for (const w of all) w();
-  };
-
-  const waitForCapacity = (ms: number): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      waiters.add(done);
-    });
 
   const overBudget = (size: number): boolean =>
     tracker.inFlightRecords >= maxRecords ||
@@ -920,6 +887,28 @@ function backoff(attempt: number): number {
 
 function atLeastErrors(level: KafkaLogLevel | 'nothing'): KafkaLogLevel {
   return level === 'nothing' ? 'error' : level;
+}
+
+/** `wait(ms)` resolves on the next `wake()` or after `ms`, whichever comes first. */
+function wakeable(): { wake: () => void; wait: (ms: number) => Promise<void> } {
+  const waiters = new Set<() => void>();
+  return {
+    wake: () => {
+      const all = [...waiters];
+      waiters.clear();
+      for (const w of all) w();
+    },
+    wait: (ms) =>
+      new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, ms);
+        waiters.add(done);
+      }),
+  };
 }
 
 function keyOf(topic: string, partition: number): string {
