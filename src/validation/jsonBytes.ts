@@ -263,25 +263,17 @@ export class JsonBytesScanner {
       } else if (c === MINUS || (c >= ZERO && c <= NINE)) {
         i = scanNumber(b, i, end);
         if (i < 0) return SCAN_INVALID;
-      } else if (c === LBRACE) {
+      } else if (c === LBRACE || c === LBRACKET) {
         if (depth >= maxDepth) return SCAN_UNKNOWN;
-        stack[depth++] = IN_OBJECT;
+        const inObject = c === LBRACE;
+        stack[depth++] = inObject ? IN_OBJECT : IN_ARRAY;
         i = skipWs(b, i + 1, end);
-        if (i < end && b[i] === RBRACE) {
+        if (i < end && b[i] === (inObject ? RBRACE : RBRACKET)) {
           i++;
           depth--;
         } else {
-          key = true;
-          continue;
-        }
-      } else if (c === LBRACKET) {
-        if (depth >= maxDepth) return SCAN_UNKNOWN;
-        stack[depth++] = IN_ARRAY;
-        i = skipWs(b, i + 1, end);
-        if (i < end && b[i] === RBRACKET) {
-          i++;
-          depth--;
-        } else {
+          // An object continues with its first key, an array with its first value.
+          key = inObject;
           continue;
         }
       } else if (c === 0x6e) {
