@@ -364,16 +364,7 @@ export class JsonBytesScanner {
    * `scanStringRest`.
    */
   private scanString(b: Uint8Array, i: number, end: number): number {
-    const view = this.view;
-    const base = this.base;
-    // Runs of plain ASCII, four bytes per word: no byte ≥ 0x80, < 0x20, '"' or '\\'.
-    while (i + 4 <= end) {
-      const x = view.getInt32(base + i, true);
-      const q = x ^ 0x22222222;
-      const s = x ^ 0x5c5c5c5c;
-      if ((x | (((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break;
-      i += 4;
-    }
+    i = this.skipPlainWords(i, end);
     while (i < end && PLAIN[b[i] as number] === 1) i++;
     if (i < end && b[i] === QUOTE) {
       this.escaped = 0;
@@ -382,20 +373,25 @@ export class JsonBytesScanner {
     return this.scanStringRest(b, i, end);
   }
 
-  /** `scanString` from the first byte that is not plain ASCII. */
-  private scanStringRest(b: Uint8Array, i: number, end: number): number {
+  /** Skips runs of plain ASCII four bytes per word: no byte ≥ 0x80, < 0x20, '"' or '\\'. */
+  private skipPlainWords(i: number, end: number): number {
     const view = this.view;
     const base = this.base;
+    while (i + 4 <= end) {
+      const x = view.getInt32(base + i, true);
+      const q = x ^ 0x22222222;
+      const s = x ^ 0x5c5c5c5c;
+      if ((x | (((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break;
+      i += 4;
+    }
+    return i;
+  }
+
+  /** `scanString` from the first byte that is not plain ASCII. */
+  private scanStringRest(b: Uint8Array, i: number, end: number): number {
     let escaped = 0;
     while (i < end) {
-      // Runs of plain ASCII, four bytes per word: no byte ≥ 0x80, < 0x20, '"' or '\\'.
-      while (i + 4 <= end) {
-        const x = view.getInt32(base + i, true);
-        const q = x ^ 0x22222222;
-        const s = x ^ 0x5c5c5c5c;
-        if ((x | (((x - 0x20202020) | 0) & ~x) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break;
-        i += 4;
-      }
+      i = this.skipPlainWords(i, end);
       if (i >= end) break;
       const c = b[i] as number;
       if (PLAIN[c] === 1) {
