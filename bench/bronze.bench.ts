@@ -30,7 +30,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { SinkAck } from '../src/types.ts';
@@ -87,6 +87,23 @@ interface PhaseResult {
   joinSeconds?: number;
   /** Bronze: seconds from the last batch durable to the end of the run (final commit, disconnect). */
   tailSeconds?: number;
+  /** CPU seconds (user + system) of the whole process over the phase: every thread, incl. V8's. */
+  cpuSeconds?: number;
+  /** CPU seconds of the main (JavaScript) thread alone, where Node has `process.threadCpuUsage`. */
+  mainCpuSeconds?: number;
+}
+
+/** CPU used since the call, in seconds: the whole process, and its main thread where measurable. */
+function cpuMeter(): () => { cpuSeconds: number; mainCpuSeconds?: number } {
+  const thread = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
+  const p0 = process.cpuUsage();
+  const t0 = thread?.();
+  const secs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
+  return () => {
+    const p = secs(process.cpuUsage(p0));
+    const t = thread && t0 ? secs(thread(t0)) : undefined;
+    return t === undefined ? { cpuSeconds: p } : { cpuSeconds: p, mainCpuSeconds: t };
+  };
 }
 
 /**
@@ -99,6 +116,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   // Timed from the connect, like the bronze phase (whose start-up also connects and subscribes).
   const memory = sampleMemory();
+  const cpu = cpuMeter();
   const t0 = performance.now();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -122,9 +140,10 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
       .catch(reject);
   });
   const end = performance.now();
+  const used = cpu();
   const seconds = (end - t0) / 1000;
   await consumer.disconnect();
-  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, joinSeconds: ((joinedAt ?? t0) - t0) / 1000, peakRssMb: peakRssMb(), memory: memory(), node: process.version };
+  return { phase: 'raw consume (kafkajs)', records, bytes, seconds, steadySeconds: (end - (joinedAt ?? t0)) / 1000, joinSeconds: ((joinedAt ?? t0) - t0) / 1000, peakRssMb: peakRssMb(), memory: memory(), node: process.version, ...used };
 }
 
 /** (b) The bronze pipeline until caught up, into a fresh local folder. */
@@ -158,10 +177,12 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       PROGRESS_INTERVAL_SECONDS: '0',
     });
     const memory = sampleMemory();
+    const cpu = cpuMeter();
     const t0 = performance.now();
     const run = await startBronze({ config, untilCaughtUp: true, log: createLogger('warn'), monitor: new TimingMonitor() });
     const summary = await run.done;
     const end = performance.now();
+    const used = cpu();
     const seconds = (end - t0) / 1000;
     const records = summary.recordsWritten + summary.deadLetters;
     if (records !== expected) throw new Error(`bronze wrote ${records} records, expected ${expected}`);
@@ -182,6 +203,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       files: files.count,
       avgFileMb: files.bytes / Math.max(1, files.count) / 2 ** 20,
       encoder: config.parquetEncoder,
+      ...used,
     };
   } finally {
     await rm(base, { recursive: true, force: true });
@@ -297,6 +319,8 @@ async function main(): Promise<void> {
     'peak RSS MB': Math.round(r.peakRssMb),
     files: r.files ?? '',
     'avg file MB': r.avgFileMb === undefined ? '' : Number(r.avgFileMb.toFixed(1)),
+    'CPU s/1M': r.cpuSeconds === undefined ? '' : Number(((r.cpuSeconds * 1e6) / r.records).toFixed(2)),
+    'main thread CPU s/1M': r.mainCpuSeconds === undefined ? '' : Number(((r.mainCpuSeconds * 1e6) / r.records).toFixed(2)),
   }));
   console.table(rows);
   const ratio = rate(bronze) / rate(raw);
@@ -304,6 +328,16 @@ async function main(): Promise<void> {
   const rt = phaseRuntime();
   console.log(`runtime: node ${raw.node ?? '?'} ${rt.args.join(' ')}`.trimEnd());
   console.log(`ratio bronze/raw = ${ratio.toFixed(2)} wall, ${steadyRatio?.toFixed(2) ?? '?'} steady (target >= 0.7); bronze peak RSS ${Math.round(bronze.peakRssMb)} MB (target <= 250)`);
+  if (raw.cpuSeconds !== undefined && bronze.cpuSeconds !== undefined) {
+    // Even spread perfectly over every core (and with the broker taking none), the bronze phase
+    // needs at least its CPU time divided by the cores: the highest ratio this machine allows.
+    const cores = availableParallelism();
+    const ceiling = raw.seconds / (bronze.cpuSeconds / cores);
+    console.log(
+      `CPU per record: bronze ${(bronze.cpuSeconds / raw.cpuSeconds).toFixed(1)}× the raw consumer's ` +
+        `(${bronze.cpuSeconds.toFixed(1)} s vs ${raw.cpuSeconds.toFixed(1)} s, all threads); on ${cores} cores the ratio cannot exceed ${ceiling.toFixed(2)}`,
+    );
+  }
   console.log(JSON.stringify({ records, payloadBytes, partitions, raw, bronze, ratio, steadyRatio, rounds: rounds.length }));
 }
 
