@@ -5,7 +5,7 @@
 #
 #   bash bench/baseline.sh [--records N] [--payload-bytes B] [--partitions P]
 #                          [--rxlake-json-only] [--rxlake-node NODE] [--kill-test [--kill-trials K]]
-#                          [--keep]
+#                          [--spark] [--keep]
 #
 #   --records N         gps_pings to produce (default 200000; the official run uses 1000000)
 #   --rxlake-json-only  run rxlake with DLQ_VALIDATE_SCHEMA=false, i.e. the same validation
@@ -18,6 +18,10 @@
 #   --kill-test         also measure duplicates after kill -9 of the Python baseline: K trials
 #                       killed at a random instant, then one crash placed between its Delta
 #                       write and its offset commit; each restarted in bounded mode
+#   --spark             also run the Spark Structured Streaming baseline (bench/spark: PySpark
+#                       local[all cores], Delta sink, trigger availableNow); its peak RSS is the
+#                       sum over its processes (JVM + Python driver). Installs .stack/spark-venv
+#                       (pyspark, ~320 MB) and the connector jars on first use
 #   --keep              keep the temporary tables
 #
 # Needs the local stack (bash scripts/stack.sh up). Creates .stack/bench-venv on first use.
@@ -34,6 +38,7 @@ RX_NODE=""
 KILL_TEST=0
 KILL_TRIALS=3
 KEEP=0
+SPARK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --records) RECORDS="$2"; shift 2 ;;
@@ -44,7 +49,8 @@ while [ $# -gt 0 ]; do
     --kill-test) KILL_TEST=1; shift ;;
     --kill-trials) KILL_TRIALS="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --spark) SPARK=1; shift ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -66,6 +72,15 @@ fi
 if [ ! -x /usr/bin/time ]; then
   log "installing Debian 'time' (for /usr/bin/time -v)"
   apt-get install -y -q time >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }
+fi
+
+SPARK_PY="$ROOT/.stack/spark-venv/bin/python"
+if [ "$SPARK" = 1 ] && ! { [ -x "$SPARK_PY" ] && "$SPARK_PY" -c 'import pyspark, delta' >/dev/null 2>&1; }; then
+  command -v java >/dev/null || die "--spark needs Java (17) on the PATH"
+  log "creating .stack/spark-venv (pip install -r bench/spark/requirements.txt; pyspark is ~320 MB)"
+  python3 -m venv "$ROOT/.stack/spark-venv"
+  "$SPARK_PY" -m pip install --disable-pip-version-check --no-input --progress-bar off -q -r "$ROOT/bench/spark/requirements.txt"
+  "$SPARK_PY" -c 'import pyspark, delta' || die "spark venv does not import pyspark, delta"
 fi
 
 # --- scratch space, topic ----------------------------------------------------------------------
@@ -128,6 +143,15 @@ timed rx env "${RX_ENV[@]}" "$RX_RUNNER" src/pipelines/bronze.ts --until-caught-
 verify "$WORK/rx/bronze_gps_pings" "rxlake"
 table_stats "$WORK/rx/bronze_gps_pings" >"$WORK/rx.stats"
 
+# --- (2b) optional: the Spark Structured Streaming baseline --------------------------------------
+if [ "$SPARK" = 1 ]; then
+  log "(2b) Spark Structured Streaming baseline (PySpark, Delta sink, trigger availableNow)"
+  timed spark python3 bench/treerss.py "$WORK/spark.rss" "$SPARK_PY" bench/spark/bronze_spark.py --topic "$TOPIC" \
+    --table "$WORK/spark/bronze_gps_pings" --checkpoint "$WORK/spark-checkpoint" --ivy "$ROOT/.stack/spark-ivy"
+  verify "$WORK/spark/bronze_gps_pings" "spark"
+  table_stats "$WORK/spark/bronze_gps_pings" >"$WORK/spark.stats"
+fi
+
 # --- (3) optional: duplicates after kill -9 of the baseline -------------------------------------
 : >"$WORK/kill.jsonl"
 if [ "$KILL_TEST" = 1 ]; then
@@ -163,7 +187,7 @@ fi
 
 # --- report ------------------------------------------------------------------------------------
 "$PY" - "$WORK" "$RECORDS" "$PAYLOAD" "$PARTITIONS" "$JSON_ONLY" "$("$RX_RUNNER" --version 2>/dev/null | tr "\n" " " || true)NODE_OPTIONS=${RX_NODE_OPTIONS---max-semi-space-size=8}" <<'EOF'
-import json, re, sys
+import json, os, re, sys
 work, records, payload, partitions, json_only = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1"
 rx_runner = sys.argv[6]
 manifest = json.load(open(f"{work}/manifest.json"))
@@ -179,8 +203,14 @@ def gnu_time(name):
     return secs, rss_kb / 1024
 
 rows = {}
-for name, label in (("py", "python baseline"), ("rx", "rxlake bronze")):
+names = [("py", "python baseline"), ("rx", "rxlake bronze")]
+if os.path.exists(f"{work}/spark.stats"):
+    names.append(("spark", "spark streaming"))
+for name, label in names:
     wall, rss = gnu_time(name)
+    if name == "spark":
+        # JVM + Python driver: the summed peak of the process tree, not the largest process.
+        rss = json.load(open(f"{work}/spark.rss"))["peak_tree_rss_mb"]
     st = json.load(open(f"{work}/{name}.stats"))
     rows[name] = dict(label=label, wall=wall, rss=rss, files=st["files"], rows=st["rows"], dups=st["duplicates"],
                       rps=records / wall, mbs=nbytes / 2**20 / wall)
@@ -188,13 +218,21 @@ py_self = json.loads(open(f"{work}/py.out").read().strip().splitlines()[-1])
 
 print()
 print(f"bronze ingestion: {records} gps_pings (~{payload} B, {nbytes / 2**20:.1f} MB of payload), {partitions} partitions, local disk")
-print(f"rxlake validation: {'JSON only (DLQ_VALIDATE_SCHEMA=false)' if json_only else 'JSON + schema (defaults)'}; python: JSON only; rxlake runner: {rx_runner}")
+print(f"rxlake validation: {'JSON only (DLQ_VALIDATE_SCHEMA=false)' if json_only else 'JSON + schema (defaults)'}; python: JSON only{'; spark: none (stores the value as it comes)' if os.path.exists(f'{work}/spark.stats') else ''}; rxlake runner: {rx_runner}")
 hdr = f"{'':18} {'records/s':>10} {'MB/s':>7} {'wall s':>7} {'peak RSS MB':>12} {'files':>6} {'rows':>9} {'dups':>5}"
 print(hdr)
 for r in rows.values():
     print(f"{r['label']:18} {r['rps']:>10.0f} {r['mbs']:>7.1f} {r['wall']:>7.2f} {r['rss']:>12.0f} {r['files']:>6} {r['rows']:>9} {r['dups']:>5}")
 py, rx = rows["py"], rows["rx"]
 print(f"ratio rxlake/python: throughput {rx['rps'] / py['rps']:.2f}x, peak RSS {rx['rss'] / py['rss']:.2f}x")
+spark_self = None
+if "spark" in rows:
+    sp = rows["spark"]
+    spark_self = json.loads(open(f"{work}/spark.out").read().strip().splitlines()[-1])
+    print(f"ratio rxlake/spark:  throughput {rx['rps'] / sp['rps']:.2f}x, peak RSS {rx['rss'] / sp['rss']:.2f}x"
+          f" (spark: session start-up {spark_self['startup_s']} s, the query itself {spark_self['seconds']} s ="
+          f" {records / spark_self['seconds']:.0f} records/s, {spark_self['batches']} micro-batch(es); rxlake/spark on that:"
+          f" {rx['rps'] / (records / spark_self['seconds']):.2f}x)")
 print(f"(wall = whole process incl. start-up; the baseline's own in-process figure: {py_self['records_per_s']} records/s over {py_self['seconds']} s, ru_maxrss {py_self['peak_rss_mb']} MB)")
 print(f"python: {py_self['writes']} Delta writes took {py_self['write_s']} s, their offset commits {py_self['commit_s'] * 1000:.1f} ms in all"
       f" (a crash inside those commits duplicates the batch just written)")
@@ -206,5 +244,6 @@ if kills:
         when = f"killed at {k['killed_after_s']} s" if k["killed_after_s"] is not None else "crash between Delta write and offset commit"
         print(f"  {k['trial']:8} {when:45} rows {k['rows']:>8}  distinct {k['distinct']:>8}  duplicates {k['duplicates']:>7}")
 print(json.dumps({"records": records, "payload_bytes": payload, "partitions": partitions, "bytes": nbytes,
-                  "rxlake_json_only": json_only, "rxlake_runner": rx_runner, "python": py, "rxlake": rx, "python_self": py_self, "kill_test": kills}))
+                  "rxlake_json_only": json_only, "rxlake_runner": rx_runner, "python": py, "rxlake": rx, "python_self": py_self,
+                  "spark": rows.get("spark"), "spark_self": spark_self, "kill_test": kills}))
 EOF
