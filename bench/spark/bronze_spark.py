@@ -22,7 +22,8 @@ Usage:
   --ivy DIR                 Ivy cache for the Kafka and Delta packages (downloaded on first use)
 
 Prints one JSON line on stdout: records, seconds (query start to end), startup_s (session
-start-up incl. package resolution), batches, files.
+start-up incl. package resolution), batches, per_batch (rows and Spark's processedRowsPerSecond
+of each micro-batch), files.
 """
 import argparse
 import json
@@ -104,8 +105,11 @@ def main() -> int:
     records = sum(int(p.get("numInputRows", 0)) for p in progress)
     files = sum(1 for root, _, names in os.walk(args.table) if "_delta_log" not in root for n in names if n.endswith(".parquet"))
     spark.stop()
+    batches = [p for p in progress if int(p.get("numInputRows", 0)) > 0]
+    # Per micro-batch: rows and Spark's own rows/s (the later ones run on warmed-up JIT code).
+    per_batch = [{"rows": int(p["numInputRows"]), "rows_per_s": round(float(p.get("processedRowsPerSecond") or 0))} for p in batches]
     print(json.dumps({"records": records, "seconds": round(seconds, 3), "startup_s": round(startup_s, 3),
-                      "batches": len([p for p in progress if int(p.get("numInputRows", 0)) > 0]), "files": files}))
+                      "batches": len(batches), "per_batch": per_batch, "files": files}))
     return 0
 
 
