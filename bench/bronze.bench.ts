@@ -8,6 +8,10 @@
  * the environment like the job does (e.g. PARQUET_ENCODER=inline, BATCH_MAX_RECORDS).
  *
  *   npx tsx bench/bronze.bench.ts [--records 1000000] [--payload-bytes 400] [--partitions 6] [--repeat 1]
+ *                                 [--link-mbps 1000 [--link-latency-ms 0.5]]
+ *
+ * `--link-mbps N` reads the topic over a simulated network link (bench/link.ts: N megabits/s,
+ * `--link-latency-ms` one way) in both phases, as from a broker on another machine.
  *
  * `--repeat N` runs N rounds (raw, bronze, raw, bronze, …) on the same topic and reports the
  * round with the median ratio, listing every round.
@@ -229,10 +233,18 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 /** The Node that runs both phases: `--node`, else the repo's current Node, else tsx on this one. */
 function phaseRuntime(): { cmd: string; args: string[] } {
   const flags = (process.env.BENCH_NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+  // A simulated link to the broker (bench/link.ts), loaded after tsx where tsx is needed.
+  const link = linkSettings() === undefined ? [] : ['--import', join(root, 'bench', 'link.ts')];
   const i = process.argv.indexOf('--node');
   const chosen = i >= 0 ? process.argv[i + 1] : currentNode();
-  if (chosen) return { cmd: chosen, args: flags };
-  return { cmd: process.execPath, args: [...flags, '--import', 'tsx'] };
+  if (chosen) return { cmd: chosen, args: [...flags, ...link] };
+  return { cmd: process.execPath, args: [...flags, '--import', 'tsx', ...link] };
+}
+
+/** `--link-mbps N [--link-latency-ms L]`: both phases read the topic over a simulated link. */
+function linkSettings(): { LINK_MBPS: string; LINK_LATENCY_MS: string } | undefined {
+  if (!process.argv.includes('--link-mbps')) return undefined;
+  return { LINK_MBPS: String(arg('link-mbps', 1000)), LINK_LATENCY_MS: String(process.argv.includes('--link-latency-ms') ? arg('link-latency-ms', 0.5) : 0.5) };
 }
 
 function currentNode(): string | undefined {
@@ -246,7 +258,7 @@ function currentNode(): string | undefined {
 
 async function phaseInChild(phase: string, extra: string[]): Promise<PhaseResult> {
   const rt = phaseRuntime();
-  const out = await run(rt.cmd, [...rt.args, join(root, 'bench', 'bronze.bench.ts'), '--phase', phase, ...extra]);
+  const out = await run(rt.cmd, [...rt.args, join(root, 'bench', 'bronze.bench.ts'), '--phase', phase, ...extra], { ...process.env, ...linkSettings() });
   const line = out.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as PhaseResult;
 }
@@ -327,6 +339,8 @@ async function main(): Promise<void> {
   const steadyRatio = raw.steadySeconds && bronze.steadySeconds ? raw.steadySeconds / bronze.steadySeconds : undefined;
   const rt = phaseRuntime();
   console.log(`runtime: node ${raw.node ?? '?'} ${rt.args.join(' ')}`.trimEnd());
+  const link = linkSettings();
+  if (link) console.log(`network: simulated link to the broker, ${link.LINK_MBPS} Mbit/s, ${link.LINK_LATENCY_MS} ms one way`);
   console.log(`ratio bronze/raw = ${ratio.toFixed(2)} wall, ${steadyRatio?.toFixed(2) ?? '?'} steady (target >= 0.7); bronze peak RSS ${Math.round(bronze.peakRssMb)} MB (target <= 250)`);
   if (raw.cpuSeconds !== undefined && bronze.cpuSeconds !== undefined) {
     // Even spread perfectly over every core (and with the broker taking none), the bronze phase

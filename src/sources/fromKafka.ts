@@ -17,6 +17,7 @@ import type {
   SASLOptions,
 } from 'kafkajs';
 import type { KafkaRecord, RecordRef } from '../types.ts';
+import { Handoff } from './handoff.ts';
 import { OffsetTracker } from './offsetTracker.ts';
 import type { CommittedOffset, OffsetCommitTarget, TrackerStats } from './offsetTracker.ts';
 
@@ -148,6 +149,10 @@ interface Session {
   readonly ready: Map<string, Promise<void>>;
   /** Latest offset per partition the broker confirmed committed (kafkajs COMMIT_OFFSETS). */
   readonly confirmed: Map<string, bigint>;
+  /** Records read (counted in flight) and not yet handed to the subscriber. */
+  readonly handoff: Handoff<KafkaRecord>;
+  /** Batch handlers waiting for in-flight budget. */
+  waitingForBudget: number;
   /** Restarts this source scheduled itself after a crash kafkajs does not restart from. */
   restarts: number;
   restartTimer: NodeJS.Timeout | undefined;
@@ -180,9 +185,15 @@ let sessions = 0;
  * broker's bytes, offset as `bigint`; the consumer never commits by itself — offsets are
  * committed by `commit()` (driven by `commitOffsets()`) only up to acknowledged records.
  *
- * Backpressure: at most `maxInFlightRecords` / `maxInFlightBytes` records are emitted and not
+ * Backpressure: at most `maxInFlightRecords` / `maxInFlightBytes` records are read and not
  * yet acknowledged; beyond that the consumer waits inside `eachBatch` (heart-beating), so no
  * more is fetched.
+ *
+ * Read-ahead: kafkajs fetches again only once its batch handler returns. The handler queues
+ * the batch's records (they count as in flight) and returns; they are emitted on later turns
+ * of the event loop, in time slices, so the next fetch crosses the network while these are
+ * processed. Completion (bounded mode, `drain()`) emits every queued record first; an error or
+ * unsubscribing drops them (they were not acknowledged, so their offsets are not committed).
  *
  * ## Example
  * ```ts
@@ -302,6 +313,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.stopped = true;
     s.emitting = false;
     s.subscriber = undefined;
+    s.handoff.clear();
     clearTimeout(s.restartTimer);
     clearInterval(s.watchdog);
     // Disconnecting on purpose is no outage: nothing is reported.
@@ -329,11 +341,15 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   const fail = (s: Session, err: unknown): void => {
     if (!s.emitting || !s.subscriber) return;
     s.emitting = false;
+    s.handoff.clear();
     const subscriber = s.subscriber;
     subscriber.error(sanitize(err, secrets, redact));
   };
 
   const complete = (s: Session): void => {
+    if (!s.emitting || !s.subscriber) return;
+    // Everything read goes downstream before the end.
+    s.handoff.flush();
     if (!s.emitting || !s.subscriber) return;
     s.emitting = false;
     const subscriber = s.subscriber;
@@ -500,21 +516,29 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
           return;
         }
         const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
-        while (overBudget(size)) {
+        if (overBudget(size)) {
           resolve();
           publishPosition();
-          // Downstream buffers may be holding what would free the budget: ask them to write it.
-          saturated.next();
-          if (!overBudget(size)) break;
-          await waitForCapacity(WAIT_SLICE_MS);
-          if (!live()) return;
-          await payload.heartbeat();
+          s.waitingForBudget += 1;
+          try {
+            while (overBudget(size)) {
+              // Downstream buffers may be holding what would free the budget: ask them to write
+              // it, once they have every record read (else the hand-off asks when it empties).
+              if (s.handoff.size === 0) saturated.next();
+              if (!overBudget(size)) break;
+              await waitForCapacity(WAIT_SLICE_MS);
+              if (!live()) return;
+              await payload.heartbeat();
+            }
+          } finally {
+            s.waitingForBudget -= 1;
+          }
         }
         const record = toRecord(topic, partition, offset, message, size);
         tracker.emit(topic, partition, offset, size);
         unresolved = message.offset;
         if (hwm !== undefined) lastEmitted = offset;
-        s.subscriber?.next(record);
+        s.handoff.push(record);
       }
     } finally {
       publishPosition();
@@ -733,6 +757,21 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       seekAtStart: new Map(),
       ready: new Map(),
       confirmed: new Map(),
+      handoff: new Handoff<KafkaRecord>({
+        deliver: (record) => {
+          if (!s.emitting || !s.subscriber) return;
+          try {
+            s.subscriber.next(record);
+          } catch (err) {
+            fail(s, err);
+          }
+        },
+        // Every record read is downstream now: if the budget is still spent, ask for writes.
+        onEmpty: () => {
+          if (s.waitingForBudget > 0) saturated.next();
+        },
+      }),
+      waitingForBudget: 0,
       restarts: 0,
       restartTimer: undefined,
       watchdog: undefined,
@@ -742,6 +781,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     return () => {
       s.emitting = false;
       s.subscriber = undefined;
+      s.handoff.clear();
       wake();
       release();
     };
