@@ -1,6 +1,7 @@
 /**
- * A simulated network link to the Kafka broker, for benchmarks: every chunk a socket to the
- * broker's port receives is delivered after a one-way latency and at a bandwidth, in order.
+ * A simulated network link to the Kafka broker, for benchmarks: what a socket to the broker's
+ * port receives arrives no sooner than a round trip after the request that asked for it, and at
+ * the link's bandwidth, in order.
  * Loopback has neither; a broker on another machine has both, and a client that fetches and
  * processes in turn waits for each response to cross the link.
  *
@@ -20,42 +21,58 @@ if (!(latencyMs >= 0) || !(bytesPerMs > 0) || !(port > 0)) {
 }
 
 interface Link {
-  /** When the link is free again (performance.now() ms). */
+  /** When the link has delivered everything sent so far (performance.now() ms). */
   free: number;
   /** Chunks on their way, in order, with their arrival time. */
   readonly chunks: Array<{ at: number; chunk: Buffer }>;
   timer: NodeJS.Timeout | undefined;
 }
 
-/** The original `emit`, called as a plain function with the socket as `this`. */
-// eslint-disable-next-line @typescript-eslint/unbound-method -- re-bound with .apply below
-const original = net.Socket.prototype.emit as (this: net.Socket, event: string | symbol, ...args: unknown[]) => boolean;
-const emit = (socket: net.Socket, event: string | symbol, args: unknown[]): boolean => original.apply(socket, [event, ...args]);
+/** The original methods, called with the socket as `this`. */
+type Method = (this: net.Socket, ...args: unknown[]) => unknown;
+const proto = net.Socket.prototype as unknown as Record<'emit' | 'write', Method>;
+const originalEmit = proto.emit;
+const originalWrite = proto.write;
+const emit = (socket: net.Socket, args: unknown[]): unknown => originalEmit.apply(socket, args);
 const links = new WeakMap<net.Socket, Link>();
 
-net.Socket.prototype.emit = function (this: net.Socket, event: string | symbol, ...args: unknown[]): boolean {
-  if (event !== 'data' || this.remotePort !== port) return emit(this, event, args);
-  const now = performance.now();
-  let link = links.get(this);
+function linkOf(socket: net.Socket): Link {
+  let link = links.get(socket);
   if (!link) {
     link = { free: 0, chunks: [], timer: undefined };
-    links.set(this, link);
+    links.set(socket, link);
   }
-  const chunk = args[0] as Buffer;
-  link.free = Math.max(now + latencyMs, link.free) + chunk.length / bytesPerMs;
+  return link;
+}
+
+// A request leaves now: its response can start arriving a round trip later. The bytes cross the
+// link from then on whatever the receiving process is doing (the kernel buffers them), so
+// arrival times do not depend on when the process gets round to reading.
+proto.write = function (this: net.Socket, ...args: unknown[]): unknown {
+  if (this.remotePort === port) {
+    const link = linkOf(this);
+    link.free = Math.max(link.free, performance.now() + 2 * latencyMs);
+  }
+  return originalWrite.apply(this, args);
+};
+
+proto.emit = function (this: net.Socket, ...args: unknown[]): unknown {
+  if (args[0] !== 'data' || this.remotePort !== port) return emit(this, args);
+  const link = linkOf(this);
+  const chunk = args[1] as Buffer;
+  link.free += chunk.length / bytesPerMs;
   link.chunks.push({ at: link.free, chunk });
   // One timer per socket, so chunks arrive in order (timers of different delays may not).
-  const l = link;
   const pump = (): void => {
-    l.timer = undefined;
+    link.timer = undefined;
     const t = performance.now();
-    for (let next = l.chunks[0]; next !== undefined && next.at <= t + 0.5; next = l.chunks[0]) {
-      l.chunks.shift();
-      emit(this, 'data', [next.chunk]);
+    for (let next = link.chunks[0]; next !== undefined && next.at <= t + 0.5; next = link.chunks[0]) {
+      link.chunks.shift();
+      emit(this, ['data', next.chunk]);
     }
-    const head = l.chunks[0];
-    if (head !== undefined) l.timer = setTimeout(pump, Math.max(0, head.at - t));
+    const head = link.chunks[0];
+    if (head !== undefined) link.timer = setTimeout(pump, Math.max(0, head.at - t));
   };
-  l.timer ??= setTimeout(pump, Math.max(0, (l.chunks[0]?.at ?? now) - now));
+  link.timer ??= setTimeout(pump, Math.max(0, (link.chunks[0]?.at ?? 0) - performance.now()));
   return true;
-} as typeof net.Socket.prototype.emit;
+};
