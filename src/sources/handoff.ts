@@ -66,6 +66,14 @@ export class Handoff<T> {
     }
   };
 
+  /** Drops delivered slots once they are most of the array (a queue that never empties). */
+  #compact(): void {
+    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+
   #drain(deadline: number): void {
     let n = 0;
     while (this.#head < this.#items.length) {
@@ -75,7 +83,10 @@ export class Handoff<T> {
       // May flush or clear this queue re-entrantly; the loop re-reads its state.
       this.#deliver(item);
       n += 1;
-      if ((n & 127) === 0 && performance.now() >= deadline) return;
+      if ((n & 127) === 0 && performance.now() >= deadline) {
+        this.#compact();
+        return;
+      }
     }
     if (this.#items.length > 0) {
       this.#items = [];

@@ -116,4 +116,18 @@ describe('Handoff', () => {
     expect(turns).toBe(3); // 128 + 128 + 45
     expect(t.empties()).toBe(1);
   });
+
+  it('a queue that never empties keeps order across many slices', () => {
+    const t = harness(0);
+    let next = 0;
+    // Every turn adds 200 before 128 are delivered: the backlog grows, the queue never empties.
+    for (let turn = 0; turn < 200; turn++) {
+      for (let i = 0; i < 200; i++) t.h.push(next++);
+      t.turn();
+    }
+    expect(t.empties()).toBe(0);
+    while (t.runs.length > 0) t.turn();
+    expect(t.delivered).toEqual(Array.from({ length: next }, (_, i) => i));
+    expect(t.empties()).toBe(1);
+  });
 });
