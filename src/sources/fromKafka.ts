@@ -41,9 +41,9 @@ export interface FromKafkaOptions {
   readonly fromBeginning?: boolean;
   /** Start of a group with no committed offsets; default `'latest'` (kafkajs' default). */
   readonly startFrom?: StartFrom;
-  /** Most records emitted but not yet acknowledged; default 100 000. */
+  /** Most records read (queued or emitted) but not yet acknowledged; default 100 000. */
   readonly maxInFlightRecords?: number;
-  /** Most bytes (key + value) emitted but not yet acknowledged; default 64 MiB. */
+  /** Most bytes (key + value) read (queued or emitted) but not yet acknowledged; default 64 MiB. */
   readonly maxInFlightBytes?: number;
   /**
    * Bounded mode: read up to the high-water marks found at start, then complete `records$`.
