@@ -32,22 +32,16 @@
  * Needs the local stack (`bash scripts/stack.sh up`). Prints a table and one JSON line.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import type { SinkAck } from '../src/types.ts';
+import { arg, cpuMeter, peakRssMb } from './measure.ts';
 
 const root = join(import.meta.dirname, '..');
 const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
 
 /** Peaks of `process.memoryUsage()` in MB, sampled every 50 ms while the phase runs. */
 type MemoryPeaks = Partial<Record<'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number>>;
@@ -64,11 +58,6 @@ function sampleMemory(): () => MemoryPeaks {
     sample();
     return peaks;
   };
-}
-
-function peakRssMb(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m?.[1] ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
 }
 
 interface PhaseResult {
@@ -95,19 +84,6 @@ interface PhaseResult {
   cpuSeconds?: number;
   /** CPU seconds of the main (JavaScript) thread alone, where Node has `process.threadCpuUsage`. */
   mainCpuSeconds?: number;
-}
-
-/** CPU used since the call, in seconds: the whole process, and its main thread where measurable. */
-function cpuMeter(): () => { cpuSeconds: number; mainCpuSeconds?: number } {
-  const thread = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
-  const p0 = process.cpuUsage();
-  const t0 = thread?.();
-  const secs = (u: NodeJS.CpuUsage): number => (u.user + u.system) / 1e6;
-  return () => {
-    const p = secs(process.cpuUsage(p0));
-    const t = thread && t0 ? secs(thread(t0)) : undefined;
-    return t === undefined ? { cpuSeconds: p } : { cpuSeconds: p, mainCpuSeconds: t };
-  };
 }
 
 /**

@@ -15,7 +15,6 @@
  * the ~420 MB of prepared payload bytes.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject, lastValueFrom, tap } from 'rxjs';
@@ -26,13 +25,7 @@ import { PipelineMonitor } from '../src/runtime/monitor.ts';
 import { localStorage } from '../src/sinks/delta/storage.ts';
 import { createEventGenerator, padJson } from '../src/sources/rideshareEvents.ts';
 import type { KafkaRecord } from '../src/types.ts';
-
-function arg(name: string, dflt: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
-}
+import { arg, cpuMeter, peakRssMb } from './measure.ts';
 
 const CHUNK = 2_500;
 const PARTITIONS = 6;
@@ -126,9 +119,7 @@ async function runRound(chunks: readonly Chunk[], maxInFlight: number): Promise<
       ),
       { defaultValue: undefined },
     );
-    const thread = (process as { threadCpuUsage?: (prev?: NodeJS.CpuUsage) => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
-    const cpu0 = process.cpuUsage();
-    const main0 = thread?.();
+    const cpu = cpuMeter();
     const t0 = performance.now();
     let emitted = 0;
     for (const chunk of chunks) {
@@ -139,24 +130,12 @@ async function runRound(chunks: readonly Chunk[], maxInFlight: number): Promise<
     input.complete();
     await done;
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const mainCpu = thread && main0 ? thread(main0) : undefined;
+    const used = cpu();
     if (acked !== total) throw new Error(`acknowledged ${acked} of ${total} records`);
-    return {
-      records: total,
-      seconds,
-      cpuSeconds: (cpu.user + cpu.system) / 1e6,
-      mainCpuSeconds: mainCpu ? (mainCpu.user + mainCpu.system) / 1e6 : undefined,
-      files,
-    };
+    return { records: total, seconds, cpuSeconds: used.cpuSeconds, mainCpuSeconds: used.mainCpuSeconds, files };
   } finally {
     await rm(base, { recursive: true, force: true });
   }
-}
-
-function peakRssMb(): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m?.[1] ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
 }
 
 async function main(): Promise<void> {
