@@ -37,8 +37,8 @@ export interface DeltaTableOptions {
    * transferred buffers); falls back to the calling thread when no worker can start.
    * `'inline'`: on the calling thread. Or a `ParquetWorkerPool` of your own. With
    * `parquet.compressors` set, encoding is inline (functions cannot move to another thread).
-   * Measured (bench/README.md): with the native SNAPPY compressor a worker gains a Kafka
-   * pipeline ~5 % throughput for ~110 MB of memory, and costs a lone `deltaSink` about 40 %
+   * Measured (bench/README.md): with the native SNAPPY compressor a worker gains the bronze
+   * job 0–10 % throughput for ~220 MB more peak memory, and costs a lone `deltaSink` about 40 %
    * (packing and transfer with nothing to overlap); the bronze job therefore encodes inline.
    */
   encoder?: 'worker' | 'inline' | ParquetWorkerPool;
