@@ -55,7 +55,7 @@ def main() -> int:
         SparkSession.builder.master(f"local[{args.cores}]")
         .appName("bronze-spark-baseline")
         .config("spark.jars.packages", f"{DELTA_PACKAGE},{KAFKA_PACKAGE}")
-        .config("spark.jars.ivy", args.ivy)
+        .config("spark.jars.ivy", os.path.abspath(args.ivy))  # Spark needs an absolute path
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.ui.enabled", "false")
