@@ -18,10 +18,30 @@ export interface BufferTimeOptions<T> {
    * this buffer's timer.
    */
   readonly flush?: ObservableInput<unknown>;
+  /**
+   * Emit each batch in chunks of this many records as it fills (`BatchChunk`s, the batch's
+   * last one marked), instead of one array when it is complete: a sink can encode a chunk at
+   * once and let its records go, committing the batch at its last chunk (`deltaSink` does).
+   * The batch itself — time span, `maxRecords`, `maxBytes`, `flush` — is cut as without it.
+   */
+  readonly chunkRecords?: number;
+}
+
+/** Part of a batch (see `BufferTimeOptions.chunkRecords`). */
+export interface BatchChunk<T> {
+  readonly records: T[];
+  /** The batch's last chunk (its records may be empty when the batch ended on a chunk boundary). */
+  readonly last: boolean;
+}
+
+/** Whether a value is a `BatchChunk` (rather than a whole batch as an array). */
+export function isBatchChunk<T>(value: readonly T[] | BatchChunk<T>): value is BatchChunk<T> {
+  return !Array.isArray(value);
 }
 
 export function bufferTime<T>(): OperatorFunction<T, T[]>;
-export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T, T[]>;
+export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords: number }): OperatorFunction<T, BatchChunk<T>>;
+export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords?: undefined }): OperatorFunction<T, T[]>;
 /**
  * Collects records into micro-batches and emits a batch when `timeSpan` has elapsed since its
  * first record, or when it reaches `maxRecords` records or `maxBytes` bytes — whichever comes
@@ -42,10 +62,19 @@ export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T
  * );
  * ```
  *
- * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`, `flush`.
- * @return A function that returns an Observable of non-empty arrays of records.
+ * With `chunkRecords`, each batch is emitted in chunks as it fills:
+ * ```ts
+ * records$.pipe(
+ *   bufferTime({ timeSpan: 10_000, maxRecords: 50_000, chunkRecords: 10_000 }),
+ *   deltaSink(table), // encodes each chunk on arrival, commits at the batch's last chunk
+ * );
+ * ```
+ *
+ * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`, `flush`, `chunkRecords`.
+ * @return A function that returns an Observable of non-empty arrays of records (or, with
+ * `chunkRecords`, of `BatchChunk`s).
  */
-export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[]> {
+export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[] | BatchChunk<T>> {
   const {
     timeSpan = 10_000,
     maxRecords = Number.POSITIVE_INFINITY,
@@ -56,37 +85,50 @@ export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunct
   if (!(timeSpan > 0)) throw new RangeError('bufferTime: timeSpan must be > 0');
   if (!(maxRecords >= 1)) throw new RangeError('bufferTime: maxRecords must be >= 1');
   if (!(maxBytes > 0)) throw new RangeError('bufferTime: maxBytes must be > 0');
+  const { chunkRecords } = options;
+  if (chunkRecords !== undefined && !(chunkRecords >= 1)) throw new RangeError('bufferTime: chunkRecords must be >= 1');
   const countBytes = maxBytes !== Number.POSITIVE_INFINITY;
 
   return (source) =>
-    new Observable<T[]>((subscriber) => {
+    new Observable<T[] | BatchChunk<T>>((subscriber) => {
+      /** Records of the batch not emitted yet (with `chunkRecords`: of its current chunk). */
       let batch: T[] = [];
+      /** Records in the whole batch. */
+      let count = 0;
       let bytes = 0;
       let timer: Subscription | undefined;
 
       const flush = (): void => {
         timer?.unsubscribe();
         timer = undefined;
-        if (batch.length === 0) return;
+        if (count === 0) return;
         const out = batch;
         batch = [];
+        count = 0;
         bytes = 0;
-        subscriber.next(out);
+        subscriber.next(chunkRecords === undefined ? out : { records: out, last: true });
       };
 
       const flushes = options.flush === undefined ? undefined : from(options.flush).subscribe({ next: flush, error: (err: unknown) => subscriber.error(err) });
       const subscription = source.subscribe({
         next: (value) => {
           batch.push(value);
+          count += 1;
           if (countBytes) bytes += sizeOf(value);
-          if (batch.length >= maxRecords || (countBytes && bytes >= maxBytes)) {
+          if (count >= maxRecords || (countBytes && bytes >= maxBytes)) {
             flush();
-          } else if (timer === undefined) {
-            timer = scheduler.schedule(flush, timeSpan);
+            return;
+          }
+          if (timer === undefined) timer = scheduler.schedule(flush, timeSpan);
+          if (chunkRecords !== undefined && batch.length >= chunkRecords) {
+            const out = batch;
+            batch = [];
+            subscriber.next({ records: out, last: false });
           }
         },
         error: (err: unknown) => {
           batch = [];
+          count = 0;
           subscriber.error(err);
         },
         complete: () => {
@@ -101,6 +143,7 @@ export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunct
         timer?.unsubscribe();
         timer = undefined;
         batch = [];
+        count = 0;
       };
     });
 }

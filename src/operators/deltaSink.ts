@@ -1,6 +1,8 @@
-import { EMPTY, Observable, concatMap } from 'rxjs';
+import { Observable, Subject, concatMap } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import type { DeltaTable } from '../sinks/delta/table.ts';
+import type { AppendResult, DeltaTable, StagedAppend } from '../sinks/delta/table.ts';
+import type { BatchChunk } from './bufferTime.ts';
+import { isBatchChunk } from './bufferTime.ts';
 import { backoffDelay, isRetriable, sleep } from '../sinks/delta/retry.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
 
@@ -17,8 +19,8 @@ export interface DeltaSinkOptions {
   readonly onWrite?: (ack: SinkAck) => void;
 }
 
-export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>): OperatorFunction<readonly Row[], SinkAck>;
-export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions): OperatorFunction<readonly Row[], SinkAck>;
+export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 /**
  * Writes each batch to a Delta table as one commit and emits a `SinkAck` once the commit is
  * durable. Exactly-once: each commit records a `txn` per source partition (appId from
@@ -31,6 +33,12 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
  * failed batch is never acknowledged. A non-retriable failure, or running out of
  * `maxAttempts`, errors the stream. The ack's `refs` are the batch's rows themselves (skipped
  * rows included: they are durable too).
+ *
+ * Chunks (`bufferTime({ chunkRecords })`) are encoded into the batch's files as they arrive
+ * (`DeltaTable.stage`), so a batch's records need not all be held until it is complete; the
+ * batch is committed at its last chunk, in order with other batches, and its ack lists the
+ * records as `{ topic, partition, offset }`. While a commit is in progress the next batch's
+ * chunks are already being encoded.
  *
  * ## Example
  * ```ts
@@ -46,7 +54,7 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
  * @param options `pipelineId`, `appId`, `retry`, `onWriteError`, `onWrite`.
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
-export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions = {}): OperatorFunction<readonly Row[], SinkAck> {
+export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
   const { pipelineId = 'rxlake', retry = {}, onWriteError, onWrite } = options;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
   const { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity } = retry;
@@ -64,14 +72,15 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
   };
   const dedupe = { appId: options.appId ? (row: Row): string => appId(row) : cachedAppId, offset: (row: Row): bigint => row.offset };
 
-  const write = (batch: readonly Row[]): Observable<SinkAck> =>
+  /** Runs `append` (retrying as configured) and emits its ack. */
+  const write = (append: () => Promise<AppendResult>, refs: readonly RecordRef[]): Observable<SinkAck> =>
     new Observable<SinkAck>((subscriber) => {
       const abort = new AbortController();
       const run = async (): Promise<SinkAck> => {
         const started = performance.now();
         for (let attempt = 1; ; attempt++) {
           try {
-            const r = await table.append(batch, { dedupe });
+            const r = await append();
             return {
               table: table.name,
               version: r.version,
@@ -79,7 +88,7 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
               skipped: r.skipped,
               bytes: r.bytes,
               durationMs: performance.now() - started,
-              refs: batch,
+              refs,
             };
           } catch (err) {
             const error = err instanceof Error ? err : new Error(String(err));
@@ -104,5 +113,52 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
       return () => abort.abort(new Error('deltaSink: unsubscribed'));
     });
 
-  return concatMap((batch) => (batch.length ? write(batch) : EMPTY));
+  return (source) =>
+    new Observable<SinkAck>((subscriber) => {
+      // Whole batches and completed staged batches are written strictly one at a time, in order.
+      const jobs = new Subject<Observable<SinkAck>>();
+      const writes = jobs.pipe(concatMap((job) => job)).subscribe(subscriber);
+      /** The batch being received in chunks: its rows are encoded as they come. */
+      let open: { readonly staged: StagedAppend<Row>; readonly refs: RecordRef[] } | undefined;
+      const close = (): void => {
+        if (!open) return;
+        const { staged, refs } = open;
+        open = undefined;
+        if (staged.received > 0) jobs.next(write(() => staged.commit(), refs));
+      };
+      const upstream = source.subscribe({
+        next: (input) => {
+          if (!isBatchChunk(input)) {
+            if (input.length) jobs.next(write(() => table.append(input, { dedupe }), input));
+            return;
+          }
+          try {
+            open ??= { staged: table.stage({ dedupe }), refs: [] };
+            open.staged.add(input.records);
+          } catch (err) {
+            // A value its column cannot take: bad input, not retriable (as from `append`).
+            open = undefined;
+            const error = err instanceof Error ? err : new Error(String(err));
+            onWriteError?.(error, 1);
+            subscriber.error(error);
+            return;
+          }
+          // The ack lists the records by reference only: the rows themselves can go.
+          const { refs } = open;
+          for (const r of input.records) refs.push({ topic: r.topic, partition: r.partition, offset: r.offset });
+          if (input.last) close();
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => {
+          close();
+          jobs.complete();
+        },
+      });
+      return () => {
+        upstream.unsubscribe();
+        writes.unsubscribe();
+        open?.staged.discard();
+        open = undefined;
+      };
+    });
 }

@@ -1,5 +1,5 @@
-export { bufferTime } from './bufferTime.ts';
-export type { BufferTimeOptions } from './bufferTime.ts';
+export { bufferTime, isBatchChunk } from './bufferTime.ts';
+export type { BatchChunk, BufferTimeOptions } from './bufferTime.ts';
 export { commitOffsets } from './commitOffsets.ts';
 export type { CommitEvent, CommitOffsetsOptions } from './commitOffsets.ts';
 export { deltaSink } from './deltaSink.ts';

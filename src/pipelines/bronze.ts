@@ -97,10 +97,11 @@ export function bronzeTopicPipeline(
             acceptsBytes: bronzeBytesGuards[topic],
           }),
           partitionByDate(),
-          bufferTime(batchOf(main)),
-          tap((rows) => {
-            main.started();
-            monitor.recordsIn.inc({ topic }, rows.length);
+          // Chunks are encoded as they come; the batch is committed at its last one.
+          bufferTime({ ...batchOf(main), chunkRecords: config.batch.chunkRecords }),
+          tap((chunk) => {
+            if (chunk.last) main.started();
+            monitor.recordsIn.inc({ topic }, chunk.records.length);
           }),
           deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
           tap(main.landed),
@@ -223,6 +224,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     startFrom: config.kafka.startFrom,
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
+    maxReadAheadRecords: config.maxReadAheadRecords,
     untilCaughtUp: options.untilCaughtUp === true,
     consumer: bronzeConsumerSettings(config),
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),

@@ -35,12 +35,14 @@ export const bronzeEnv = {
   BRONZE_TOPICS: envVar(subsetOf(BRONZE_TOPICS), `"all" or a comma-separated subset of ${BRONZE_TOPICS.join(', ')}`, { default: 'all' }),
   DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: './data/bronze' }),
   BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
-  // Memory: a batch exists about twice at its peak (the records, and their columns being
-  // encoded), and up to two batches are in flight (one filling, one being written).
   BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 50000', { default: '50000' }),
+  // Chunks: a batch's records are encoded into its files as each chunk fills, so no more than
+  // about a chunk of them is held as records; the batch still becomes one file per partition.
+  BATCH_CHUNK_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 10000 (records encoded at a time; 0 is not allowed)', { default: '10000' }),
   BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
   MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
   MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
+  MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 10000 (records read and queued before the chain takes them)', { default: '10000' }),
   /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
   // inline: measured ~220 MB less peak memory than a worker for 0-10 % less throughput (README, "Memory").
   PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'inline' }),
@@ -77,9 +79,10 @@ export interface BronzeConfig {
   readonly topics: BronzeEnv['BRONZE_TOPICS'];
   readonly deltaBasePath: string;
   readonly s3?: { endpoint?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
-  readonly batch: { timeSpanMs: number; maxRecords: number; maxBytes: number };
+  readonly batch: { timeSpanMs: number; maxRecords: number; maxBytes: number; chunkRecords: number };
   readonly maxInFlightRecords: number;
   readonly maxInFlightBytes: number;
+  readonly maxReadAheadRecords: number;
   readonly maxPayloadBytes: number;
   /** Where the Delta sinks encode Parquet (default `'inline'`: on the main thread). */
   readonly parquetEncoder: 'worker' | 'inline';
@@ -138,9 +141,10 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
           },
         }
       : {}),
-    batch: { timeSpanMs: Math.round(e.BATCH_INTERVAL_SECONDS * 1000), maxRecords: e.BATCH_MAX_RECORDS, maxBytes: e.BATCH_MAX_BYTES },
+    batch: { timeSpanMs: Math.round(e.BATCH_INTERVAL_SECONDS * 1000), maxRecords: e.BATCH_MAX_RECORDS, maxBytes: e.BATCH_MAX_BYTES, chunkRecords: e.BATCH_CHUNK_RECORDS },
     maxInFlightRecords: e.MAX_IN_FLIGHT_RECORDS,
     maxInFlightBytes: e.MAX_IN_FLIGHT_BYTES,
+    maxReadAheadRecords: e.MAX_READ_AHEAD_RECORDS,
     maxPayloadBytes: e.MAX_PAYLOAD_BYTES,
     parquetEncoder: e.PARQUET_ENCODER,
     dlq: { enabled: e.DLQ_ENABLED, validateJson: e.DLQ_VALIDATE_JSON, validateSchema: e.DLQ_VALIDATE_SCHEMA },

@@ -1,6 +1,6 @@
 export { deadLetterTableSpec } from './deadLetterTable.ts';
-export { DeltaTable } from './delta/table.ts';
-export type { AppendOptions, AppendResult, Dedupe, DeltaLogger, DeltaTableOptions } from './delta/table.ts';
+export { DeltaTable, StagedConflictError } from './delta/table.ts';
+export type { AppendOptions, AppendResult, Dedupe, DeltaLogger, DeltaTableOptions, StagedAppend } from './delta/table.ts';
 export type { ColumnSpec, DeltaType, TableSpec } from './delta/schema.ts';
 export { localStorage, s3Storage, storageFromUri } from './delta/storage.ts';
 export type { LocalStorageOptions, S3ConnectionOptions, S3Options, Storage } from './delta/storage.ts';

@@ -46,6 +46,12 @@ export interface FromKafkaOptions {
   /** Most bytes (key + value) read (queued or emitted) but not yet acknowledged; default 64 MiB. */
   readonly maxInFlightBytes?: number;
   /**
+   * Most records read and queued, not yet emitted (the read-ahead); default 10 000. Within the
+   * in-flight budget this bounds what waits in memory as whole records when the chain is slower
+   * than the client: beyond it the batch handler waits (heart-beating) until the queue shortens.
+   */
+  readonly maxReadAheadRecords?: number;
+  /**
    * Bounded mode: read up to the high-water marks found at start, then complete `records$`.
    * The consumer stays connected until the commit chain (`commitOffsets`) finalizes.
    */
@@ -161,6 +167,7 @@ interface Session {
 
 const DEFAULT_MAX_RECORDS = 100_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_MAX_READ_AHEAD = 10_000;
 const WAIT_SLICE_MS = 1_000;
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
@@ -209,6 +216,8 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   const maxBytes = options.maxInFlightBytes ?? DEFAULT_MAX_BYTES;
   if (!(maxRecords >= 1)) throw new RangeError('fromKafka: maxInFlightRecords must be >= 1');
   if (!(maxBytes >= 1)) throw new RangeError('fromKafka: maxInFlightBytes must be >= 1');
+  const maxReadAhead = options.maxReadAheadRecords ?? DEFAULT_MAX_READ_AHEAD;
+  if (!(maxReadAhead >= 1)) throw new RangeError('fromKafka: maxReadAheadRecords must be >= 1');
   if (options.topics.length === 0) throw new RangeError('fromKafka: no topics');
   const startFrom: StartFrom = options.startFrom ?? (options.fromBeginning === true ? 'earliest' : 'latest');
   const secrets = secretsOf(options);
@@ -515,6 +524,16 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
           checkCaughtUp(s);
           return;
         }
+        if (s.handoff.size >= maxReadAhead) {
+          // Read far enough ahead: wait for the queue to shorten (each slice wakes this).
+          resolve();
+          publishPosition();
+          while (s.handoff.size >= maxReadAhead) {
+            await waitForCapacity(WAIT_SLICE_MS);
+            if (!live()) return;
+            if (s.handoff.size >= maxReadAhead) await payload.heartbeat();
+          }
+        }
         const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
         if (overBudget(size)) {
           resolve();
@@ -770,6 +789,8 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         onEmpty: () => {
           if (s.waitingForBudget > 0) saturated.next();
         },
+        // A batch handler may be waiting for the read-ahead queue to shorten.
+        onSlice: wake,
       }),
       waitingForBudget: 0,
       restarts: 0,

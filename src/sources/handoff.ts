@@ -9,6 +9,8 @@ export interface HandoffOptions<T> {
   readonly deliver: (item: T) => void;
   /** Called when the queue has just been emptied by a slice. */
   readonly onEmpty?: () => void;
+  /** Called after every slice of deliveries (the queue is shorter than before). */
+  readonly onSlice?: () => void;
   /** Longest slice of deliveries before yielding to the event loop, ms (default 10). */
   readonly sliceMs?: number;
   /** Runs a slice later (default `setImmediate`: after pending I/O). */
@@ -21,12 +23,14 @@ export class Handoff<T> {
   #scheduled = false;
   readonly #deliver: (item: T) => void;
   readonly #onEmpty: () => void;
+  readonly #onSlice: () => void;
   readonly #sliceMs: number;
   readonly #schedule: (run: () => void) => void;
 
   constructor(options: HandoffOptions<T>) {
     this.#deliver = options.deliver;
     this.#onEmpty = options.onEmpty ?? (() => undefined);
+    this.#onSlice = options.onSlice ?? (() => undefined);
     this.#sliceMs = options.sliceMs ?? 10;
     this.#schedule = options.schedule ?? ((run) => setImmediate(run));
   }
@@ -63,6 +67,7 @@ export class Handoff<T> {
     } finally {
       if (this.size > 0) this.#schedule(this.#run);
       else this.#scheduled = false;
+      this.#onSlice();
     }
   };
 

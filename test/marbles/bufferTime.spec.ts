@@ -144,5 +144,70 @@ describe('bufferTime', () => {
     expect(() => bufferTime({ timeSpan: 0 })).toThrow(RangeError);
     expect(() => bufferTime({ maxRecords: 0 })).toThrow(RangeError);
     expect(() => bufferTime({ maxBytes: 0 })).toThrow(RangeError);
+    expect(() => bufferTime({ chunkRecords: 0 })).toThrow(RangeError);
+  });
+});
+
+describe('bufferTime with chunkRecords', () => {
+  it('emits a batch in chunks as it fills; the chunk that completes it (by count) is the last', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -abcdefg|');
+      const expected = '--x-yz-v(w|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, maxRecords: 5, chunkRecords: 2 }))).toBe(expected, {
+        x: { records: ['a', 'b'], last: false },
+        y: { records: ['c', 'd'], last: false },
+        z: { records: ['e'], last: true },
+        v: { records: ['f', 'g'], last: false },
+        w: { records: [], last: true },
+      });
+    });
+  });
+
+  it('cuts batches by time from their first record, as without chunks', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -abc------d-----|');
+      const expected = '--x---y--------z|';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 5, chunkRecords: 2 }))).toBe(expected, {
+        x: { records: ['a', 'b'], last: false },
+        y: { records: ['c'], last: true },
+        z: { records: ['d'], last: true },
+      });
+    });
+  });
+
+  it('a batch that ends on a chunk boundary ends with an empty last chunk; an empty batch emits nothing', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('   -ab-------cd--|');
+      const flush = hot('-----f--f------');
+      const expected = ' --x--y-----z--(y|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, flush, chunkRecords: 2 }))).toBe(expected, {
+        x: { records: ['a', 'b'], last: false },
+        y: { records: [], last: true },
+        z: { records: ['c', 'd'], last: false },
+      });
+    });
+  });
+
+  it('counts maxBytes over the whole batch, not the chunk', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const v = { a: { size: 3 }, b: { size: 3 }, c: { size: 3 }, d: { size: 3 } };
+      const e1 = hot('  -abcd|', v);
+      const expected = '--xy-(z|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, maxBytes: 9, chunkRecords: 2 }))).toBe(expected, {
+        x: { records: [v.a, v.b], last: false },
+        y: { records: [v.c], last: true },
+        z: { records: [v.d], last: true },
+      });
+    });
+  });
+
+  it('passes an error on and drops the unemitted part of the batch', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -abc#');
+      const expected = '--x-#';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, chunkRecords: 2 }))).toBe(expected, {
+        x: { records: ['a', 'b'], last: false },
+      });
+    });
   });
 });

@@ -198,7 +198,65 @@ export function encodeColumnData(
   void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072, pageSize: opts.pageSize ?? 65_536 });
   void pq.finish();
   const bytes = writer.getBytes();
-  return { bytes, numRecords, stats: deltaStats(pq, columns, data, numRecords, opts.statsStringLength ?? 32) };
+  const nulls = columns.map((c, j) => (c.stats === false ? countNulls(data[j] ?? []) : 0n));
+  return { bytes, numRecords, stats: deltaStats(pq, columns, nulls, numRecords, opts.statsStringLength ?? 32) };
+}
+
+/**
+ * One Parquet file built a row group at a time: `write()` encodes (and compresses) rows at once,
+ * so they need not be kept until the file is complete; `finish()` adds the footer and returns
+ * the file with its Delta stats. What it holds meanwhile is the encoded bytes.
+ */
+export class ParquetFileBuilder<Row> {
+  readonly #columns: readonly ColumnSpec<Row>[];
+  readonly #opts: ParquetOptions;
+  readonly #writer: ByteWriter;
+  readonly #pq: ParquetWriter;
+  readonly #nulls: bigint[];
+  #numRecords = 0;
+  #finished = false;
+
+  constructor(columns: readonly ColumnSpec<Row>[], opts: ParquetOptions = {}, schema: SchemaElement[] = parquetSchema(columns as readonly ColumnSpec<unknown>[])) {
+    this.#columns = columns;
+    this.#opts = opts;
+    this.#writer = new ByteWriter(1 << 20);
+    this.#pq = new ParquetWriter({ writer: this.#writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
+    this.#nulls = columns.map(() => 0n);
+  }
+
+  /** Rows written so far. */
+  get numRecords(): number {
+    return this.#numRecords;
+  }
+
+  /** Encoded bytes so far (the footer not included). */
+  get byteLength(): number {
+    return this.#writer.offset;
+  }
+
+  /** Encodes `rows` (or the rows at `indices`) as one or more row groups. */
+  write(rows: readonly Row[], indices?: readonly number[]): void {
+    if (this.#finished) throw new Error('ParquetFileBuilder: write after finish');
+    const n = indices ? indices.length : rows.length;
+    if (n === 0) return;
+    // Every column is converted (and checked) before anything is written: a bad value leaves the file as it was.
+    const data = this.#columns.map((c) => columnArray(rows, c, indices));
+    const columnData = this.#columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[], statistics: c.stats !== false }));
+    void this.#pq.write({ columnData, rowGroupSize: this.#opts.rowGroupSize ?? 131_072, pageSize: this.#opts.pageSize ?? 65_536 });
+    this.#columns.forEach((c, j) => {
+      if (c.stats === false) this.#nulls[j] = (this.#nulls[j] as bigint) + countNulls(data[j] ?? []);
+    });
+    this.#numRecords += n;
+  }
+
+  /** The complete file; the builder takes no more rows. */
+  finish(): EncodedFile {
+    if (this.#finished) throw new Error('ParquetFileBuilder: finished twice');
+    this.#finished = true;
+    void this.#pq.finish();
+    const bytes = this.#writer.getBytes();
+    return { bytes, numRecords: this.#numRecords, stats: deltaStats(this.#pq, this.#columns, this.#nulls, this.#numRecords, this.#opts.statsStringLength ?? 32) };
+  }
 }
 
 interface ColumnStat {
@@ -279,9 +337,9 @@ function jsonBound(type: DeltaType, v: MinMaxType, isMax: boolean, maxChars: num
   }
 }
 
-function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], data: readonly unknown[][], numRecords: number, maxChars: number): string {
-  // Without Parquet statistics (`stats: false`) the writer counts no nulls either: count them here.
-  const acc: ColumnStat[] = columns.map((c, j) => ({ min: undefined, max: undefined, nulls: c.stats === false ? countNulls(data[j] ?? []) : 0n }));
+/** `nulls`: null counts of the columns without Parquet statistics (the writer counts none for those). */
+function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], nulls: readonly bigint[], numRecords: number, maxChars: number): string {
+  const acc: ColumnStat[] = columns.map((c, j) => ({ min: undefined, max: undefined, nulls: c.stats === false ? (nulls[j] ?? 0n) : 0n }));
   for (const rg of pq.row_groups) {
     rg.columns.forEach((chunk, j) => {
       const s = chunk.meta_data?.statistics;

@@ -10,11 +10,11 @@ import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAc
 import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
 import { packColumns } from './columnar.ts';
 import type { EncodedFile, ParquetOptions } from './parquet.ts';
-import { encodeParquet, InvalidValueError } from './parquet.ts';
+import { encodeParquet, InvalidValueError, ParquetFileBuilder } from './parquet.ts';
 import type { ParquetWorkerPool } from './parquetPool.ts';
 import { sharedParquetPool } from './parquetPool.ts';
 import type { BackoffOptions } from './retry.ts';
-import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError, sleep } from './retry.ts';
+import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, DeltaError, SchemaMismatchError, sleep } from './retry.ts';
 import type { ColumnSpec, DeltaType, TableSpec } from './schema.ts';
 import { checkCompatible, parquetSchema, schemaString, validateSpec } from './schema.ts';
 import type { Storage } from './storage.ts';
@@ -80,7 +80,52 @@ interface Kept {
   indices: number[] | undefined;
   /** Largest offset per appId among the rows to write (dedupe only). */
   max: Map<string, bigint>;
+  /** Smallest offset per appId among the rows to write (dedupe only). */
+  min: Map<string, bigint>;
 }
+
+/**
+ * Rows staged for one commit, encoded into Parquet row groups as they are added (see
+ * `DeltaTable.stage`): only the encoded bytes are held until `commit()`.
+ */
+export interface StagedAppend<Row> {
+  /**
+   * Encodes `rows` now (one row group per partition value), skipping rows the table already
+   * holds (dedupe, as of the table's last refresh or commit). Throws `InvalidValueError` for a
+   * value its column cannot take, leaving what was staged before as it was.
+   */
+  add(rows: readonly Row[]): { readonly rows: number; readonly skipped: number };
+  /** Rows given to `add` (skipped ones included). */
+  readonly received: number;
+  /** Rows staged to be written. */
+  readonly rows: number;
+  /** Encoded bytes held. */
+  readonly bytes: number;
+  /**
+   * Writes the files and commits them in one Delta commit with their `txn` actions, like
+   * `append`. May be called again after a retriable failure. Throws `StagedConflictError` when
+   * another writer committed some (not all) of the staged rows meanwhile.
+   */
+  commit(): Promise<AppendResult>;
+  /** Drops what was staged (nothing was written). */
+  discard(): void;
+}
+
+/**
+ * Another writer committed some of the rows staged here while they were being staged: rows
+ * already encoded cannot be dropped one by one, so nothing is committed. Not retriable here:
+ * the records were not acknowledged, and a restart reads them again from the committed
+ * offsets, skipping what the table holds.
+ */
+export class StagedConflictError extends DeltaError {
+  constructor(message: string) {
+    super(message, { retriable: false, code: 'STAGED_CONFLICT' });
+    this.name = 'StagedConflictError';
+  }
+}
+
+/** Staged rows another writer committed: all of them, or some (and which). */
+type Overlap = { readonly all: true } | { readonly all: false; readonly message: string } | undefined;
 
 interface WrittenFiles {
   adds: AddAction[];
@@ -275,8 +320,7 @@ export class DeltaTable<Row> {
    */
   async append(rows: readonly Row[], opts: AppendOptions<Row> = {}): Promise<AppendResult> {
     const t0 = performance.now();
-    let attempts = 0;
-    const done = (version: number | null, written: number, files: WrittenFiles | undefined): AppendResult => ({
+    const result = (version: number | null, written: number, files: WrittenFiles | undefined, attempts: number): AppendResult => ({
       version,
       rows: written,
       skipped: rows.length - written,
@@ -285,22 +329,221 @@ export class DeltaTable<Row> {
       durationMs: performance.now() - t0,
       attempts,
     });
-    if (!rows.length) return done(null, 0, undefined);
+    if (!rows.length) return result(null, 0, undefined, 0);
     await this.#refresh();
 
     const { dedupe } = opts;
     let kept = this.#keep(rows, undefined, dedupe);
     const count = (k: Kept): number => (k.indices ? k.indices.length : rows.length);
-    if (!count(kept)) return done(null, 0, undefined);
+    if (!count(kept)) return result(null, 0, undefined, 0);
     let files = await this.#writeFiles(rows, kept.indices);
+    const c = await this.#commitFiles({ files, kept, rows: count(kept) }, opts.txns, async () => {
+      if (!dedupe) return { files, kept, rows: count(kept) };
+      const again = this.#keep(rows, kept.indices, dedupe);
+      if (!count(again)) {
+        await this.#discard(files);
+        return undefined; // someone else already wrote all of it
+      }
+      if (count(again) !== count(kept)) {
+        await this.#discard(files);
+        kept = again;
+        files = await this.#writeFiles(rows, kept.indices);
+      }
+      return { files, kept, rows: count(kept) };
+    });
+    return c.version === null ? result(null, 0, undefined, c.attempts) : result(c.version, c.rows, c.files, c.attempts);
+  }
+
+  /**
+   * Stages rows for one commit: each `add` encodes its rows into Parquet row groups right away
+   * (one file per partition value, growing with every `add`), so only encoded bytes are held
+   * until `commit()` writes the files and commits them like `append` (`txn` actions from
+   * `dedupe`, put-if-absent, lost races re-read). Rows the table already holds are skipped when
+   * added, as of the table's last refresh or commit; after a lost race, rows another writer
+   * committed meanwhile cannot be taken out of encoded files: `commit()` then throws
+   * `StagedConflictError` (or, when the other writer committed all of them, commits nothing).
+   *
+   * With a worker-thread encoder the rows are kept and encoded at `commit()` instead.
+   */
+  stage(opts: AppendOptions<Row> = {}): StagedAppend<Row> {
+    const { dedupe } = opts;
+    const pool = this.#opts.parquet?.compressors ? undefined : this.#pool;
+    const parquet = this.#opts.parquet ?? {};
+    const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder<Row> }>();
+    const kept: Kept = { indices: undefined, max: new Map(), min: new Map() };
+    const held: Row[] = [];
+    let finished: Array<{ values: (string | null)[]; file: EncodedFile }> | undefined;
+    let received = 0;
+    let staged = 0;
+    let state: 'open' | 'finished' | 'committed' | 'discarded' = 'open';
+    const merge = (k: Kept): void => {
+      for (const [app, v] of k.max) if ((kept.max.get(app) ?? -1n) < v) kept.max.set(app, v);
+      for (const [app, v] of k.min) {
+        const cur = kept.min.get(app);
+        if (cur === undefined || v < cur) kept.min.set(app, v);
+      }
+    };
+    return {
+      get received() {
+        return received;
+      },
+      get rows() {
+        return staged;
+      },
+      get bytes() {
+        let b = 0;
+        for (const { builder } of builders.values()) b += builder.byteLength;
+        for (const f of finished ?? []) b += f.file.bytes.byteLength;
+        return b;
+      },
+      add: (rows: readonly Row[]) => {
+        if (state !== 'open') throw new Error(`StagedAppend: add after ${state === 'discarded' ? 'discard' : 'commit'}`);
+        if (!rows.length) return { rows: 0, skipped: 0 };
+        const k = this.#keep(rows, undefined, dedupe);
+        const n = k.indices ? k.indices.length : rows.length;
+        if (n > 0) {
+          if (pool) {
+            if (k.indices) for (const i of k.indices) held.push(rows[i] as Row);
+            else for (const r of rows) held.push(r);
+          } else {
+            try {
+              for (const g of this.#group(rows, k.indices)) {
+                const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
+                let open = builders.get(key);
+                if (!open) {
+                  open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema) };
+                  builders.set(key, open);
+                }
+                open.builder.write(rows, g.indices);
+              }
+            } catch (err) {
+              // Some groups may be in their files already: this staged append is unusable.
+              state = 'discarded';
+              builders.clear();
+              throw err;
+            }
+          }
+          merge(k);
+        }
+        received += rows.length;
+        staged += n;
+        return { rows: n, skipped: rows.length - n };
+      },
+      commit: async () => {
+        if (state === 'discarded') throw new Error('StagedAppend: commit after discard');
+        if (state === 'committed') throw new Error('StagedAppend: committed already');
+        const t0 = performance.now();
+        const result = (version: number | null, rows: number, files: WrittenFiles | undefined, attempts: number): AppendResult => ({
+          version,
+          rows,
+          skipped: received - rows,
+          bytes: files?.bytes ?? 0,
+          files: files?.adds.length ?? 0,
+          durationMs: performance.now() - t0,
+          attempts,
+        });
+        if (pool) {
+          const r = await this.append(held, opts);
+          state = 'committed';
+          held.length = 0;
+          return { ...r, skipped: received - r.rows };
+        }
+        if (state === 'open') {
+          state = 'finished';
+          finished = [...builders.values()].filter((b) => b.builder.numRecords > 0).map((b) => ({ values: b.values, file: b.builder.finish() }));
+          builders.clear();
+        }
+        const files = finished ?? [];
+        if (staged === 0 || files.length === 0) {
+          state = 'committed';
+          return result(null, 0, undefined, 0);
+        }
+        // A retry after an error: our previous attempt may have landed; its files stay either way.
+        await this.#refresh();
+        const before = this.#overlap(kept);
+        if (before?.all === true) {
+          state = 'committed';
+          finished = undefined;
+          return result(null, 0, undefined, 0);
+        }
+        if (before) throw new StagedConflictError(`${this.uri}: ${before.message}`);
+        const written = await this.#writeEncoded(files);
+        const c = await this.#commitFiles({ files: written, kept, rows: staged }, opts.txns, async () => {
+          const again = this.#overlap(kept);
+          if (!again) return { files: written, kept, rows: staged };
+          await this.#discard(written); // none of our attempts landed
+          if (again.all) return undefined;
+          throw new StagedConflictError(`${this.uri}: ${again.message}`);
+        });
+        state = 'committed';
+        finished = undefined;
+        return c.version === null ? result(null, 0, undefined, c.attempts) : result(c.version, c.rows, c.files, c.attempts);
+      },
+      discard: () => {
+        if (state !== 'committed') state = 'discarded';
+        builders.clear();
+        finished = undefined;
+        held.length = 0;
+      },
+    };
+  }
+
+  /**
+   * After a refresh: whether another writer committed staged rows (per appId, a `txn` version at
+   * or above the smallest staged offset): every staged row, or some of them (and which).
+   */
+  #overlap(kept: Kept): Overlap {
+    let message: string | undefined;
+    let all = kept.min.size > 0;
+    for (const [app, min] of kept.min) {
+      const v = this.#snapshot.txns.get(app);
+      const max = kept.max.get(app) as bigint;
+      if (v === undefined || v < max) all = false;
+      if (v !== undefined && v >= min) {
+        message ??= `another writer committed offsets up to ${v} of ${app} while offsets ${min}..${max} were staged here; restart to read them again`;
+      }
+    }
+    if (all) return { all: true };
+    return message === undefined ? undefined : { all: false, message };
+  }
+
+  /** Writes encoded files of partition `values` (removing what was written when one fails). */
+  async #writeEncoded(files: ReadonlyArray<{ values: (string | null)[]; file: EncodedFile }>): Promise<WrittenFiles> {
+    const adds: AddAction[] = [];
+    let bytes = 0;
+    const writes = files.map(({ values, file }, part) => {
+      const { add, fsPath } = this.#addAction(values, part, file);
+      adds.push(add);
+      bytes += file.bytes.byteLength;
+      return this.storage.write(fsPath, file.bytes);
+    });
+    const results = await Promise.allSettled(writes);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await this.#discard({ adds, bytes });
+      throw failed.reason;
+    }
+    return { adds, bytes };
+  }
+
+  /**
+   * Commits written `files` at the next version, put-if-absent. After a lost race it re-reads
+   * the winners: our own commit found among them ends it; a protocol or metadata change removes
+   * the files and throws; else `recheck` decides what to commit at the next attempt (`undefined`:
+   * nothing, its files removed).
+   */
+  async #commitFiles(
+    first: { files: WrittenFiles; kept: Kept; rows: number },
+    extraTxns: AppendOptions<Row>['txns'],
+    recheck: () => Promise<{ files: WrittenFiles; kept: Kept; rows: number } | undefined>,
+  ): Promise<{ version: number | null; rows: number; files: WrittenFiles | undefined; attempts: number }> {
+    let cur = first;
     const txnId = randomUUID();
     const maxAttempts = this.#opts.maxCommitAttempts ?? 100;
-
     for (let attempt = 1; ; attempt++) {
-      attempts = attempt;
       const version = this.#snapshot.version + 1;
       const now = Date.now();
-      const txns = this.#txns(kept, opts, now);
+      const txns = this.#txns(cur.kept, extraTxns, now);
       const commitInfo = {
         timestamp: now,
         operation: 'WRITE',
@@ -309,17 +552,17 @@ export class DeltaTable<Row> {
         engineInfo: 'rxlake',
         txnId,
         operationMetrics: {
-          numFiles: String(files.adds.length),
-          numOutputRows: String(count(kept)),
-          numOutputBytes: String(files.bytes),
+          numFiles: String(cur.files.adds.length),
+          numOutputRows: String(cur.rows),
+          numOutputBytes: String(cur.files.bytes),
         },
       };
-      const body = serializeCommit({ commitInfo, txns, adds: files.adds });
+      const body = serializeCommit({ commitInfo, txns, adds: cur.files.adds });
       if (await this.storage.putIfAbsent(commitPath(version), body)) {
         if (this.#snapshot.version === version - 1) applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
         else await this.#refresh(); // another append on this handle moved the snapshot meanwhile
         await this.#maybeCheckpoint(version);
-        return done(version, count(kept), files);
+        return { version, rows: cur.rows, files: cur.files, attempts: attempt };
       }
 
       // Lost the race: read the winners, then decide.
@@ -328,29 +571,20 @@ export class DeltaTable<Row> {
         applied = await this.#refresh();
       } catch (err) {
         if (!(err instanceof SchemaMismatchError)) throw err;
-        await this.#discard(files);
+        await this.#discard(cur.files);
         throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table while committing: ${err.message}`);
       }
       const ours = applied.find((c) => c.commitInfo?.txnId === txnId);
-      if (ours) return done(ours.version, count(kept), files); // our write landed after all
+      if (ours) return { version: ours.version, rows: cur.rows, files: cur.files, attempts: attempt }; // our write landed after all
       if (applied.some((c) => c.protocol || c.metaData)) {
-        await this.#discard(files);
+        await this.#discard(cur.files);
         throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table's protocol or metadata`);
       }
-      if (dedupe) {
-        const again = this.#keep(rows, kept.indices, dedupe);
-        if (!count(again)) {
-          await this.#discard(files);
-          return done(null, 0, undefined); // someone else already wrote all of it
-        }
-        if (count(again) !== count(kept)) {
-          await this.#discard(files);
-          kept = again;
-          files = await this.#writeFiles(rows, kept.indices);
-        }
-      }
+      const next = await recheck();
+      if (!next) return { version: null, rows: 0, files: undefined, attempts: attempt };
+      cur = next;
       if (attempt >= maxAttempts) {
-        await this.#discard(files);
+        await this.#discard(cur.files);
         throw new CommitConflictError(`${this.uri}: lost ${attempt} commit races in a row (at version ${version})`);
       }
       await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 1000, ...this.#opts.conflictBackoff }));
@@ -362,38 +596,46 @@ export class DeltaTable<Row> {
    * largest offset among them — one pass, one `appId()` call per row.
    */
   #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined): Kept {
-    if (!dedupe) return { indices: undefined, max: new Map() };
+    if (!dedupe) return { indices: undefined, max: new Map(), min: new Map() };
     const txns = this.#snapshot.txns;
     const out: number[] = [];
     const max = new Map<string, bigint>();
+    const min = new Map<string, bigint>();
     const n = from ? from.length : rows.length;
     let lastApp: string | undefined;
     let lastVersion: bigint | undefined;
     let lastMax: bigint | undefined;
+    let lastMin: bigint | undefined;
+    const save = (): void => {
+      if (lastApp === undefined || lastMax === undefined || lastMin === undefined) return;
+      max.set(lastApp, lastMax);
+      min.set(lastApp, lastMin);
+    };
     for (let k = 0; k < n; k++) {
       const i = from ? (from[k] as number) : k;
       const row = rows[i] as Row;
       const app = dedupe.appId(row);
       if (app !== lastApp) {
-        if (lastApp !== undefined && lastMax !== undefined) max.set(lastApp, lastMax);
+        save();
         lastApp = app;
         lastVersion = txns.get(app);
         lastMax = max.get(app);
+        lastMin = min.get(app);
       }
       const off = dedupe.offset(row);
       if (lastVersion === undefined || off > lastVersion) {
         out.push(i);
         if (lastMax === undefined || off > lastMax) lastMax = off;
+        if (lastMin === undefined || off < lastMin) lastMin = off;
       }
     }
-    if (lastApp !== undefined && lastMax !== undefined) max.set(lastApp, lastMax);
+    save();
     // All rows kept: no index indirection needed when writing.
-    return { indices: out.length === rows.length ? undefined : out, max };
+    return { indices: out.length === rows.length ? undefined : out, max, min };
   }
 
-  #txns(kept: Kept, opts: AppendOptions<Row>, now: number): TxnAction[] {
+  #txns(kept: Kept, txns: AppendOptions<Row>['txns'], now: number): TxnAction[] {
     const max = new Map(kept.max);
-    const { txns } = opts;
     if (txns) {
       const entries: Array<[string, bigint]> = txns instanceof Map
         ? [...(txns as ReadonlyMap<string, bigint>).entries()]
@@ -420,23 +662,8 @@ export class DeltaTable<Row> {
     };
     // Names first, so part numbers follow the groups' order whatever order the encodings finish in.
     const land = (g: (typeof groups)[number], part: number, file: EncodedFile): Promise<void> => {
-      const dir = this.#partitionColumns
-        .map((c, i) => `${escapePartition(c.name)}=${escapePartition(g.values[i] ?? HIVE_NULL)}`)
-        .join('/');
-      const name = `part-${String(part).padStart(5, '0')}-${randomUUID()}.c000.snappy.parquet`;
-      const fsPath = dir ? `${dir}/${name}` : name;
-      const partitionValues: Record<string, string | null> = {};
-      this.#partitionColumns.forEach((c, i) => {
-        partitionValues[c.name] = g.values[i] ?? null;
-      });
-      adds[part] = {
-        path: encodeURI(fsPath),
-        partitionValues,
-        size: file.bytes.byteLength,
-        modificationTime: Date.now(),
-        dataChange: true,
-        stats: file.stats,
-      };
+      const { add, fsPath } = this.#addAction(g.values, part, file);
+      adds[part] = add;
       bytes += file.bytes.byteLength;
       return this.storage.write(fsPath, file.bytes);
     };
@@ -465,6 +692,28 @@ export class DeltaTable<Row> {
       throw error ?? failed?.reason;
     }
     return { adds: written, bytes };
+  }
+
+  /** The `add` action of a data file of the partition `values`, and its path in the table. */
+  #addAction(values: readonly (string | null)[], part: number, file: EncodedFile): { add: AddAction; fsPath: string } {
+    const dir = this.#partitionColumns
+      .map((c, i) => `${escapePartition(c.name)}=${escapePartition(values[i] ?? HIVE_NULL)}`)
+      .join('/');
+    const name = `part-${String(part).padStart(5, '0')}-${randomUUID()}.c000.snappy.parquet`;
+    const fsPath = dir ? `${dir}/${name}` : name;
+    const partitionValues: Record<string, string | null> = {};
+    this.#partitionColumns.forEach((c, i) => {
+      partitionValues[c.name] = values[i] ?? null;
+    });
+    const add: AddAction = {
+      path: encodeURI(fsPath),
+      partitionValues,
+      size: file.bytes.byteLength,
+      modificationTime: Date.now(),
+      dataChange: true,
+      stats: file.stats,
+    };
+    return { add, fsPath };
   }
 
   #group(rows: readonly Row[], kept: readonly number[] | undefined): Array<{ values: (string | null)[]; indices: readonly number[] | undefined }> {

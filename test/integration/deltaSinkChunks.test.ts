@@ -1,0 +1,216 @@
+/**
+ * deltaSink fed chunks (`bufferTime({ chunkRecords })`): each chunk is encoded into the batch's
+ * files on arrival (`DeltaTable.stage`), the batch is committed at its last chunk — one file per
+ * partition value, one commit per batch — exactly once, judged by delta-rs.
+ */
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { lastValueFrom, Subject, from, tap, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import type { BatchChunk } from '../../src/operators/bufferTime.ts';
+import { bufferTime } from '../../src/operators/bufferTime.ts';
+import { deltaSink } from '../../src/operators/deltaSink.ts';
+import { DeltaTable, StagedConflictError } from '../../src/sinks/delta/table.ts';
+import type { SinkAck } from '../../src/types.ts';
+import { stack, verifyDelta } from '../support/stack.ts';
+import type { BronzeRow } from './deltaFixtures.ts';
+import { BIG_OFFSET, bronzeRows, bronzeSpec, expectedRow, freshTarget, instrumented } from './deltaFixtures.ts';
+
+// The staged encoding is the inline encoder's (what the bronze job uses); with a worker pool the
+// rows are kept and appended at the last chunk (checked by the first test too).
+const inline = { encoder: 'inline' as const };
+
+const chunk = (records: BronzeRow[], last: boolean): BatchChunk<BronzeRow> => ({ records, last });
+
+async function parquetFiles(root: string): Promise<string[]> {
+  return (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.parquet')).sort();
+}
+
+/** Row groups per file, as pyarrow reads them. */
+async function rowGroups(root: string): Promise<number[]> {
+  const files = (await parquetFiles(root)).map((f) => join(root, f));
+  const script = 'import sys, pyarrow.parquet as pq; print(" ".join(str(pq.ParquetFile(f).num_row_groups) for f in sys.argv[1:]))';
+  const { stdout } = await promisify(execFile)(stack.python, ['-c', script, ...files]);
+  return stdout.trim().split(' ').map(Number);
+}
+
+describe('deltaSink with chunks', () => {
+  it.each([
+    ['local', 'inline'],
+    ['s3', 'inline'],
+    ['local', 'worker'],
+  ] as const)('commits each batch once at its last chunk, one file per date (%s, %s encoder)', async (kind, encoder) => {
+    const t = freshTarget(kind, 'delta-chunks');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks'), { encoder });
+    // Two partitions, two dates, 1,000 rows in chunks of 64: two batches of 600 and 400.
+    const rows = [...bronzeRows({ count: 500, partition: 0 }), ...bronzeRows({ count: 500, partition: 3, firstOffset: 11n })];
+    const seen: number[] = [];
+    const acks = await lastValueFrom(
+      from(rows).pipe(
+        bufferTime({ timeSpan: 60_000, maxRecords: 600, chunkRecords: 64 }),
+        tap((c) => seen.push(c.records.length)),
+        deltaSink(table, { pipelineId: 'bronze' }),
+        toArray(),
+      ),
+    );
+    expect(seen.filter((n) => n > 0).length).toBeGreaterThan(10);
+    expect(acks.map((a) => [a.version, a.rows, a.skipped, a.refs.length])).toEqual([
+      [1, 600, 0, 600],
+      [2, 400, 0, 400],
+    ]);
+    // The ack lists every record by reference, in order.
+    expect(acks.flatMap((a) => a.refs.map((r) => `${r.topic}/${r.partition}/${r.offset}`))).toEqual(rows.map((r) => `${r.topic}/${r.partition}/${r.offset}`));
+    const v = await verifyDelta(t.uri, { rows: true, appIds: ['bronze-trips-0', 'bronze-trips-3'] });
+    expect(v.version).toBe(2);
+    expect(v.num_rows).toBe(1000);
+    // One file per date per commit, however many chunks.
+    expect(v.files).toHaveLength(4);
+    expect(v.files.map((f) => f.num_records).reduce((a, b) => a + b, 0)).toBe(1000);
+    expect(v.txn_exact).toEqual({ 'bronze-trips-0': (BIG_OFFSET + 499n).toString(), 'bronze-trips-3': '510' });
+    if (kind === 'local') {
+      // Inline: every chunk became a row group of its date's file as it arrived; worker: one per file.
+      const groups = await rowGroups(t.uri);
+      expect(groups).toHaveLength(4);
+      if (encoder === 'inline') expect(groups.every((g) => g >= 5)).toBe(true);
+      else expect(groups).toEqual([1, 1, 1, 1]);
+    }
+    const key = (r: Record<string, unknown>): string => `${String(r['_kafka_partition'])}/${String(r['_kafka_offset'])}`;
+    const got = [...(v.rows ?? [])].sort((a, b) => key(a).localeCompare(key(b)));
+    const want = rows.map(expectedRow).sort((a, b) => key(a).localeCompare(key(b)));
+    expect(got).toEqual(want);
+  });
+
+  it('skips staged rows the table already holds (replay), by row', async () => {
+    const t = freshTarget('local', 'delta-chunks-replay');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_replay'), inline);
+    const b = bronzeRows({ count: 100, partition: 5 });
+    await table.append(b.slice(0, 60), { dedupe: { appId: (r) => `rxlake-${r.topic}-${r.partition}`, offset: (r) => r.offset } });
+    const acks = await lastValueFrom(
+      from([chunk(b.slice(0, 40), false), chunk(b.slice(40, 80), false), chunk(b.slice(80), true), chunk(b.slice(0, 10), true)]).pipe(deltaSink(table), toArray()),
+    );
+    expect(acks.map((a) => [a.version, a.rows, a.skipped, a.refs.length])).toEqual([
+      [2, 40, 60, 100],
+      [null, 0, 10, 10],
+    ]);
+    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_offset'] });
+    expect(v.num_rows).toBe(100);
+    expect(new Set(v.rows?.map((r) => String(r['_kafka_offset']))).size).toBe(100);
+  });
+
+  it('retries a failed commit with the encoded files, then acks once', async () => {
+    const t = freshTarget('local', 'delta-chunks-retry');
+    await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_retry'), inline);
+    const flaky = instrumented(t.storage, { failures: 4, failOps: ['write', 'putIfAbsent'] });
+    const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_chunks_retry'), inline);
+    const b = bronzeRows({ count: 90, partition: 1, dates: ['2026-11-22'] });
+    const attempts: number[] = [];
+    const acks = await lastValueFrom(
+      from([chunk(b.slice(0, 30), false), chunk(b.slice(30, 60), false), chunk(b.slice(60), true)]).pipe(
+        deltaSink(table, { retry: { initialMs: 5, maxMs: 20 }, onWriteError: (_e, a) => attempts.push(a) }),
+        toArray(),
+      ),
+    );
+    expect(flaky.failed).toBe(4);
+    expect(attempts).toEqual([1, 2, 3, 4]);
+    expect(acks.map((a) => [a.version, a.rows])).toEqual([[1, 90]]);
+    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_offset'] });
+    expect(v.num_rows).toBe(90);
+    expect(v.files).toHaveLength(1);
+  });
+
+  it('a commit that landed although it reported a failure is not written twice', async () => {
+    const t = freshTarget('local', 'delta-chunks-landed');
+    await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_landed'), inline);
+    // The first commit creation succeeds, then reports a connection reset.
+    let lied = false;
+    const inner = t.storage;
+    const liar = {
+      ...inner,
+      uri: inner.uri,
+      sub: (p: string) => inner.sub(p),
+      read: (p: string) => inner.read(p),
+      write: (p: string, d: Uint8Array) => inner.write(p, d),
+      list: (p: string, s?: string) => inner.list(p, s),
+      delete: (p: string) => inner.delete(p),
+      putIfAbsent: async (p: string, d: Uint8Array) => {
+        const ok = await inner.putIfAbsent(p, d);
+        if (!lied && p.includes('_delta_log/00000000000000000001')) {
+          lied = true;
+          throw Object.assign(new Error('injected: reset after the write'), { retriable: true });
+        }
+        return ok;
+      },
+    };
+    const table = await DeltaTable.openOrCreate(liar, bronzeSpec('bronze_chunks_landed'), inline);
+    const b = bronzeRows({ count: 50, partition: 2, dates: ['2026-11-22'] });
+    const acks = await lastValueFrom(
+      from([chunk(b.slice(0, 25), false), chunk(b.slice(25), true)]).pipe(deltaSink(table, { retry: { initialMs: 5, maxMs: 20 } }), toArray()),
+    );
+    expect(lied).toBe(true);
+    expect(acks.map((a) => [a.version, a.rows, a.skipped, a.refs.length])).toEqual([[null, 0, 50, 50]]);
+    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_offset'] });
+    expect(v.version).toBe(1);
+    expect(v.num_rows).toBe(50);
+  });
+
+  it('refuses to commit staged rows another writer committed meanwhile; commits nothing when it wrote them all', async () => {
+    const t = freshTarget('local', 'delta-chunks-conflict');
+    const a = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_conflict'), inline);
+    const other = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_conflict'), inline);
+    const dedupe = { appId: (r: BronzeRow) => `p-${r.partition}`, offset: (r: BronzeRow) => r.offset };
+    const b = bronzeRows({ count: 100, partition: 1, firstOffset: 0n });
+    const c = bronzeRows({ count: 10, partition: 7, firstOffset: 0n });
+
+    // Another partition committed by the other writer: no overlap, this one commits after it.
+    const s1 = a.stage({ dedupe });
+    s1.add(b.slice(0, 50));
+    await other.append(c, { dedupe });
+    expect(await s1.commit()).toMatchObject({ version: 2, rows: 50 });
+
+    // Some of the staged offsets committed by the other writer: refused, nothing written.
+    const s2 = a.stage({ dedupe });
+    s2.add(b.slice(50, 100));
+    await other.append(b.slice(50, 70), { dedupe });
+    await expect(s2.commit()).rejects.toBeInstanceOf(StagedConflictError);
+
+    // All of them committed by the other writer: nothing to do.
+    const s3 = a.stage({ dedupe });
+    s3.add(b.slice(70, 100));
+    await other.append(b.slice(70, 100), { dedupe });
+    expect(await s3.commit()).toMatchObject({ version: null, rows: 0, skipped: 30 });
+
+    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_partition', '_kafka_offset'] });
+    expect(v.num_rows).toBe(110);
+    expect(new Set(v.rows?.map((r) => `${String(r['_kafka_partition'])}/${String(r['_kafka_offset'])}`)).size).toBe(110);
+  });
+
+  it('a bad value errors the stream at once; nothing is written', async () => {
+    const t = freshTarget('local', 'delta-chunks-bad');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_bad'), inline);
+    const rows = bronzeRows({ count: 20 });
+    const bad = rows.map((r, i) => (i === 15 ? { ...r, _kafka_partition: null as unknown as number } : r));
+    const attempts: number[] = [];
+    await expect(
+      lastValueFrom(from([chunk(bad.slice(0, 10), false), chunk(bad.slice(10), true)]).pipe(deltaSink(table, { onWriteError: (_e, a) => attempts.push(a) }))),
+    ).rejects.toThrow(/_kafka_partition.*NOT NULL/);
+    expect(attempts).toEqual([1]);
+    expect((await verifyDelta(t.uri)).version).toBe(0);
+    expect(await parquetFiles(t.uri)).toEqual([]);
+  });
+
+  it('unsubscribing drops a batch being staged: no file, no commit', async () => {
+    const t = freshTarget('local', 'delta-chunks-unsub');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_unsub'), inline);
+    const input = new Subject<BatchChunk<BronzeRow>>();
+    const acks: SinkAck[] = [];
+    const sub = input.pipe(deltaSink(table)).subscribe((a) => acks.push(a));
+    input.next(chunk(bronzeRows({ count: 30 }), false));
+    sub.unsubscribe();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(acks).toEqual([]);
+    expect((await verifyDelta(t.uri)).version).toBe(0);
+    expect(await parquetFiles(t.uri)).toEqual([]);
+  });
+});
