@@ -69,4 +69,39 @@ describe('fromKafka read-ahead', () => {
     // A 5,000-record batch takes ≥ 250 ms to process here; delivered in slices, timers still ran.
     expect(maxGap).toBeLessThan(150);
   });
+
+  it('reads no further ahead than maxReadAheadRecords, and still delivers everything in order', async () => {
+    const topic = uniqueName('rx-ahead-cap');
+    const count = 20_000;
+    await createTopic(topic, 1);
+    await produce(topic, count, 1);
+    const limit = 1_500;
+    const source = fromKafka({
+      brokers: stack.kafkaBrokers,
+      groupId: uniqueName('g-ahead-cap'),
+      topics: [topic],
+      startFrom: 'earliest',
+      untilCaughtUp: true,
+      maxReadAheadRecords: limit,
+      consumer: { ...fastGroup, maxBytesPerPartition: 1 },
+    });
+    let delivered = 0;
+    let maxAhead = 0;
+    const records = await lastValueFrom(
+      source.records$.pipe(
+        tap(() => {
+          delivered += 1;
+          maxAhead = Math.max(maxAhead, source.stats().inFlightRecords - delivered);
+          spin(0.02);
+        }),
+        toArray(),
+      ),
+    );
+    console.log(`read-ahead capped at ${limit}: most records read and not yet delivered ${maxAhead}`);
+    expect(records).toHaveLength(count);
+    expect(records.every((r, i) => r.offset === BigInt(i))).toBe(true);
+    // A fetch returns 5,000 here: without the cap most of one would wait at once.
+    expect(maxAhead).toBeLessThanOrEqual(limit);
+    expect(maxAhead).toBeGreaterThan(limit / 2);
+  });
 });
