@@ -8,7 +8,8 @@
 import { filter, groupBy, mergeMap, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { pathToFileURL } from 'node:url';
-import { bufferTime } from '../operators/bufferTime.ts';
+import { bufferTime, isBatchChunk } from '../operators/bufferTime.ts';
+import type { BatchChunk, BufferTimeOptions } from '../operators/bufferTime.ts';
 import { commitOffsets } from '../operators/commitOffsets.ts';
 import type { CommitEvent } from '../operators/commitOffsets.ts';
 import { deltaSink } from '../operators/deltaSink.ts';
@@ -98,10 +99,10 @@ export function bronzeTopicPipeline(
           }),
           partitionByDate(),
           // Chunks are encoded as they come; the batch is committed at its last one.
-          bufferTime({ ...batchOf(main), chunkRecords: config.batch.chunkRecords }),
-          tap((chunk) => {
-            if (chunk.last) main.started();
-            monitor.recordsIn.inc({ topic }, chunk.records.length);
+          mainBatches(config, batchOf(main)),
+          tap((b) => {
+            if (!isBatchChunk(b) || b.last) main.started();
+            monitor.recordsIn.inc({ topic }, isBatchChunk(b) ? b.records.length : b.length);
           }),
           deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
           tap(main.landed),
@@ -117,6 +118,12 @@ export function bronzeTopicPipeline(
       ),
     ),
   );
+}
+
+/** The main table's batches: in chunks of `BATCH_CHUNK_RECORDS`, or whole when it is 0. */
+function mainBatches<T>(config: BronzeConfig, options: Omit<BufferTimeOptions<T>, 'chunkRecords'>): OperatorFunction<T, T[] | BatchChunk<T>> {
+  const { chunkRecords } = config.batch;
+  return chunkRecords > 0 ? bufferTime({ ...options, chunkRecords }) : bufferTime(options);
 }
 
 function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonly DeadLetterRow[]): void {

@@ -156,12 +156,13 @@ describe('bronze pipeline', () => {
   it('topics sharing an in-flight budget smaller than their batches do not wait for the batch timer', async () => {
     // 4 topics × 600 events, a budget of 300 records, batches of up to 100,000 records every
     // 10 minutes: no batch can fill, so only the source's saturation signal makes them write.
+    // Whole batches (BATCH_CHUNK_RECORDS=0), not chunks: the other tests cover the default.
     const topics: BronzeTopic[] = ['trips', 'ratings', 'payments', 'driver_status'];
     const { manifest, base, run, summary, ms } = await ingest({
       topics,
       count: 600,
       generate: { corruptFraction: 0.05, partitions: 2, seed: 5 },
-      env: { MAX_IN_FLIGHT_RECORDS: '300', BATCH_MAX_RECORDS: '100000', BATCH_INTERVAL_SECONDS: '600' },
+      env: { MAX_IN_FLIGHT_RECORDS: '300', BATCH_MAX_RECORDS: '100000', BATCH_INTERVAL_SECONDS: '600', BATCH_CHUNK_RECORDS: '0' },
     });
     expect(ms).toBeLessThan(60_000);
     expect(summary.recordsWritten + summary.deadLetters).toBe(4 * 600);

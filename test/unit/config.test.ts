@@ -10,11 +10,18 @@ describe('loadBronzeConfig', () => {
     expect(c.kafka.sasl).toBeUndefined();
     expect(c.kafka.ssl).toBe(false);
     expect(c.deltaBasePath).toBe('./data/bronze');
-    expect(c.batch.timeSpanMs).toBe(10_000);
+    expect(c.batch).toEqual({ timeSpanMs: 10_000, maxRecords: 50_000, maxBytes: 33_554_432, chunkRecords: 5_000 });
+    expect(c.maxReadAheadRecords).toBe(5_000);
     expect(c.dlq).toEqual({ enabled: true, validateJson: true, validateSchema: true });
     expect(c.topics).toHaveLength(8);
     expect(c.s3).toBeUndefined();
     expect(bronzeConsumerSettings(c)).toMatchObject({ maxWaitTimeInMs: 200, maxBytes: 10_485_760, maxBytesPerPartition: 1_048_576 });
+  });
+
+  it('takes BATCH_CHUNK_RECORDS=0 for whole batches and rejects a bad chunk or read-ahead size', () => {
+    expect(loadBronzeConfig({ BATCH_CHUNK_RECORDS: '0' }).batch.chunkRecords).toBe(0);
+    expect(() => loadBronzeConfig({ BATCH_CHUNK_RECORDS: '-1' })).toThrow(/BATCH_CHUNK_RECORDS="-1" is not valid/);
+    expect(() => loadBronzeConfig({ MAX_READ_AHEAD_RECORDS: '0' })).toThrow(/MAX_READ_AHEAD_RECORDS="0" is not valid/);
   });
 
   it('passes the fetch sizes to the consumer and rejects unusable ones', () => {
