@@ -40,6 +40,7 @@ export interface DeltaTableOptions {
    * Measured (bench/README.md): with the native SNAPPY compressor a worker gains the bronze
    * job 0–10 % throughput for ~220 MB more peak memory, and costs a lone `deltaSink` about 40 %
    * (packing and transfer with nothing to overlap); the bronze job therefore encodes inline.
+   * Applies to `append`: rows staged chunk by chunk (`stage`) are encoded on the calling thread.
    */
   encoder?: 'worker' | 'inline' | ParquetWorkerPool;
   /** Where non-fatal problems (a failed checkpoint) are reported; default `console.warn`. */
@@ -363,15 +364,14 @@ export class DeltaTable<Row> {
    * committed meanwhile cannot be taken out of encoded files: `commit()` then throws
    * `StagedConflictError` (or, when the other writer committed all of them, commits nothing).
    *
-   * With a worker-thread encoder the rows are kept and encoded at `commit()` instead.
+   * Chunks are encoded on the calling thread whatever `encoder` says (it applies to `append`):
+   * a chunk is small, and the rows can go as soon as it is encoded.
    */
   stage(opts: AppendOptions<Row> = {}): StagedAppend<Row> {
     const { dedupe } = opts;
-    const pool = this.#opts.parquet?.compressors ? undefined : this.#pool;
     const parquet = this.#opts.parquet ?? {};
     const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder<Row> }>();
     const kept: Kept = { indices: undefined, max: new Map(), min: new Map() };
-    const held: Row[] = [];
     let finished: Array<{ values: (string | null)[]; file: EncodedFile }> | undefined;
     let received = 0;
     let staged = 0;
@@ -402,26 +402,21 @@ export class DeltaTable<Row> {
         const k = this.#keep(rows, undefined, dedupe);
         const n = k.indices ? k.indices.length : rows.length;
         if (n > 0) {
-          if (pool) {
-            if (k.indices) for (const i of k.indices) held.push(rows[i] as Row);
-            else for (const r of rows) held.push(r);
-          } else {
-            try {
-              for (const g of this.#group(rows, k.indices)) {
-                const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
-                let open = builders.get(key);
-                if (!open) {
-                  open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema) };
-                  builders.set(key, open);
-                }
-                open.builder.write(rows, g.indices);
+          try {
+            for (const g of this.#group(rows, k.indices)) {
+              const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
+              let open = builders.get(key);
+              if (!open) {
+                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema) };
+                builders.set(key, open);
               }
-            } catch (err) {
-              // Some groups may be in their files already: this staged append is unusable.
-              state = 'discarded';
-              builders.clear();
-              throw err;
+              open.builder.write(rows, g.indices);
             }
+          } catch (err) {
+            // Some groups may be in their files already: this staged append is unusable.
+            state = 'discarded';
+            builders.clear();
+            throw err;
           }
           merge(k);
         }
@@ -442,12 +437,6 @@ export class DeltaTable<Row> {
           durationMs: performance.now() - t0,
           attempts,
         });
-        if (pool) {
-          const r = await this.append(held, opts);
-          state = 'committed';
-          held.length = 0;
-          return { ...r, skipped: received - r.rows };
-        }
         if (state === 'open') {
           state = 'finished';
           finished = [...builders.values()].filter((b) => b.builder.numRecords > 0).map((b) => ({ values: b.values, file: b.builder.finish() }));
@@ -483,7 +472,6 @@ export class DeltaTable<Row> {
         if (state !== 'committed') state = 'discarded';
         builders.clear();
         finished = undefined;
-        held.length = 0;
       },
     };
   }
