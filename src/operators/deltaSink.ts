@@ -120,11 +120,24 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
       const writes = jobs.pipe(concatMap((job) => job)).subscribe(subscriber);
       /** The batch being received in chunks: its rows are encoded as they come. */
       let open: { readonly staged: StagedAppend<Row>; readonly refs: RecordRef[] } | undefined;
+      /** Staged batches not committed yet (the open one included): dropped if the stream ends early. */
+      const pending = new Set<StagedAppend<Row>>();
       const close = (): void => {
         if (!open) return;
         const { staged, refs } = open;
         open = undefined;
-        if (staged.received > 0) jobs.next(write(() => staged.commit(), refs));
+        if (staged.received === 0) {
+          pending.delete(staged);
+          staged.discard();
+          return;
+        }
+        jobs.next(
+          write(async () => {
+            const r = await staged.commit();
+            pending.delete(staged);
+            return r;
+          }, refs),
+        );
       };
       const upstream = source.subscribe({
         next: (input) => {
@@ -133,10 +146,14 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
             return;
           }
           try {
-            open ??= { staged: table.stage({ dedupe }), refs: [] };
+            if (!open) {
+              open = { staged: table.stage({ dedupe }), refs: [] };
+              pending.add(open.staged);
+            }
             open.staged.add(input.records);
           } catch (err) {
             // A value its column cannot take: bad input, not retriable (as from `append`).
+            // (The teardown drops the staged batches.)
             open = undefined;
             const error = err instanceof Error ? err : new Error(String(err));
             onWriteError?.(error, 1);
@@ -157,7 +174,8 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
       return () => {
         upstream.unsubscribe();
         writes.unsubscribe();
-        open?.staged.discard();
+        for (const staged of pending) staged.discard();
+        pending.clear();
         open = undefined;
       };
     });

@@ -97,6 +97,35 @@ describe('deltaSink with chunks', () => {
     expect(new Set(v.rows?.map((r) => String(r['_kafka_offset']))).size).toBe(100);
   });
 
+  it('a record delivered again is staged once: within a batch, and while the previous batch commits', async () => {
+    const t = freshTarget('local', 'delta-chunks-again');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_again'), inline);
+    const b = bronzeRows({ count: 120, partition: 4, firstOffset: 0n });
+    // Batch 1: offsets 0–49, then 30–79 again (a rebalance back to this member re-reads from
+    // the committed offset). Batch 2, staged while batch 1 commits: 70–119.
+    const acks = await lastValueFrom(
+      from([chunk(b.slice(0, 50), false), chunk(b.slice(30, 80), true), chunk(b.slice(70, 120), true)]).pipe(deltaSink(table), toArray()),
+    );
+    expect(acks.map((a) => [a.version, a.rows, a.skipped, a.refs.length])).toEqual([
+      [1, 80, 20, 100],
+      [2, 40, 10, 50],
+    ]);
+    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_offset'] });
+    expect(v.num_rows).toBe(120);
+    expect(new Set(v.rows?.map((r) => String(r['_kafka_offset']))).size).toBe(120);
+  });
+
+  it('after an error, the same table handle stages the same offsets again (nothing left reserved)', async () => {
+    const t = freshTarget('local', 'delta-chunks-again-err');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_again_err'), inline);
+    const b = bronzeRows({ count: 60, partition: 1, firstOffset: 0n });
+    const bad = { ...(b[55] as BronzeRow), _kafka_partition: null as unknown as number };
+    await expect(lastValueFrom(from([chunk(b.slice(0, 50), false), chunk([bad], true)]).pipe(deltaSink(table)))).rejects.toThrow(/NOT NULL/);
+    const acks = await lastValueFrom(from([chunk(b.slice(0, 30), false), chunk(b.slice(30), true)]).pipe(deltaSink(table), toArray()));
+    expect(acks.map((a) => [a.version, a.rows, a.skipped])).toEqual([[1, 60, 0]]);
+    expect((await verifyDelta(t.uri)).num_rows).toBe(60);
+  });
+
   it('retries a failed commit with the encoded files, then acks once', async () => {
     const t = freshTarget('local', 'delta-chunks-retry');
     await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_retry'), inline);

@@ -108,7 +108,11 @@ export interface StagedAppend<Row> {
    * another writer committed some (not all) of the staged rows meanwhile.
    */
   commit(): Promise<AppendResult>;
-  /** Drops what was staged (nothing was written). */
+  /**
+   * Drops what was staged (a commit in progress may still land: its rows are then in the table,
+   * and skipped when read again). Call it whenever the staged rows will not be committed, so
+   * this handle stops counting them as staged.
+   */
   discard(): void;
 }
 
@@ -205,6 +209,8 @@ export class DeltaTable<Row> {
   readonly #partitionColumns: readonly ColumnSpec<Row>[];
   readonly #parquetSchema: ReturnType<typeof parquetSchema>;
   readonly #pool: ParquetWorkerPool | undefined;
+  /** What open staged appends of this handle hold: a record delivered again is not staged twice. */
+  readonly #staging = new Set<Kept>();
 
   private constructor(storage: Storage, spec: TableSpec<Row>, snapshot: Snapshot, opts: DeltaTableOptions) {
     this.storage = storage;
@@ -376,6 +382,19 @@ export class DeltaTable<Row> {
     let received = 0;
     let staged = 0;
     let state: 'open' | 'finished' | 'committed' | 'discarded' = 'open';
+    this.#staging.add(kept);
+    const floor = (app: string): bigint | undefined => {
+      let f: bigint | undefined;
+      for (const k of this.#staging) {
+        const v = k.max.get(app);
+        if (v !== undefined && (f === undefined || v > f)) f = v;
+      }
+      return f;
+    };
+    const close = (to: 'committed' | 'discarded'): void => {
+      state = to;
+      this.#staging.delete(kept);
+    };
     const merge = (k: Kept): void => {
       for (const [app, v] of k.max) if ((kept.max.get(app) ?? -1n) < v) kept.max.set(app, v);
       for (const [app, v] of k.min) {
@@ -399,7 +418,9 @@ export class DeltaTable<Row> {
       add: (rows: readonly Row[]) => {
         if (state !== 'open') throw new Error(`StagedAppend: add after ${state === 'discarded' ? 'discard' : 'commit'}`);
         if (!rows.length) return { rows: 0, skipped: 0 };
-        const k = this.#keep(rows, undefined, dedupe);
+        // Offsets at or below what the table or an open staged append of this handle holds are
+        // skipped: a record delivered again (a rebalance back to this member) is not written twice.
+        const k = this.#keep(rows, undefined, dedupe, floor);
         const n = k.indices ? k.indices.length : rows.length;
         if (n > 0) {
           try {
@@ -414,7 +435,7 @@ export class DeltaTable<Row> {
             }
           } catch (err) {
             // Some groups may be in their files already: this staged append is unusable.
-            state = 'discarded';
+            close('discarded');
             builders.clear();
             throw err;
           }
@@ -444,32 +465,36 @@ export class DeltaTable<Row> {
         }
         const files = finished ?? [];
         if (staged === 0 || files.length === 0) {
-          state = 'committed';
+          close('committed');
           return result(null, 0, undefined, 0);
         }
         // A retry after an error: our previous attempt may have landed; its files stay either way.
         await this.#refresh();
         const before = this.#overlap(kept);
         if (before?.all === true) {
-          state = 'committed';
+          close('committed');
           finished = undefined;
           return result(null, 0, undefined, 0);
         }
-        if (before) throw new StagedConflictError(`${this.uri}: ${before.message}`);
+        if (before) {
+          close('discarded');
+          throw new StagedConflictError(`${this.uri}: ${before.message}`);
+        }
         const written = await this.#writeEncoded(files);
         const c = await this.#commitFiles({ files: written, kept, rows: staged }, opts.txns, async () => {
           const again = this.#overlap(kept);
           if (!again) return { files: written, kept, rows: staged };
           await this.#discard(written); // none of our attempts landed
           if (again.all) return undefined;
+          close('discarded');
           throw new StagedConflictError(`${this.uri}: ${again.message}`);
         });
-        state = 'committed';
+        close('committed');
         finished = undefined;
         return c.version === null ? result(null, 0, undefined, c.attempts) : result(c.version, c.rows, c.files, c.attempts);
       },
       discard: () => {
-        if (state !== 'committed') state = 'discarded';
+        if (state !== 'committed') close('discarded');
         builders.clear();
         finished = undefined;
       },
@@ -583,7 +608,7 @@ export class DeltaTable<Row> {
    * Rows not yet in the table (`indices` undefined: all rows, no dedupe) and, per appId, the
    * largest offset among them — one pass, one `appId()` call per row.
    */
-  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined): Kept {
+  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined, floor?: (appId: string) => bigint | undefined): Kept {
     if (!dedupe) return { indices: undefined, max: new Map(), min: new Map() };
     const txns = this.#snapshot.txns;
     const out: number[] = [];
@@ -607,6 +632,8 @@ export class DeltaTable<Row> {
         save();
         lastApp = app;
         lastVersion = txns.get(app);
+        const f = floor?.(app);
+        if (f !== undefined && (lastVersion === undefined || f > lastVersion)) lastVersion = f;
         lastMax = max.get(app);
         lastMin = min.get(app);
       }
