@@ -13,8 +13,8 @@ export function deadLetterTableSpec(name: string): TableSpec<DeadLetterRow> {
     columns: [
       { name: 'error_message', type: 'string' },
       { name: 'error_type', type: 'string' },
-      { name: 'original_payload', type: 'string', stats: false },
-      { name: 'original_payload_bytes', type: 'binary', stats: false },
+      { name: 'original_payload', type: 'string', stats: false, dictionary: false },
+      { name: 'original_payload_bytes', type: 'binary', stats: false, dictionary: false },
       { name: 'kafka_topic', type: 'string' },
       { name: '_kafka_partition', type: 'integer' },
       { name: '_kafka_offset', type: 'long' },

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import type { BatchChunk } from '../../src/operators/bufferTime.ts';
 import { bufferTime } from '../../src/operators/bufferTime.ts';
 import { deltaSink } from '../../src/operators/deltaSink.ts';
+import { bronzeTableSpec } from '../../src/pipelines/bronze/tables.ts';
 import { DeltaTable, StagedConflictError } from '../../src/sinks/delta/table.ts';
 import type { SinkAck } from '../../src/types.ts';
 import { stack, verifyDelta } from '../support/stack.ts';
@@ -33,6 +34,22 @@ async function rowGroups(root: string): Promise<number[]> {
   const script = 'import sys, pyarrow.parquet as pq; print(" ".join(str(pq.ParquetFile(f).num_row_groups) for f in sys.argv[1:]))';
   const { stdout } = await promisify(execFile)(stack.python, ['-c', script, ...files]);
   return stdout.trim().split(' ').map(Number);
+}
+
+/** Per file, the encodings of each column chunk of `column`, as pyarrow reads them. */
+async function encodingsOf(root: string, column: string): Promise<string[][]> {
+  const files = (await parquetFiles(root)).map((f) => join(root, f));
+  const script = [
+    'import json, sys, pyarrow.parquet as pq',
+    'out = []',
+    'for f in sys.argv[2:]:',
+    '    md = pq.ParquetFile(f).metadata',
+    '    i = [md.schema.column(j).name for j in range(md.num_columns)].index(sys.argv[1])',
+    '    out.append(sorted({e for g in range(md.num_row_groups) for e in md.row_group(g).column(i).encodings}))',
+    'print(json.dumps(out))',
+  ].join('\n');
+  const { stdout } = await promisify(execFile)(stack.python, ['-c', script, column, ...files]);
+  return JSON.parse(stdout) as string[][];
 }
 
 describe('deltaSink with chunks', () => {
@@ -78,6 +95,17 @@ describe('deltaSink with chunks', () => {
     const got = [...(v.rows ?? [])].sort((a, b) => key(a).localeCompare(key(b)));
     const want = rows.map(expectedRow).sort((a, b) => key(a).localeCompare(key(b)));
     expect(got).toEqual(want);
+  });
+
+  it('bronze tables: the raw payload is PLAIN (no dictionary), repeated small values keep theirs', async () => {
+    const t = freshTarget('local', 'delta-chunks-plain');
+    const table = await DeltaTable.openOrCreate(t.storage, bronzeTableSpec('trips'), inline);
+    // Payloads repeat (a dictionary would win on them): PLAIN all the same, as configured.
+    const rows = bronzeRows({ count: 3000, partition: 0, dates: ['2026-11-22'], payload: (i) => `{"n":${i % 3}}` });
+    await lastValueFrom(from([chunk(rows.slice(0, 1500), false), chunk(rows.slice(1500), true)]).pipe(deltaSink(table), toArray()));
+    expect(await encodingsOf(t.uri, '_raw_value')).toEqual([['PLAIN']]);
+    expect((await encodingsOf(t.uri, '_kafka_partition'))[0]).toContain('RLE_DICTIONARY');
+    expect((await verifyDelta(t.uri)).num_rows).toBe(3000);
   });
 
   it('skips staged rows the table already holds (replay), by row', async () => {

@@ -24,7 +24,8 @@ export function bronzeTableSpec(topic: string): TableSpec<BronzeRow> {
     columns: [
       // UTF-8 already checked by routeErrors: the bytes go to Parquet as they came from Kafka.
       // No min/max: bounds of raw JSON skip no file, and comparing them cost ~20 % of encoding.
-      { name: '_raw_value', type: 'string', get: (r) => r.value, stats: false },
+      // No dictionary: distinct payloads never make one worth it, and sampling hashes them.
+      { name: '_raw_value', type: 'string', get: (r) => r.value, stats: false, dictionary: false },
       { name: '_kafka_partition', type: 'integer' },
       { name: '_kafka_offset', type: 'long' },
       { name: '_kafka_timestamp', type: 'timestamp' },

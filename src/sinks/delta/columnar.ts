@@ -19,6 +19,8 @@ export interface PackedColumn {
   readonly type: DeltaType;
   /** `false`: no min/max for this column (see `ColumnSpec.stats`). */
   readonly stats?: boolean;
+  /** `false`: PLAIN, no dictionary (see `ColumnSpec.dictionary`). */
+  readonly dictionary?: boolean;
   /** 1 = null, per row; absent when the column has no null. */
   readonly nulls?: Uint8Array;
   /** string, binary: every value's bytes back to back. */
@@ -88,7 +90,8 @@ function packColumn<Row>(
   allocate: ByteAllocator,
 ): PackedColumn {
   const packed = packValues(rows, c, indices, n, allocate);
-  return c.stats === false ? { ...packed, stats: false } : packed;
+  if (c.stats !== false && c.dictionary !== false) return packed;
+  return { ...packed, ...(c.stats === false ? { stats: false } : {}), ...(c.dictionary === false ? { dictionary: false } : {}) };
 }
 
 function packValues<Row>(

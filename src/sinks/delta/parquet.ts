@@ -178,6 +178,13 @@ export interface ColumnType {
   readonly type: DeltaType;
   /** `false`: no min/max for this column (see `ColumnSpec.stats`). */
   readonly stats?: boolean;
+  /** `false`: PLAIN, no dictionary (see `ColumnSpec.dictionary`). */
+  readonly dictionary?: boolean;
+}
+
+/** What hyparquet-writer takes for one column. */
+function columnSource(c: ColumnType, data: unknown[]): { name: string; data: unknown[]; statistics: boolean; encoding?: 'PLAIN' } {
+  return { name: c.name, data, statistics: c.stats !== false, ...(c.dictionary === false ? { encoding: 'PLAIN' as const } : {}) };
 }
 
 /**
@@ -191,7 +198,7 @@ export function encodeColumnData(
   opts: ParquetOptions,
   schema: SchemaElement[],
 ): EncodedFile {
-  const columnData = columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[], statistics: c.stats !== false }));
+  const columnData = columns.map((c, j) => columnSource(c, data[j] as unknown[]));
   const writer = new ByteWriter(Math.max(1024, numRecords * 64));
   const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
   // ByteWriter has no flush(): write() and finish() are synchronous.
@@ -241,7 +248,7 @@ export class ParquetFileBuilder<Row> {
     if (n === 0) return;
     // Every column is converted (and checked) before anything is written: a bad value leaves the file as it was.
     const data = this.#columns.map((c) => columnArray(rows, c, indices));
-    const columnData = this.#columns.map((c, j) => ({ name: c.name, data: data[j] as unknown[], statistics: c.stats !== false }));
+    const columnData = this.#columns.map((c, j) => columnSource(c, data[j] as unknown[]));
     void this.#pq.write({ columnData, rowGroupSize: this.#opts.rowGroupSize ?? 131_072, pageSize: this.#opts.pageSize ?? 65_536 });
     this.#columns.forEach((c, j) => {
       if (c.stats === false) this.#nulls[j] = (this.#nulls[j] as bigint) + countNulls(data[j] ?? []);

@@ -27,6 +27,12 @@ export interface ColumnSpec<Row> {
    * bounds skip nothing and cost a byte comparison per row. Null counts are kept either way.
    */
   stats?: boolean;
+  /**
+   * `false`: never dictionary-encode this column (PLAIN). By default the Parquet writer samples
+   * each column chunk to decide, hashing up to 1,000 values: for large distinct values such as a
+   * raw payload the sample always says no, and hashing it costs more than encoding the column.
+   */
+  dictionary?: boolean;
 }
 
 export interface TableSpec<Row> {
