@@ -5,10 +5,11 @@
  * Run: `node src/pipelines/bronze.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run bronze -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { filter, groupBy, mergeMap, pipe, tap } from 'rxjs';
+import { filter, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { pathToFileURL } from 'node:url';
 import { bufferTime, isBatchChunk } from '../operators/bufferTime.ts';
+import { byKey } from '../operators/internal/byKey.ts';
 import type { BatchChunk, BufferTimeOptions } from '../operators/bufferTime.ts';
 import { commitOffsets } from '../operators/commitOffsets.ts';
 import type { CommitEvent } from '../operators/commitOffsets.ts';
@@ -215,7 +216,6 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     monitor.registerTable(t.bronze.name, t.bronze.version);
     monitor.registerTable(t.deadLetters.name, t.deadLetters.version);
   }
-  const byKafkaTopic = new Map(tables.map((t) => [t.kafkaTopic, t]));
   await checkTablesAgainstTopics(
     config,
     tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] as DeltaTable<unknown>[] })),
@@ -243,12 +243,10 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   });
 
   const commits$: Observable<CommitEvent> = source.records$.pipe(
-    groupBy((r) => r.topic),
-    mergeMap((records) => {
-      const t = byKafkaTopic.get(records.key);
-      if (!t) throw new Error(`record from unexpected topic ${records.key}`);
-      return records.pipe(bronzeTopicPipeline(t, config, monitor, source.saturated$));
-    }),
+    byKey(
+      (r) => r.topic,
+      new Map(tables.map((t) => [t.kafkaTopic, bronzeTopicPipeline(t, config, monitor, source.saturated$)])),
+    ),
     commitOffsets(source),
   );
 

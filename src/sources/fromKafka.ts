@@ -514,7 +514,10 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       lastEmitted = undefined;
     };
     try {
-      for (const message of batch.messages) {
+      // Indexed, not for…of: in this async function an iterator would allocate a result per message.
+      const messages = batch.messages;
+      for (let m = 0; m < messages.length; m++) {
+        const message = messages[m] as (typeof messages)[number];
         if (!running()) return;
         const offset = BigInt(message.offset);
         if (hwm !== undefined && offset >= hwm) {

@@ -18,8 +18,12 @@ export interface HandoffOptions<T> {
 }
 
 export class Handoff<T> {
-  #items: Array<T | undefined> = [];
+  /** A ring: items at `#head` … `#head + #size - 1` (mod capacity, a power of two). */
+  #ring: Array<T | undefined> = new Array<T | undefined>(1024);
   #head = 0;
+  #size = 0;
+  /** Items were pushed since the queue last emptied (or was cleared): the next emptying is reported. */
+  #filled = false;
   #scheduled = false;
   readonly #deliver: (item: T) => void;
   readonly #onEmpty: () => void;
@@ -37,12 +41,15 @@ export class Handoff<T> {
 
   /** Items queued and not delivered yet. */
   get size(): number {
-    return this.#items.length - this.#head;
+    return this.#size;
   }
 
   /** Queues an item; it is delivered on a later turn. */
   push(item: T): void {
-    this.#items.push(item);
+    if (this.#size === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#size) & (this.#ring.length - 1)] = item;
+    this.#size += 1;
+    this.#filled = true;
     if (!this.#scheduled) {
       this.#scheduled = true;
       this.#schedule(this.#run);
@@ -56,8 +63,10 @@ export class Handoff<T> {
 
   /** Drops everything queued (the subscriber is gone or failed). */
   clear(): void {
-    this.#items = [];
+    this.#ring = new Array<T | undefined>(1024);
     this.#head = 0;
+    this.#size = 0;
+    this.#filled = false;
   }
 
   readonly #run = (): void => {
@@ -65,37 +74,37 @@ export class Handoff<T> {
     try {
       this.#drain(performance.now() + this.#sliceMs);
     } finally {
-      if (this.size > 0) this.#schedule(this.#run);
+      if (this.#size > 0) this.#schedule(this.#run);
       else this.#scheduled = false;
       this.#onSlice();
     }
   };
 
-  /** Drops delivered slots once they are most of the array (a queue that never empties). */
-  #compact(): void {
-    if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
+  /** Twice the room, items kept in order from index 0 (the queue stays allocated: no garbage per item). */
+  #grow(): void {
+    const old = this.#ring;
+    const next = new Array<T | undefined>(old.length * 2);
+    for (let i = 0; i < this.#size; i++) next[i] = old[(this.#head + i) & (old.length - 1)];
+    this.#ring = next;
+    this.#head = 0;
   }
 
   #drain(deadline: number): void {
     let n = 0;
-    while (this.#head < this.#items.length) {
-      const item = this.#items[this.#head] as T;
-      this.#items[this.#head] = undefined;
-      this.#head += 1;
+    while (this.#size > 0) {
+      const ring = this.#ring;
+      const at = this.#head;
+      const item = ring[at] as T;
+      ring[at] = undefined;
+      this.#head = (at + 1) & (ring.length - 1);
+      this.#size -= 1;
       // May flush or clear this queue re-entrantly; the loop re-reads its state.
       this.#deliver(item);
       n += 1;
-      if ((n & 127) === 0 && performance.now() >= deadline) {
-        this.#compact();
-        return;
-      }
+      if (this.#size > 0 && (n & 127) === 0 && performance.now() >= deadline) return;
     }
-    if (this.#items.length > 0) {
-      this.#items = [];
-      this.#head = 0;
+    if (this.#filled) {
+      this.#filled = false;
       this.#onEmpty();
     }
   }
