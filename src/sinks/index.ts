@@ -1,5 +1,5 @@
 export { deadLetterTableSpec } from './deadLetterTable.ts';
-export { DeltaTable, StagedConflictError } from './delta/table.ts';
+export { DeltaTable } from './delta/table.ts';
 export type { AppendOptions, AppendResult, Dedupe, DeltaLogger, DeltaTableOptions, StagedAppend } from './delta/table.ts';
 export type { ColumnSpec, DeltaType, TableSpec } from './delta/schema.ts';
 export { localStorage, s3Storage, storageFromUri } from './delta/storage.ts';

@@ -13,7 +13,8 @@ import type { BatchChunk } from '../../src/operators/bufferTime.ts';
 import { bufferTime } from '../../src/operators/bufferTime.ts';
 import { deltaSink } from '../../src/operators/deltaSink.ts';
 import { bronzeTableSpec } from '../../src/pipelines/bronze/tables.ts';
-import { DeltaTable, StagedConflictError } from '../../src/sinks/delta/table.ts';
+import type { Storage } from '../../src/sinks/delta/storage.ts';
+import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import type { SinkAck } from '../../src/types.ts';
 import { stack, verifyDelta } from '../support/stack.ts';
 import type { BronzeRow } from './deltaFixtures.ts';
@@ -210,35 +211,66 @@ describe('deltaSink with chunks', () => {
     expect(v.num_rows).toBe(50);
   });
 
-  it('refuses to commit staged rows another writer committed meanwhile; commits nothing when it wrote them all', async () => {
+  it('drops staged rows another writer committed meanwhile (before the commit and after a lost race), keeps the rest', async () => {
     const t = freshTarget('local', 'delta-chunks-conflict');
-    const a = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_conflict'), inline);
+    // Handle A's storage can let the other writer commit just before A's next commit creation.
+    let before: (() => Promise<void>) | undefined;
+    const inner = t.storage;
+    const racy: Storage = {
+      uri: inner.uri,
+      sub: (p) => inner.sub(p),
+      read: (p) => inner.read(p),
+      write: (p, d) => inner.write(p, d),
+      list: (p, x) => inner.list(p, x),
+      delete: (p) => inner.delete(p),
+      putIfAbsent: async (p, d) => {
+        const hook = p.includes('_delta_log/') ? before : undefined;
+        before = undefined;
+        await hook?.();
+        return inner.putIfAbsent(p, d);
+      },
+    };
+    const a = await DeltaTable.openOrCreate(racy, bronzeSpec('bronze_chunks_conflict'), inline);
     const other = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_conflict'), inline);
     const dedupe = { appId: (r: BronzeRow) => `p-${r.partition}`, offset: (r: BronzeRow) => r.offset };
-    const b = bronzeRows({ count: 100, partition: 1, firstOffset: 0n });
+    const b = bronzeRows({ count: 200, partition: 1, firstOffset: 0n });
     const c = bronzeRows({ count: 10, partition: 7, firstOffset: 0n });
 
-    // Another partition committed by the other writer: no overlap, this one commits after it.
+    // Another partition committed by the other writer: nothing to drop, A commits after it.
     const s1 = a.stage({ dedupe });
     s1.add(b.slice(0, 50));
     await other.append(c, { dedupe });
-    expect(await s1.commit()).toMatchObject({ version: 2, rows: 50 });
+    expect(await s1.commit()).toMatchObject({ version: 2, rows: 50, skipped: 0 });
 
-    // Some of the staged offsets committed by the other writer: refused, nothing written.
+    // Offsets 50–69 of the 50–99 staged here committed by the other writer first: A writes 70–99.
     const s2 = a.stage({ dedupe });
-    s2.add(b.slice(50, 100));
+    s2.add(b.slice(50, 75));
+    s2.add(b.slice(75, 100));
     await other.append(b.slice(50, 70), { dedupe });
-    await expect(s2.commit()).rejects.toBeInstanceOf(StagedConflictError);
+    expect(await s2.commit()).toMatchObject({ version: 4, rows: 30, skipped: 20 });
+
+    // The other writer commits 100–129 between A's check and A's commit: A loses the race,
+    // drops those and commits 130–149.
+    const s3 = a.stage({ dedupe });
+    s3.add(b.slice(100, 150));
+    before = async () => {
+      await other.append(b.slice(100, 130), { dedupe });
+    };
+    expect(await s3.commit()).toMatchObject({ version: 6, rows: 20, skipped: 30, attempts: 2 });
 
     // All of them committed by the other writer: nothing to do.
-    const s3 = a.stage({ dedupe });
-    s3.add(b.slice(70, 100));
-    await other.append(b.slice(70, 100), { dedupe });
-    expect(await s3.commit()).toMatchObject({ version: null, rows: 0, skipped: 30 });
+    const s4 = a.stage({ dedupe });
+    s4.add(b.slice(150, 200));
+    await other.append(b.slice(150, 200), { dedupe });
+    expect(await s4.commit()).toMatchObject({ version: null, rows: 0, skipped: 50 });
 
-    const v = await verifyDelta(t.uri, { rows: true, columns: ['_kafka_partition', '_kafka_offset'] });
-    expect(v.num_rows).toBe(110);
-    expect(new Set(v.rows?.map((r) => `${String(r['_kafka_partition'])}/${String(r['_kafka_offset'])}`)).size).toBe(110);
+    const v = await verifyDelta(t.uri, { rows: true });
+    expect(v.num_rows).toBe(210);
+    const key = (r: Record<string, unknown>): string => `${String(r['_kafka_partition'])}/${String(r['_kafka_offset'])}`;
+    expect(new Set(v.rows?.map(key)).size).toBe(210);
+    // Rows read back and encoded again are the same rows, to the byte and the microsecond.
+    const want = [...b, ...c].map(expectedRow).sort((x, y) => key(x).localeCompare(key(y)));
+    expect([...(v.rows ?? [])].sort((x, y) => key(x).localeCompare(key(y)))).toEqual(want);
   });
 
   it('a bad value errors the stream at once; nothing is written', async () => {

@@ -38,7 +38,7 @@ describe('package shape', () => {
     expect(Object.keys(operators).sort()).toEqual(
       ['DeadLetterError', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'isBatchChunk', 'partitionByDate', 'routeErrors', 'withDeadLetters'].sort(),
     );
-    for (const name of ['DeltaTable', 'StagedConflictError', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable']) expect(sinks).toHaveProperty(name);
+    for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable']) expect(sinks).toHaveProperty(name);
     for (const name of ['fromKafka', 'OffsetTracker', 'createEventGenerator', 'corrupt']) expect(sources).toHaveProperty(name);
     for (const name of ['compileBytesGuard', 'JsonBytesScanner']) expect(validation).toHaveProperty(name);
     for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources), ...Object.keys(validation)]) expect(root).toHaveProperty(name);

@@ -6,6 +6,7 @@
  * values are compared once.
  */
 import type { SchemaElement, Statistics } from 'hyparquet';
+import { parquetRead } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import { defaultCompressors } from './snappy.ts';
 import type { ColumnSpec, DeltaType } from './schema.ts';
@@ -388,4 +389,28 @@ function jsonWithBigints(value: unknown): string {
   const json = JSON.stringify(value);
   if (!json.includes('rxlake-bigint:')) return json;
   return json.replace(/"\\u0000rxlake-bigint:(-?\d+)"/g, '$1');
+}
+
+/**
+ * Reads the columns of a file this module wrote back as `encodeColumnData` takes them: strings
+ * and binaries as bytes, timestamps as epoch µs (`bigint`), dates as days, longs as `bigint`.
+ */
+export async function readColumns(bytes: Uint8Array, names: readonly string[]): Promise<unknown[][]> {
+  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  let rows: unknown[][] = [];
+  await parquetRead({
+    file,
+    columns: [...names],
+    rowFormat: 'array',
+    utf8: false,
+    parsers: {
+      timestampFromMicroseconds: (micros: bigint) => micros,
+      dateFromDays: (days: number) => days,
+      stringFromBytes: (b: Uint8Array | undefined) => b,
+    },
+    onComplete: (r: unknown[][]) => {
+      rows = r;
+    },
+  });
+  return names.map((_, j) => rows.map((row) => row[j] ?? null));
 }

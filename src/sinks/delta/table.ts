@@ -10,11 +10,11 @@ import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAc
 import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
 import { packColumns } from './columnar.ts';
 import type { EncodedFile, ParquetOptions } from './parquet.ts';
-import { encodeParquet, InvalidValueError, ParquetFileBuilder } from './parquet.ts';
+import { encodeColumnData, encodeParquet, InvalidValueError, ParquetFileBuilder, readColumns } from './parquet.ts';
 import type { ParquetWorkerPool } from './parquetPool.ts';
 import { sharedParquetPool } from './parquetPool.ts';
 import type { BackoffOptions } from './retry.ts';
-import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, DeltaError, SchemaMismatchError, sleep } from './retry.ts';
+import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError, sleep } from './retry.ts';
 import type { ColumnSpec, DeltaType, TableSpec } from './schema.ts';
 import { checkCompatible, parquetSchema, schemaString, validateSpec } from './schema.ts';
 import type { Storage } from './storage.ts';
@@ -92,8 +92,9 @@ interface Kept {
 export interface StagedAppend<Row> {
   /**
    * Encodes `rows` now (one row group per partition value), skipping rows the table already
-   * holds (dedupe, as of the table's last refresh or commit). Throws `InvalidValueError` for a
-   * value its column cannot take, leaving what was staged before as it was.
+   * holds (dedupe, as of the table's last refresh or commit) and rows an open staged append of
+   * the same handle holds. Throws `InvalidValueError` for a value its column cannot take; the
+   * staged append is then discarded.
    */
   add(rows: readonly Row[]): { readonly rows: number; readonly skipped: number };
   /** Rows given to `add` (skipped ones included). */
@@ -104,8 +105,9 @@ export interface StagedAppend<Row> {
   readonly bytes: number;
   /**
    * Writes the files and commits them in one Delta commit with their `txn` actions, like
-   * `append`. May be called again after a retriable failure. Throws `StagedConflictError` when
-   * another writer committed some (not all) of the staged rows meanwhile.
+   * `append`: rows another writer committed meanwhile are dropped first (the files that held
+   * some are read back and encoded again without them). May be called again after a retriable
+   * failure.
    */
   commit(): Promise<AppendResult>;
   /**
@@ -116,21 +118,18 @@ export interface StagedAppend<Row> {
   discard(): void;
 }
 
-/**
- * Another writer committed some of the rows staged here while they were being staged: rows
- * already encoded cannot be dropped one by one, so nothing is committed. Not retriable here:
- * the records were not acknowledged, and a restart reads them again from the committed
- * offsets, skipping what the table holds.
- */
-export class StagedConflictError extends DeltaError {
-  constructor(message: string) {
-    super(message, { retriable: false, code: 'STAGED_CONFLICT' });
-    this.name = 'StagedConflictError';
-  }
+/** Who the rows of a staged file are, in file order: appId (an index into the staged append's list) and offset. */
+interface RowIds {
+  apps: number[];
+  offsets: bigint[];
 }
 
-/** Staged rows another writer committed: all of them, or some (and which). */
-type Overlap = { readonly all: true } | { readonly all: false; readonly message: string } | undefined;
+/** A staged file, complete: its partition values, bytes and rows. */
+interface StagedFile {
+  values: (string | null)[];
+  file: EncodedFile;
+  ids: RowIds;
+}
 
 interface WrittenFiles {
   adds: AddAction[];
@@ -210,7 +209,7 @@ export class DeltaTable<Row> {
   readonly #parquetSchema: ReturnType<typeof parquetSchema>;
   readonly #pool: ParquetWorkerPool | undefined;
   /** What open staged appends of this handle hold: a record delivered again is not staged twice. */
-  readonly #staging = new Set<Kept>();
+  readonly #staging = new Set<{ kept: Kept }>();
 
   private constructor(storage: Storage, spec: TableSpec<Row>, snapshot: Snapshot, opts: DeltaTableOptions) {
     this.storage = storage;
@@ -366,9 +365,10 @@ export class DeltaTable<Row> {
    * (one file per partition value, growing with every `add`), so only encoded bytes are held
    * until `commit()` writes the files and commits them like `append` (`txn` actions from
    * `dedupe`, put-if-absent, lost races re-read). Rows the table already holds are skipped when
-   * added, as of the table's last refresh or commit; after a lost race, rows another writer
-   * committed meanwhile cannot be taken out of encoded files: `commit()` then throws
-   * `StagedConflictError` (or, when the other writer committed all of them, commits nothing).
+   * added, as of the table's last refresh or commit, and checked again before the commit and
+   * after every lost race: rows another writer committed meanwhile (a process that took over a
+   * partition) are dropped then, by reading back the files that hold some and encoding them
+   * again without those rows — rare, and the price of not keeping the rows themselves.
    *
    * Chunks are encoded on the calling thread whatever `encoder` says (it applies to `append`):
    * a chunk is small, and the rows can go as soon as it is encoded.
@@ -376,24 +376,28 @@ export class DeltaTable<Row> {
   stage(opts: AppendOptions<Row> = {}): StagedAppend<Row> {
     const { dedupe } = opts;
     const parquet = this.#opts.parquet ?? {};
-    const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder<Row> }>();
-    const kept: Kept = { indices: undefined, max: new Map(), min: new Map() };
-    let finished: Array<{ values: (string | null)[]; file: EncodedFile }> | undefined;
+    const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder<Row>; ids: RowIds }>();
+    /** appIds of the staged rows, indexed by `RowIds.apps`. */
+    const appNames: string[] = [];
+    const appIndex = new Map<string, number>();
+    let kept: Kept = { indices: undefined, max: new Map(), min: new Map() };
+    let finished: StagedFile[] | undefined;
     let received = 0;
     let staged = 0;
     let state: 'open' | 'finished' | 'committed' | 'discarded' = 'open';
-    this.#staging.add(kept);
+    const reserved = { kept };
+    this.#staging.add(reserved);
     const floor = (app: string): bigint | undefined => {
       let f: bigint | undefined;
-      for (const k of this.#staging) {
-        const v = k.max.get(app);
+      for (const r of this.#staging) {
+        const v = r.kept.max.get(app);
         if (v !== undefined && (f === undefined || v > f)) f = v;
       }
       return f;
     };
     const close = (to: 'committed' | 'discarded'): void => {
       state = to;
-      this.#staging.delete(kept);
+      this.#staging.delete(reserved);
     };
     const merge = (k: Kept): void => {
       for (const [app, v] of k.max) if ((kept.max.get(app) ?? -1n) < v) kept.max.set(app, v);
@@ -401,6 +405,37 @@ export class DeltaTable<Row> {
         const cur = kept.min.get(app);
         if (cur === undefined || v < cur) kept.min.set(app, v);
       }
+    };
+    /** Who each written row is (appId index, offset), so rows can be dropped after a race. */
+    const identify = (rows: readonly Row[], indices: readonly number[] | undefined, ids: RowIds): void => {
+      if (!dedupe) return;
+      const n = indices ? indices.length : rows.length;
+      let lastApp: string | undefined;
+      let lastIndex = -1;
+      for (let k = 0; k < n; k++) {
+        const row = rows[indices ? (indices[k] as number) : k] as Row;
+        const app = dedupe.appId(row);
+        if (app !== lastApp) {
+          lastApp = app;
+          let i = appIndex.get(app);
+          if (i === undefined) {
+            i = appNames.length;
+            appNames.push(app);
+            appIndex.set(app, i);
+          }
+          lastIndex = i;
+        }
+        ids.apps.push(lastIndex);
+        ids.offsets.push(dedupe.offset(row));
+      }
+    };
+    /** Drops staged rows another writer committed meanwhile (re-encoding the files that had some). */
+    const dropCommitted = async (): Promise<void> => {
+      const r = await this.#dropCommitted(finished ?? [], appNames);
+      finished = r.files;
+      kept = r.kept;
+      reserved.kept = kept;
+      staged = r.rows;
     };
     return {
       get received() {
@@ -428,10 +463,11 @@ export class DeltaTable<Row> {
               const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
               let open = builders.get(key);
               if (!open) {
-                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema) };
+                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema), ids: { apps: [], offsets: [] } };
                 builders.set(key, open);
               }
               open.builder.write(rows, g.indices);
+              identify(rows, g.indices, open.ids);
             }
           } catch (err) {
             // Some groups may be in their files already: this staged append is unusable.
@@ -460,34 +496,28 @@ export class DeltaTable<Row> {
         });
         if (state === 'open') {
           state = 'finished';
-          finished = [...builders.values()].filter((b) => b.builder.numRecords > 0).map((b) => ({ values: b.values, file: b.builder.finish() }));
+          finished = [...builders.values()]
+            .filter((b) => b.builder.numRecords > 0)
+            .map((b) => ({ values: b.values, file: b.builder.finish(), ids: b.ids }));
           builders.clear();
         }
-        const files = finished ?? [];
-        if (staged === 0 || files.length === 0) {
-          close('committed');
-          return result(null, 0, undefined, 0);
-        }
-        // A retry after an error: our previous attempt may have landed; its files stay either way.
+        // A retry after an error: our previous attempt may have landed (its files stay either
+        // way); then its rows are the table's now, and dropped here like another writer's.
         await this.#refresh();
-        const before = this.#overlap(kept);
-        if (before?.all === true) {
+        if (this.#overlap(kept)) await dropCommitted();
+        if (staged === 0 || !finished?.length) {
           close('committed');
           finished = undefined;
           return result(null, 0, undefined, 0);
         }
-        if (before) {
-          close('discarded');
-          throw new StagedConflictError(`${this.uri}: ${before.message}`);
-        }
-        const written = await this.#writeEncoded(files);
+        let written = await this.#writeEncoded(finished);
         const c = await this.#commitFiles({ files: written, kept, rows: staged }, opts.txns, async () => {
-          const again = this.#overlap(kept);
-          if (!again) return { files: written, kept, rows: staged };
+          if (!this.#overlap(kept)) return { files: written, kept, rows: staged };
           await this.#discard(written); // none of our attempts landed
-          if (again.all) return undefined;
-          close('discarded');
-          throw new StagedConflictError(`${this.uri}: ${again.message}`);
+          await dropCommitted();
+          if (staged === 0 || !finished?.length) return undefined;
+          written = await this.#writeEncoded(finished);
+          return { files: written, kept, rows: staged };
         });
         close('committed');
         finished = undefined;
@@ -502,26 +532,55 @@ export class DeltaTable<Row> {
   }
 
   /**
-   * After a refresh: whether another writer committed staged rows (per appId, a `txn` version at
-   * or above the smallest staged offset): every staged row, or some of them (and which).
+   * Staged files without the rows the table now holds (a `txn` version at or above their
+   * offset): files that keep every row are kept as they are, files that keep none are dropped,
+   * the others are read back (hyparquet) and encoded again with the rows that remain.
    */
-  #overlap(kept: Kept): Overlap {
-    let message: string | undefined;
-    let all = kept.min.size > 0;
+  async #dropCommitted(files: readonly StagedFile[], appNames: readonly string[]): Promise<{ files: StagedFile[]; kept: Kept; rows: number }> {
+    const floors = appNames.map((a) => this.#snapshot.txns.get(a));
+    const out: StagedFile[] = [];
+    const kept: Kept = { indices: undefined, max: new Map(), min: new Map() };
+    let rows = 0;
+    for (const f of files) {
+      const keep: number[] = [];
+      const n = f.ids.offsets.length;
+      for (let r = 0; r < n; r++) {
+        const v = floors[f.ids.apps[r] as number];
+        if (v === undefined || (f.ids.offsets[r] as bigint) > v) keep.push(r);
+      }
+      if (keep.length === 0) continue;
+      const ids: RowIds = { apps: keep.map((r) => f.ids.apps[r] as number), offsets: keep.map((r) => f.ids.offsets[r] as bigint) };
+      for (let r = 0; r < ids.offsets.length; r++) {
+        const app = appNames[ids.apps[r] as number] as string;
+        const off = ids.offsets[r] as bigint;
+        if ((kept.max.get(app) ?? -1n) < off) kept.max.set(app, off);
+        const min = kept.min.get(app);
+        if (min === undefined || off < min) kept.min.set(app, off);
+      }
+      rows += keep.length;
+      if (keep.length === n) {
+        out.push(f);
+        continue;
+      }
+      const data = await readColumns(f.file.bytes, this.#dataColumns.map((c) => c.name));
+      const picked = data.map((col) => keep.map((r) => col[r]));
+      const file = encodeColumnData(picked, this.#dataColumns, keep.length, this.#opts.parquet ?? {}, this.#parquetSchema);
+      out.push({ values: f.values, file, ids });
+    }
+    return { files: out, kept, rows };
+  }
+
+  /** After a refresh: whether the table now holds some staged rows (a `txn` version at or above the smallest staged offset of its appId). */
+  #overlap(kept: Kept): boolean {
     for (const [app, min] of kept.min) {
       const v = this.#snapshot.txns.get(app);
-      const max = kept.max.get(app) as bigint;
-      if (v === undefined || v < max) all = false;
-      if (v !== undefined && v >= min) {
-        message ??= `another writer committed offsets up to ${v} of ${app} while offsets ${min}..${max} were staged here; restart to read them again`;
-      }
+      if (v !== undefined && v >= min) return true;
     }
-    if (all) return { all: true };
-    return message === undefined ? undefined : { all: false, message };
+    return false;
   }
 
   /** Writes encoded files of partition `values` (removing what was written when one fails). */
-  async #writeEncoded(files: ReadonlyArray<{ values: (string | null)[]; file: EncodedFile }>): Promise<WrittenFiles> {
+  async #writeEncoded(files: readonly StagedFile[]): Promise<WrittenFiles> {
     const adds: AddAction[] = [];
     let bytes = 0;
     const writes = files.map(({ values, file }, part) => {
