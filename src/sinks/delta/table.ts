@@ -119,9 +119,24 @@ export interface StagedAppend<Row> {
 }
 
 /** Who the rows of a staged file are, in file order: appId (an index into the staged append's list) and offset. */
-interface RowIds {
-  apps: number[];
-  offsets: bigint[];
+class RowIds {
+  apps = new Int32Array(1024);
+  offsets = new BigInt64Array(1024);
+  length = 0;
+
+  push(app: number, offset: bigint): void {
+    if (this.length === this.apps.length) {
+      const apps = new Int32Array(this.length * 2);
+      apps.set(this.apps);
+      this.apps = apps;
+      const offsets = new BigInt64Array(this.length * 2);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+    }
+    this.apps[this.length] = app;
+    this.offsets[this.length] = offset;
+    this.length += 1;
+  }
 }
 
 /** A staged file, complete: its partition values, bytes and rows. */
@@ -425,8 +440,7 @@ export class DeltaTable<Row> {
           }
           lastIndex = i;
         }
-        ids.apps.push(lastIndex);
-        ids.offsets.push(dedupe.offset(row));
+        ids.push(lastIndex, dedupe.offset(row));
       }
     };
     /** Drops staged rows another writer committed meanwhile (re-encoding the files that had some). */
@@ -463,7 +477,7 @@ export class DeltaTable<Row> {
               const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
               let open = builders.get(key);
               if (!open) {
-                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema), ids: { apps: [], offsets: [] } };
+                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema), ids: new RowIds() };
                 builders.set(key, open);
               }
               open.builder.write(rows, g.indices);
@@ -543,14 +557,15 @@ export class DeltaTable<Row> {
     let rows = 0;
     for (const f of files) {
       const keep: number[] = [];
-      const n = f.ids.offsets.length;
+      const n = f.ids.length;
       for (let r = 0; r < n; r++) {
         const v = floors[f.ids.apps[r] as number];
         if (v === undefined || (f.ids.offsets[r] as bigint) > v) keep.push(r);
       }
       if (keep.length === 0) continue;
-      const ids: RowIds = { apps: keep.map((r) => f.ids.apps[r] as number), offsets: keep.map((r) => f.ids.offsets[r] as bigint) };
-      for (let r = 0; r < ids.offsets.length; r++) {
+      const ids = new RowIds();
+      for (const r of keep) ids.push(f.ids.apps[r] as number, f.ids.offsets[r] as bigint);
+      for (let r = 0; r < ids.length; r++) {
         const app = appNames[ids.apps[r] as number] as string;
         const off = ids.offsets[r] as bigint;
         if ((kept.max.get(app) ?? -1n) < off) kept.max.set(app, off);
