@@ -98,6 +98,33 @@ describe('deltaSink with chunks', () => {
     expect(got).toEqual(want);
   });
 
+  it('a file built chunk by chunk carries the same Delta stats as the same rows written whole', async () => {
+    const whole = freshTarget('local', 'delta-chunks-stats-whole');
+    const chunked = freshTarget('local', 'delta-chunks-stats-chunked');
+    const a = await DeltaTable.openOrCreate(whole.storage, bronzeSpec('bronze_stats'), inline);
+    const b = await DeltaTable.openOrCreate(chunked.storage, bronzeSpec('bronze_stats'), inline);
+    // Nulls in some rows, two dates, two partitions: min, max and null counts over many row groups.
+    const rows = [...bronzeRows({ count: 700, partition: 0 }), ...bronzeRows({ count: 300, partition: 9, firstOffset: 5n })].map((r, i) =>
+      i % 97 === 0 ? { ...r, value: null, _kafka_timestamp: null as unknown as bigint } : r,
+    );
+    await lastValueFrom(from([rows]).pipe(deltaSink(a), toArray()));
+    const chunks = Array.from({ length: 16 }, (_, k) => chunk(rows.slice(k * 64, (k + 1) * 64), k === 15));
+    await lastValueFrom(from(chunks).pipe(deltaSink(b), toArray()));
+    const statsOf = async (uri: string): Promise<unknown[]> =>
+      (await verifyDelta(uri)).files
+        .map((f) => ({ date: f.partition_values['_ingestion_date'], records: f.num_records, stats: f.stats }))
+        .sort((x, y) => String(x.date).localeCompare(String(y.date)));
+    const want = await statsOf(whole.uri);
+    expect(want).toHaveLength(2);
+    // As delta-rs reads the stats: flattened `min.`, `max.`, `null_count.` per column.
+    const first = want[0] as { stats: Record<string, unknown> };
+    expect(first.stats['null_count._kafka_timestamp']).toBeGreaterThan(0);
+    expect(first.stats['min._kafka_timestamp']).toBeTruthy();
+    expect(first.stats['max._kafka_offset']).toBeTruthy();
+    expect(await statsOf(chunked.uri)).toEqual(want);
+    expect((await rowGroups(chunked.uri)).every((g) => g >= 8)).toBe(true);
+  });
+
   it('bronze tables: the raw payload is PLAIN (no dictionary), repeated small values keep theirs', async () => {
     const t = freshTarget('local', 'delta-chunks-plain');
     const table = await DeltaTable.openOrCreate(t.storage, bronzeTableSpec('trips'), inline);
