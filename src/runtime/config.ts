@@ -42,7 +42,7 @@ export const bronzeEnv = {
   BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
   MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
   MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
-  MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 5000 (records read and queued before the chain takes them)', { default: '5000' }),
+  MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 25000 (records read and queued before the chain takes them)', { default: '25000' }),
   /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
   // inline: measured ~220 MB less peak memory than a worker for 0-10 % less throughput (README, "Memory").
   PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'inline' }),

@@ -46,7 +46,7 @@ export interface FromKafkaOptions {
   /** Most bytes (key + value) read (queued or emitted) but not yet acknowledged; default 64 MiB. */
   readonly maxInFlightBytes?: number;
   /**
-   * Most records read and queued, not yet emitted (the read-ahead); default 10 000. Within the
+   * Most records read and queued, not yet emitted (the read-ahead); default 25 000. Within the
    * in-flight budget this bounds what waits in memory as whole records when the chain is slower
    * than the client: beyond it the batch handler waits (heart-beating) until the queue shortens.
    */
@@ -167,7 +167,7 @@ interface Session {
 
 const DEFAULT_MAX_RECORDS = 100_000;
 const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
-const DEFAULT_MAX_READ_AHEAD = 10_000;
+const DEFAULT_MAX_READ_AHEAD = 25_000;
 const WAIT_SLICE_MS = 1_000;
 const DEFAULT_SESSION_TIMEOUT_MS = 30_000;
 const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;

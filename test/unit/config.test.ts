@@ -11,7 +11,7 @@ describe('loadBronzeConfig', () => {
     expect(c.kafka.ssl).toBe(false);
     expect(c.deltaBasePath).toBe('./data/bronze');
     expect(c.batch).toEqual({ timeSpanMs: 10_000, maxRecords: 50_000, maxBytes: 33_554_432, chunkRecords: 5_000 });
-    expect(c.maxReadAheadRecords).toBe(5_000);
+    expect(c.maxReadAheadRecords).toBe(25_000);
     expect(c.dlq).toEqual({ enabled: true, validateJson: true, validateSchema: true });
     expect(c.topics).toHaveLength(8);
     expect(c.s3).toBeUndefined();
