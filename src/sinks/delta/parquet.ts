@@ -199,24 +199,18 @@ export function encodeColumnData(
   opts: ParquetOptions,
   schema: SchemaElement[],
 ): EncodedFile {
-  const columnData = columns.map((c, j) => columnSource(c, data[j] as unknown[]));
-  const writer = new ByteWriter(Math.max(1024, numRecords * 64));
-  const pq = new ParquetWriter({ writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
-  // ByteWriter has no flush(): write() and finish() are synchronous.
-  void pq.write({ columnData, rowGroupSize: opts.rowGroupSize ?? 131_072, pageSize: opts.pageSize ?? 65_536 });
-  void pq.finish();
-  const bytes = writer.getBytes();
-  const nulls = columns.map((c, j) => (c.stats === false ? countNulls(data[j] ?? []) : 0n));
-  return { bytes, numRecords, stats: deltaStats(pq, columns, nulls, numRecords, opts.statsStringLength ?? 32) };
+  const builder = new ParquetFileBuilder(columns, opts, schema, Math.max(1024, numRecords * 64));
+  builder.writeColumns(data, numRecords);
+  return builder.finish();
 }
 
 /**
- * One Parquet file built a row group at a time: `write()` encodes (and compresses) rows at once,
- * so they need not be kept until the file is complete; `finish()` adds the footer and returns
- * the file with its Delta stats. What it holds meanwhile is the encoded bytes.
+ * One Parquet file built a row group at a time: `writeColumns()` encodes (and compresses) rows
+ * at once, so they need not be kept until the file is complete; `finish()` adds the footer and
+ * returns the file with its Delta stats. What it holds meanwhile is the encoded bytes.
  */
-export class ParquetFileBuilder<Row> {
-  readonly #columns: readonly ColumnSpec<Row>[];
+export class ParquetFileBuilder {
+  readonly #columns: readonly ColumnType[];
   readonly #opts: ParquetOptions;
   readonly #writer: ByteWriter;
   readonly #pq: ParquetWriter;
@@ -224,10 +218,11 @@ export class ParquetFileBuilder<Row> {
   #numRecords = 0;
   #finished = false;
 
-  constructor(columns: readonly ColumnSpec<Row>[], opts: ParquetOptions = {}, schema: SchemaElement[] = parquetSchema(columns as readonly ColumnSpec<unknown>[])) {
+  /** `initialBytes`: the output buffer's first size (it grows by doubling). */
+  constructor(columns: readonly ColumnType[], opts: ParquetOptions, schema: SchemaElement[], initialBytes = 1 << 20) {
     this.#columns = columns;
     this.#opts = opts;
-    this.#writer = new ByteWriter(1 << 20);
+    this.#writer = new ByteWriter(initialBytes);
     this.#pq = new ParquetWriter({ writer: this.#writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
     this.#nulls = columns.map(() => 0n);
   }
@@ -242,15 +237,14 @@ export class ParquetFileBuilder<Row> {
     return this.#writer.offset;
   }
 
-  /** Encodes `rows` (or the rows at `indices`) as one or more row groups. */
-  write(rows: readonly Row[], indices?: readonly number[]): void {
+  /** Encodes `n` rows given as converted column arrays (as `columnArray` builds them) as one or more row groups. */
+  writeColumns(data: readonly unknown[][], n: number): void {
     if (this.#finished) throw new Error('ParquetFileBuilder: write after finish');
-    const n = indices ? indices.length : rows.length;
     if (n === 0) return;
-    // Every column is converted (and checked) before anything is written: a bad value leaves the file as it was.
-    const data = this.#columns.map((c) => columnArray(rows, c, indices));
     const columnData = this.#columns.map((c, j) => columnSource(c, data[j] as unknown[]));
+    // ByteWriter has no flush(): write() and finish() are synchronous.
     void this.#pq.write({ columnData, rowGroupSize: this.#opts.rowGroupSize ?? 131_072, pageSize: this.#opts.pageSize ?? 65_536 });
+    // Without Parquet statistics (`stats: false`) the writer counts no nulls either: count them here.
     this.#columns.forEach((c, j) => {
       if (c.stats === false) this.#nulls[j] = (this.#nulls[j] as bigint) + countNulls(data[j] ?? []);
     });

@@ -10,7 +10,7 @@ import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAc
 import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
 import { packColumns } from './columnar.ts';
 import type { EncodedFile, ParquetOptions } from './parquet.ts';
-import { encodeColumnData, encodeParquet, InvalidValueError, ParquetFileBuilder, readColumns } from './parquet.ts';
+import { columnArray, encodeColumnData, encodeParquet, InvalidValueError, ParquetFileBuilder, readColumns } from './parquet.ts';
 import type { ParquetWorkerPool } from './parquetPool.ts';
 import { sharedParquetPool } from './parquetPool.ts';
 import type { BackoffOptions } from './retry.ts';
@@ -391,7 +391,7 @@ export class DeltaTable<Row> {
   stage(opts: AppendOptions<Row> = {}): StagedAppend<Row> {
     const { dedupe } = opts;
     const parquet = this.#opts.parquet ?? {};
-    const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder<Row>; ids: RowIds }>();
+    const builders = new Map<string, { values: (string | null)[]; builder: ParquetFileBuilder; ids: RowIds }>();
     /** appIds of the staged rows, indexed by `RowIds.apps`. */
     const appNames: string[] = [];
     const appIndex = new Map<string, number>();
@@ -477,10 +477,11 @@ export class DeltaTable<Row> {
               const key = g.values.map((v) => (v === null ? '\u0000' : v)).join('\u0001');
               let open = builders.get(key);
               if (!open) {
-                open = { values: g.values, builder: new ParquetFileBuilder<Row>(this.#dataColumns, parquet, this.#parquetSchema), ids: new RowIds() };
+                open = { values: g.values, builder: new ParquetFileBuilder(this.#dataColumns, parquet, this.#parquetSchema), ids: new RowIds() };
                 builders.set(key, open);
               }
-              open.builder.write(rows, g.indices);
+              // Every column is converted (and checked) before anything of the group is written.
+              open.builder.writeColumns(this.#dataColumns.map((c) => columnArray(rows, c, g.indices)), g.indices ? g.indices.length : rows.length);
               identify(rows, g.indices, open.ids);
             }
           } catch (err) {
