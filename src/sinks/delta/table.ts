@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import type { AddAction, Commit, MetaDataAction, ProtocolAction, Snapshot, TxnAction } from './log.ts';
 import { applyCommit, commitPath, loadSnapshot, refreshSnapshot, serializeCommit, writeCheckpoint } from './log.ts';
 import { packColumns } from './columnar.ts';
+import type { PackedFile } from './columnar.ts';
 import type { EncodedFile, ParquetOptions } from './parquet.ts';
 import { columnArray, encodeColumnData, encodeParquet, InvalidValueError, ParquetFileBuilder, readColumns } from './parquet.ts';
 import type { ParquetWorkerPool } from './parquetPool.ts';
@@ -525,13 +526,13 @@ export class DeltaTable<Row> {
           finished = undefined;
           return result(null, 0, undefined, 0);
         }
-        let written = await this.#writeEncoded(finished);
+        let written = await this.#land(finished);
         const c = await this.#commitFiles({ files: written, kept, rows: staged }, opts.txns, async () => {
           if (!this.#overlap(kept)) return { files: written, kept, rows: staged };
           await this.#discard(written); // none of our attempts landed
           await dropCommitted();
           if (staged === 0 || !finished?.length) return undefined;
-          written = await this.#writeEncoded(finished);
+          written = await this.#land(finished);
           return { files: written, kept, rows: staged };
         });
         close('committed');
@@ -593,25 +594,6 @@ export class DeltaTable<Row> {
       if (v !== undefined && v >= min) return true;
     }
     return false;
-  }
-
-  /** Writes encoded files of partition `values` (removing what was written when one fails). */
-  async #writeEncoded(files: readonly StagedFile[]): Promise<WrittenFiles> {
-    const adds: AddAction[] = [];
-    let bytes = 0;
-    const writes = files.map(({ values, file }, part) => {
-      const { add, fsPath } = this.#addAction(values, part, file);
-      adds.push(add);
-      bytes += file.bytes.byteLength;
-      return this.storage.write(fsPath, file.bytes);
-    });
-    const results = await Promise.allSettled(writes);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await this.#discard({ adds, bytes });
-      throw failed.reason;
-    }
-    return { adds, bytes };
   }
 
   /**
@@ -740,46 +722,44 @@ export class DeltaTable<Row> {
 
   async #writeFiles(rows: readonly Row[], kept: readonly number[] | undefined): Promise<WrittenFiles> {
     const groups = this.#group(rows, kept);
-    const adds: AddAction[] = [];
-    let bytes = 0;
-    const writes: Promise<void>[] = [];
-    let error: unknown;
     const pool = this.#opts.parquet?.compressors ? undefined : this.#pool;
     const parquet = this.#opts.parquet ?? {};
-    const encodeOpts = {
-      ...(parquet.rowGroupSize === undefined ? {} : { rowGroupSize: parquet.rowGroupSize }),
-      ...(parquet.statsStringLength === undefined ? {} : { statsStringLength: parquet.statsStringLength }),
-    };
-    // Names first, so part numbers follow the groups' order whatever order the encodings finish in.
-    const land = (g: (typeof groups)[number], part: number, file: EncodedFile): Promise<void> => {
-      const { add, fsPath } = this.#addAction(g.values, part, file);
-      adds[part] = add;
-      bytes += file.bytes.byteLength;
-      return this.storage.write(fsPath, file.bytes);
-    };
-    try {
-      if (pool) {
-        // Every value is checked (and copied into transferable buffers) here, before any file is
-        // handed over; encoding runs on the pool's workers, each file landing when it is ready.
-        const packed = groups.map((g) => packColumns(rows, this.#dataColumns, g.indices, pool.allocate));
-        packed.forEach((file, at) => {
-          writes.push(pool.encode(file, this.#parquetSchema, encodeOpts).then((encoded) => land(groups[at] as (typeof groups)[number], at, encoded)));
-        });
-      } else {
-        groups.forEach((g, at) => {
-          writes.push(land(g, at, encodeParquet(rows, this.#dataColumns, g.indices, parquet, this.#parquetSchema)));
-        });
-      }
-    } catch (err) {
-      error = err; // bad input: remove what was written already
+    if (pool) {
+      // Every value is checked (and copied into transferable buffers) here, before any file is
+      // handed over; encoding runs on the pool's workers, each file landing when it is ready.
+      const encodeOpts = {
+        ...(parquet.rowGroupSize === undefined ? {} : { rowGroupSize: parquet.rowGroupSize }),
+        ...(parquet.statsStringLength === undefined ? {} : { statsStringLength: parquet.statsStringLength }),
+      };
+      const packed = groups.map((g) => packColumns(rows, this.#dataColumns, g.indices, pool.allocate));
+      return this.#land(groups.map((g, at) => ({ values: g.values, file: pool.encode(packed[at] as PackedFile, this.#parquetSchema, encodeOpts) })));
     }
+    // Every file is encoded (and every value checked) before any is written.
+    return this.#land(groups.map((g) => ({ values: g.values, file: encodeParquet(rows, this.#dataColumns, g.indices, parquet, this.#parquetSchema) })));
+  }
+
+  /**
+   * Writes each file as soon as it is encoded (part numbers follow the list's order, whatever
+   * order the encodings finish in). When an encoding or a write fails, waits for the others,
+   * removes what was written and throws.
+   */
+  async #land(files: ReadonlyArray<{ readonly values: readonly (string | null)[]; readonly file: EncodedFile | Promise<EncodedFile> }>): Promise<WrittenFiles> {
+    const adds: AddAction[] = [];
+    let bytes = 0;
+    const writes = files.map(async ({ values, file }, part) => {
+      const encoded = await file;
+      const { add, fsPath } = this.#addAction(values, part, encoded);
+      adds[part] = add;
+      bytes += encoded.bytes.byteLength;
+      await this.storage.write(fsPath, encoded.bytes);
+    });
     // Wait for every started encoding and write, even after a failure, so none is left running.
     const results = await Promise.allSettled(writes);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     const written = adds.filter((a): a is AddAction => a !== undefined);
-    if (error !== undefined || failed) {
+    if (failed) {
       await this.#discard({ adds: written, bytes });
-      throw error ?? failed?.reason;
+      throw failed.reason;
     }
     return { adds: written, bytes };
   }
