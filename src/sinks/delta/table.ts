@@ -119,6 +119,36 @@ export interface StagedAppend<Row> {
   discard(): void;
 }
 
+/** What `#keep` also does for a staged append (see there). */
+interface KeepForStage {
+  floor(appId: string): bigint | undefined;
+  appIndex(appId: string): number;
+  /** By row index: the kept rows' appId index and offset (at least as long as the rows). */
+  readonly apps: Int32Array;
+  readonly offsets: BigInt64Array;
+}
+
+/** An `AppendResult` of `received` rows of which `written` landed in `files`. */
+function appendResult(t0: number, received: number, version: number | null, written: number, files: WrittenFiles | undefined, attempts: number): AppendResult {
+  return {
+    version,
+    rows: written,
+    skipped: received - written,
+    bytes: files?.bytes ?? 0,
+    files: files?.adds.length ?? 0,
+    durationMs: performance.now() - t0,
+    attempts,
+  };
+}
+
+/** Widens `kept`'s offset range of `app` to take in `lo`…`hi`. */
+function widen(kept: Kept, app: string, lo: bigint, hi: bigint): void {
+  const max = kept.max.get(app);
+  if (max === undefined || hi > max) kept.max.set(app, hi);
+  const min = kept.min.get(app);
+  if (min === undefined || lo < min) kept.min.set(app, lo);
+}
+
 /** Who the rows of a staged file are, in file order: appId (an index into the staged append's list) and offset. */
 class RowIds {
   apps = new Int32Array(1024);
@@ -342,15 +372,8 @@ export class DeltaTable<Row> {
    */
   async append(rows: readonly Row[], opts: AppendOptions<Row> = {}): Promise<AppendResult> {
     const t0 = performance.now();
-    const result = (version: number | null, written: number, files: WrittenFiles | undefined, attempts: number): AppendResult => ({
-      version,
-      rows: written,
-      skipped: rows.length - written,
-      bytes: files?.bytes ?? 0,
-      files: files?.adds.length ?? 0,
-      durationMs: performance.now() - t0,
-      attempts,
-    });
+    const result = (version: number | null, written: number, files: WrittenFiles | undefined, attempts: number): AppendResult =>
+      appendResult(t0, rows.length, version, written, files, attempts);
     if (!rows.length) return result(null, 0, undefined, 0);
     await this.#refresh();
 
@@ -415,34 +438,27 @@ export class DeltaTable<Row> {
       state = to;
       this.#staging.delete(reserved);
     };
-    const merge = (k: Kept): void => {
-      for (const [app, v] of k.max) if ((kept.max.get(app) ?? -1n) < v) kept.max.set(app, v);
-      for (const [app, v] of k.min) {
-        const cur = kept.min.get(app);
-        if (cur === undefined || v < cur) kept.min.set(app, v);
+    /** Per chunk, reused: which appId and offset each kept row has, so rows can be dropped after a race. */
+    let seen: KeepForStage | undefined;
+    const seenFor = (n: number): KeepForStage => {
+      if (!seen || seen.apps.length < n) {
+        const size = Math.max(n, 2 * (seen?.apps.length ?? 0));
+        seen = {
+          floor,
+          appIndex: (app) => {
+            let i = appIndex.get(app);
+            if (i === undefined) {
+              i = appNames.length;
+              appNames.push(app);
+              appIndex.set(app, i);
+            }
+            return i;
+          },
+          apps: new Int32Array(size),
+          offsets: new BigInt64Array(size),
+        };
       }
-    };
-    /** Who each written row is (appId index, offset), so rows can be dropped after a race. */
-    const identify = (rows: readonly Row[], indices: readonly number[] | undefined, ids: RowIds): void => {
-      if (!dedupe) return;
-      const n = indices ? indices.length : rows.length;
-      let lastApp: string | undefined;
-      let lastIndex = -1;
-      for (let k = 0; k < n; k++) {
-        const row = rows[indices ? (indices[k] as number) : k] as Row;
-        const app = dedupe.appId(row);
-        if (app !== lastApp) {
-          lastApp = app;
-          let i = appIndex.get(app);
-          if (i === undefined) {
-            i = appNames.length;
-            appNames.push(app);
-            appIndex.set(app, i);
-          }
-          lastIndex = i;
-        }
-        ids.push(lastIndex, dedupe.offset(row));
-      }
+      return seen;
     };
     /** Drops staged rows another writer committed meanwhile (re-encoding the files that had some). */
     const dropCommitted = async (): Promise<void> => {
@@ -470,7 +486,8 @@ export class DeltaTable<Row> {
         if (!rows.length) return { rows: 0, skipped: 0 };
         // Offsets at or below what the table or an open staged append of this handle holds are
         // skipped: a record delivered again (a rebalance back to this member) is not written twice.
-        const k = this.#keep(rows, undefined, dedupe, floor);
+        const chunkIds = dedupe ? seenFor(rows.length) : undefined;
+        const k = this.#keep(rows, undefined, dedupe, chunkIds);
         const n = k.indices ? k.indices.length : rows.length;
         if (n > 0) {
           try {
@@ -481,9 +498,15 @@ export class DeltaTable<Row> {
                 open = { values: g.values, builder: new ParquetFileBuilder(this.#dataColumns, parquet, this.#parquetSchema), ids: new RowIds() };
                 builders.set(key, open);
               }
+              const rowsOfGroup = g.indices ? g.indices.length : rows.length;
               // Every column is converted (and checked) before anything of the group is written.
-              open.builder.writeColumns(this.#dataColumns.map((c) => columnArray(rows, c, g.indices)), g.indices ? g.indices.length : rows.length);
-              identify(rows, g.indices, open.ids);
+              open.builder.writeColumns(this.#dataColumns.map((c) => columnArray(rows, c, g.indices)), rowsOfGroup);
+              if (chunkIds) {
+                for (let j = 0; j < rowsOfGroup; j++) {
+                  const i = g.indices ? (g.indices[j] as number) : j;
+                  open.ids.push(chunkIds.apps[i] as number, chunkIds.offsets[i] as bigint);
+                }
+              }
             }
           } catch (err) {
             // Some groups may be in their files already: this staged append is unusable.
@@ -491,7 +514,7 @@ export class DeltaTable<Row> {
             builders.clear();
             throw err;
           }
-          merge(k);
+          for (const [app, hi] of k.max) widen(kept, app, k.min.get(app) as bigint, hi);
         }
         received += rows.length;
         staged += n;
@@ -501,15 +524,8 @@ export class DeltaTable<Row> {
         if (state === 'discarded') throw new Error('StagedAppend: commit after discard');
         if (state === 'committed') throw new Error('StagedAppend: committed already');
         const t0 = performance.now();
-        const result = (version: number | null, rows: number, files: WrittenFiles | undefined, attempts: number): AppendResult => ({
-          version,
-          rows,
-          skipped: received - rows,
-          bytes: files?.bytes ?? 0,
-          files: files?.adds.length ?? 0,
-          durationMs: performance.now() - t0,
-          attempts,
-        });
+        const result = (version: number | null, rows: number, files: WrittenFiles | undefined, attempts: number): AppendResult =>
+          appendResult(t0, received, version, rows, files, attempts);
         if (state === 'open') {
           state = 'finished';
           finished = [...builders.values()]
@@ -566,13 +582,11 @@ export class DeltaTable<Row> {
       }
       if (keep.length === 0) continue;
       const ids = new RowIds();
-      for (const r of keep) ids.push(f.ids.apps[r] as number, f.ids.offsets[r] as bigint);
-      for (let r = 0; r < ids.length; r++) {
-        const app = appNames[ids.apps[r] as number] as string;
-        const off = ids.offsets[r] as bigint;
-        if ((kept.max.get(app) ?? -1n) < off) kept.max.set(app, off);
-        const min = kept.min.get(app);
-        if (min === undefined || off < min) kept.min.set(app, off);
+      for (const r of keep) {
+        const app = f.ids.apps[r] as number;
+        const off = f.ids.offsets[r] as bigint;
+        ids.push(app, off);
+        widen(kept, appNames[app] as string, off, off);
       }
       rows += keep.length;
       if (keep.length === n) {
@@ -663,9 +677,10 @@ export class DeltaTable<Row> {
 
   /**
    * Rows not yet in the table (`indices` undefined: all rows, no dedupe) and, per appId, the
-   * largest offset among them — one pass, one `appId()` call per row.
+   * largest offset among them — one pass, one `appId()` call per row. `stage`: also skip offsets
+   * at or below `floor(appId)`, and note each kept row's appId index and offset at its index.
    */
-  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined, floor?: (appId: string) => bigint | undefined): Kept {
+  #keep(rows: readonly Row[], from: readonly number[] | undefined, dedupe: Dedupe<Row> | undefined, stage?: KeepForStage): Kept {
     if (!dedupe) return { indices: undefined, max: new Map(), min: new Map() };
     const txns = this.#snapshot.txns;
     const out: number[] = [];
@@ -676,6 +691,7 @@ export class DeltaTable<Row> {
     let lastVersion: bigint | undefined;
     let lastMax: bigint | undefined;
     let lastMin: bigint | undefined;
+    let lastIndex = -1;
     const save = (): void => {
       if (lastApp === undefined || lastMax === undefined || lastMin === undefined) return;
       max.set(lastApp, lastMax);
@@ -689,14 +705,21 @@ export class DeltaTable<Row> {
         save();
         lastApp = app;
         lastVersion = txns.get(app);
-        const f = floor?.(app);
-        if (f !== undefined && (lastVersion === undefined || f > lastVersion)) lastVersion = f;
+        if (stage) {
+          const f = stage.floor(app);
+          if (f !== undefined && (lastVersion === undefined || f > lastVersion)) lastVersion = f;
+          lastIndex = stage.appIndex(app);
+        }
         lastMax = max.get(app);
         lastMin = min.get(app);
       }
       const off = dedupe.offset(row);
       if (lastVersion === undefined || off > lastVersion) {
         out.push(i);
+        if (stage) {
+          stage.apps[i] = lastIndex;
+          stage.offsets[i] = off;
+        }
         if (lastMax === undefined || off > lastMax) lastMax = off;
         if (lastMin === undefined || off < lastMin) lastMin = off;
       }
