@@ -513,6 +513,21 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       if (pos === undefined || next > pos) s.positions.set(key, next);
       lastEmitted = undefined;
     };
+    /**
+     * Waits (heart-beating) while `blocked()`, which is asked again after each wake-up; offsets
+     * and the position are published first. False: the batch no longer matters (stop, rebalance).
+     */
+    const waitWhile = async (blocked: () => boolean): Promise<boolean> => {
+      resolve();
+      publishPosition();
+      while (blocked()) {
+        await waitForCapacity(WAIT_SLICE_MS);
+        if (!live()) return false;
+        await payload.heartbeat();
+      }
+      return true;
+    };
+    const readAheadFull = (): boolean => s.handoff.size >= maxReadAhead;
     try {
       // Indexed, not for…of: in this async function an iterator would allocate a result per message.
       const messages = batch.messages;
@@ -527,31 +542,19 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
           checkCaughtUp(s);
           return;
         }
-        if (s.handoff.size >= maxReadAhead) {
-          // Read far enough ahead: wait for the queue to shorten (each slice wakes this).
-          resolve();
-          publishPosition();
-          while (s.handoff.size >= maxReadAhead) {
-            await waitForCapacity(WAIT_SLICE_MS);
-            if (!live()) return;
-            if (s.handoff.size >= maxReadAhead) await payload.heartbeat();
-          }
-        }
+        // Read far enough ahead: wait for the queue to shorten (each slice wakes this).
+        if (s.handoff.size >= maxReadAhead && !(await waitWhile(readAheadFull))) return;
         const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
         if (overBudget(size)) {
-          resolve();
-          publishPosition();
           s.waitingForBudget += 1;
           try {
-            while (overBudget(size)) {
-              // Downstream buffers may be holding what would free the budget: ask them to write
-              // it, once they have every record read (else the hand-off asks when it empties).
-              if (s.handoff.size === 0) saturated.next();
-              if (!overBudget(size)) break;
-              await waitForCapacity(WAIT_SLICE_MS);
-              if (!live()) return;
-              await payload.heartbeat();
-            }
+            // Downstream buffers may be holding what would free the budget: ask them to write it,
+            // once they have every record read (else the hand-off asks when it empties).
+            const blocked = (): boolean => {
+              if (overBudget(size) && s.handoff.size === 0) saturated.next();
+              return overBudget(size);
+            };
+            if (!(await waitWhile(blocked))) return;
           } finally {
             s.waitingForBudget -= 1;
           }
