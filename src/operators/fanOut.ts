@@ -1,0 +1,86 @@
+import { Observable, Subject, merge } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import type { RecordRef, SinkAck } from '../types.ts';
+
+export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck>;
+/**
+ * Sends every record to several branches (say, a raw table and a windowed aggregate) and
+ * acknowledges a record only once **every** branch has acknowledged it, so `commitOffsets`
+ * downstream never commits past a record that one of the destinations does not hold yet.
+ *
+ * The source is subscribed once and shared; all branches are subscribed before it. Each ack of
+ * a branch passes on with its `refs` narrowed to the records that this ack completes (acked by
+ * all branches now); its other fields (table, version, rows, …) are the branch's own, so
+ * metrics still see every write. A record acknowledged again by a branch that already did
+ * (a redelivery) waits for the others again.
+ *
+ * Every branch must eventually acknowledge every record it receives — a branch that drops
+ * records (a filter, late records of a window) must acknowledge them some other way — or those
+ * records hold their partition's offsets back. Pending records are held as one map entry each
+ * until all branches have acknowledged them.
+ *
+ * The output completes when every branch has completed; the first error of the source or of a
+ * branch errors it, and unsubscribing tears every branch down.
+ *
+ * ## Example
+ * ```ts
+ * records$.pipe(
+ *   fanOut(
+ *     pipe(bufferTime(), deltaSink(rawTable)),
+ *     pipe(tumblingWindow({ size: 60_000, ... }), bufferTime(), pgSink(aggregates)),
+ *   ),
+ *   commitOffsets(source),
+ * );
+ * ```
+ *
+ * @param branches Chains from the records to sink acks; at least one.
+ * @return A function that returns an Observable of the branches' acks, with `refs` narrowed to
+ * records acknowledged by all of them.
+ */
+export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck> {
+  if (branches.length === 0) throw new TypeError('fanOut: give at least one branch');
+  if (branches.length > 30) throw new RangeError('fanOut: at most 30 branches');
+  const all = (1 << branches.length) - 1;
+  return (source) =>
+    new Observable<SinkAck>((subscriber) => {
+      // topic → partition → offset → bit mask of the branches that have acknowledged it.
+      const pending = new Map<string, Map<number, Map<bigint, number>>>();
+      const settle = (ref: RecordRef, bit: number): boolean => {
+        let byPartition = pending.get(ref.topic);
+        if (byPartition === undefined) pending.set(ref.topic, (byPartition = new Map<number, Map<bigint, number>>()));
+        let byOffset = byPartition.get(ref.partition);
+        if (byOffset === undefined) byPartition.set(ref.partition, (byOffset = new Map<bigint, number>()));
+        const mask = (byOffset.get(ref.offset) ?? 0) | bit;
+        if (mask !== all) {
+          byOffset.set(ref.offset, mask);
+          return false;
+        }
+        byOffset.delete(ref.offset);
+        if (byOffset.size === 0) {
+          byPartition.delete(ref.partition);
+          if (byPartition.size === 0) pending.delete(ref.topic);
+        }
+        return true;
+      };
+      const shared = new Subject<T>();
+      const outputs = branches.map((branch, i) => {
+        const bit = 1 << i;
+        return new Observable<SinkAck>((inner) =>
+          shared.pipe(branch).subscribe({
+            next: (ack) => {
+              const refs = ack.refs.filter((ref) => settle(ref, bit));
+              inner.next(refs.length === ack.refs.length ? ack : { ...ack, refs });
+            },
+            error: (err: unknown) => inner.error(err),
+            complete: () => inner.complete(),
+          }),
+        );
+      });
+      const out = merge(...outputs).subscribe(subscriber);
+      const input = source.subscribe(shared);
+      return () => {
+        input.unsubscribe();
+        out.unsubscribe();
+      };
+    });
+}
