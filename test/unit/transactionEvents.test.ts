@@ -1,0 +1,107 @@
+import { isLeft, isRight } from 'fp-ts/lib/Either.js';
+import { describe, expect, it } from 'vitest';
+import { parseIsoTimestampMicros } from '../../src/pipelines/rideshare/codecs.ts';
+import {
+  RefundEvent,
+  TransactionEvent,
+  corruptTransactionEvent,
+  createTransactionGenerator,
+  isoSpellings,
+  refundRow,
+  transactionRow,
+} from '../../src/pipelines/transactions/events.ts';
+import type { EnrichedRecord } from '../../src/types.ts';
+
+const dec = new TextDecoder();
+const parse = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
+
+function enriched(value: Uint8Array, topic: string): EnrichedRecord {
+  return {
+    topic,
+    partition: 2,
+    offset: 7n,
+    timestamp: 1_767_225_600_000,
+    key: null,
+    value,
+    headers: {},
+    size: value.length,
+    _kafka_partition: 2,
+    _kafka_offset: 7n,
+    _kafka_timestamp: 1_767_225_600_000_000n,
+    _ingested_at: 1_767_225_601_000_000n,
+    _ingestion_date: '2026-01-01',
+  };
+}
+
+describe('transaction events', () => {
+  it('every ISO-8601 spelling names the same millisecond (zone with or without colon, T or space, µs)', () => {
+    const ms = Date.UTC(2026, 0, 1, 23, 59, 59, 123);
+    const spellings = isoSpellings(ms, 456);
+    expect(new Set(spellings).size).toBe(6);
+    for (const s of spellings) {
+      const micros = parseIsoTimestampMicros(s);
+      expect(micros, s).not.toBeNull();
+      expect(Number((micros as bigint) / 1000n), s).toBe(ms);
+    }
+    expect(parseIsoTimestampMicros('2026-01-02 01:59:59.123456+02:00')).toBe(BigInt(ms) * 1000n + 456n);
+    expect(parseIsoTimestampMicros('2026-01-02T01:59:59.123+0200')).toBe(BigInt(ms) * 1000n);
+  });
+
+  it('generated events pass their codecs and become typed rows with the event time', () => {
+    const gen = createTransactionGenerator({ seed: 3, accounts: 5, outOfOrderFraction: 0.3 });
+    let behind = 0;
+    let last = 0;
+    for (let i = 0; i < 300; i++) {
+      const tx = gen.next('transactions');
+      expect(isRight(TransactionEvent.decode(parse(tx.value)))).toBe(true);
+      const decoded = TransactionEvent.decode(parse(tx.value));
+      if (!isRight(decoded)) throw new Error('codec');
+      const row = transactionRow({ ...enriched(tx.value, 'transactions'), decoded: decoded.right });
+      expect(Number(row.event_time / 1000n)).toBe(tx.eventTimeMs);
+      expect(row.event_date).toBe(new Date(tx.eventTimeMs).toISOString().slice(0, 10));
+      expect(row.account_id).toBe(tx.key);
+      expect(row.amount).toBe(tx.amount);
+      if (tx.eventTimeMs < last) behind++;
+      last = Math.max(last, tx.eventTimeMs);
+
+      const rf = gen.next('refunds');
+      const r = RefundEvent.decode(parse(rf.value));
+      if (!isRight(r)) throw new Error('refund codec');
+      const rrow = refundRow({ ...enriched(rf.value, 'refunds'), decoded: r.right });
+      expect(rrow.refund_id).toMatch(/^rf-\d{8}$/);
+      expect(Number(rrow.event_time / 1000n)).toBe(rf.eventTimeMs);
+    }
+    // Some events lie behind the clock (what the watermark is for).
+    expect(behind).toBeGreaterThan(30);
+  });
+
+  it('rejects what the contract forbids', () => {
+    const ok = { transaction_id: 'tx-1', account_id: 'a', amount: 1.5, currency: 'USD', timestamp: '2026-01-01T00:00:00Z' };
+    expect(isRight(TransactionEvent.decode(ok))).toBe(true);
+    for (const bad of [
+      { ...ok, amount: -1 },
+      { ...ok, amount: '1.5' },
+      { ...ok, currency: 'usd' },
+      { ...ok, timestamp: '2026-02-30T00:00:00Z' },
+      { ...ok, timestamp: 1767225600000 },
+      { ...ok, account_id: '' },
+      { ...ok, merchant_id: 5 },
+    ]) {
+      expect(isLeft(TransactionEvent.decode(bad)), JSON.stringify(bad)).toBe(true);
+    }
+  });
+
+  it('corrupt events are rejected by the codec or are not JSON', () => {
+    const gen = createTransactionGenerator({ seed: 9 });
+    for (let v = 0; v < 6; v++) {
+      const e = gen.next('transactions');
+      for (const kind of ['missing_field', 'wrong_type'] as const) {
+        const bad = corruptTransactionEvent(kind, e, v);
+        expect(bad).not.toBeNull();
+        expect(isLeft(TransactionEvent.decode(parse(bad as Uint8Array))), `${kind} ${v}`).toBe(true);
+      }
+      expect(() => parse(corruptTransactionEvent('truncated_json', e, v) as Uint8Array)).toThrow();
+      expect(corruptTransactionEvent('null_value', e, v)).toBeNull();
+    }
+  });
+});
