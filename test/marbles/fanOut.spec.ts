@@ -68,7 +68,7 @@ describe('fanOut', () => {
       const e1 = cold(' -a---a|', values);
       let n = 0;
       // The second branch acknowledges only the first delivery.
-      const once = pipe(filter(() => n++ === 0), map((r: KafkaRecord) => [r]), ackAs('once'));
+      const once = pipe(filter((_: KafkaRecord) => n++ === 0), map((r: KafkaRecord) => [r]), ackAs('once'));
       const each = pipe(map((r: KafkaRecord) => [r]), ackAs('each'));
       expectObservable(e1.pipe(fanOut(each, once), map(show))).toBe('-(xy)z|', { x: 'each:', y: 'once:0/0', z: 'each:' });
     });
