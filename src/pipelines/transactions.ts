@@ -1,0 +1,332 @@
+/**
+ * The transactions pipeline: `transactions` and `refunds` topics typed into Delta tables (bad
+ * events quarantined), and per-account tumbling-window aggregates (count, sum, avg, max of
+ * `amount`, event time, with a watermark) into Delta and PostgreSQL — one query per topic, all
+ * in one process, each exactly once.
+ *
+ * Run: `node src/pipelines/transactions.ts [--until-caught-up]` (Node 22.18+), or
+ * `npm run transactions -- [--until-caught-up]`. Configuration: environment variables, see README.
+ */
+import { map, pipe } from 'rxjs';
+import type { Observable, OperatorFunction } from 'rxjs';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { Counter } from 'prom-client';
+import { bufferTime } from '../operators/bufferTime.ts';
+import { byKey } from '../operators/internal/byKey.ts';
+import { commitOffsets } from '../operators/commitOffsets.ts';
+import type { CommitEvent } from '../operators/commitOffsets.ts';
+import { deltaSink } from '../operators/deltaSink.ts';
+import { enrichMetadata } from '../operators/enrichMetadata.ts';
+import { fanOut } from '../operators/fanOut.ts';
+import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
+import { withDeadLetters } from '../operators/withDeadLetters.ts';
+import { storageFromUri } from '../sinks/delta/storage.ts';
+import type { Storage } from '../sinks/delta/storage.ts';
+import { DeltaTable } from '../sinks/delta/table.ts';
+import type { TableSpec } from '../sinks/delta/schema.ts';
+import { PgTable } from '../sinks/postgres.ts';
+import { fromKafka } from '../sources/fromKafka.ts';
+import type { KafkaSource } from '../sources/fromKafka.ts';
+import { bronzeConsumerSettings } from '../runtime/config.ts';
+import { ConfigError } from '../runtime/env.ts';
+import { createLogger } from '../runtime/log.ts';
+import type { Logger } from '../runtime/log.ts';
+import { PipelineMonitor } from '../runtime/monitor.ts';
+import { loadTransactionsConfig } from '../runtime/transactionsConfig.ts';
+import type { TransactionsConfig } from '../runtime/transactionsConfig.ts';
+import type { DeadLetterRow, EnrichedRecord, KafkaRecord, SinkAck } from '../types.ts';
+import { RefundEvent, TransactionEvent, refundRow, transactionRow } from './transactions/events.ts';
+import type { TransactionTopic, TypedRowBase } from './transactions/events.ts';
+import { quarantineTableSpec, refundsTableSpec, transactionsTableSpec } from './transactions/tables.ts';
+import { accountWindows, restartWatermark, windowDeltaSpec, windowPgSpec, windowTableName, windowsAppId } from './transactions/windows.ts';
+import type { WindowRow } from './transactions/windows.ts';
+
+/** Everything one topic's query writes to. */
+export interface QueryTables {
+  readonly topic: TransactionTopic;
+  readonly kafkaTopic: string;
+  readonly typed: DeltaTable<TypedRowBase>;
+  readonly quarantine: DeltaTable<DeadLetterRow>;
+  readonly windowsDelta: DeltaTable<WindowRow>;
+  readonly windowsPg: PgTable<WindowRow>;
+  /** Where the watermark starts (see `restartWatermark`). */
+  readonly initialWatermark: number;
+}
+
+/** Typed rows of a topic, from records `routeErrors` accepted. */
+function typedRows(topic: TransactionTopic): OperatorFunction<EnrichedRecord & { readonly decoded: unknown }, TypedRowBase> {
+  return topic === 'transactions'
+    ? map((r) => transactionRow(r as EnrichedRecord & { decoded: TransactionEvent | undefined }))
+    : map((r) => refundRow(r as EnrichedRecord & { decoded: RefundEvent | undefined }));
+}
+
+const CODECS = { transactions: TransactionEvent, refunds: RefundEvent } as const;
+
+/**
+ * One topic's query: raw records in, acknowledgements out. A record is acknowledged once it is
+ * in the quarantine table, or in the typed table **and** (its window in both window tables, or
+ * counted late).
+ */
+export function transactionsQuery(tables: QueryTables, config: TransactionsConfig, monitor: PipelineMonitor, late: Counter<'topic'>): OperatorFunction<KafkaRecord, SinkAck> {
+  const { topic } = tables;
+  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes };
+  const sinkOptions = (table: string, deadLetter: boolean) => ({
+    pipelineId: config.pipelineId,
+    onWriteError: (err: Error) => monitor.writeFailed(table, err),
+    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetter),
+  });
+  return pipe(
+    enrichMetadata(),
+    withDeadLetters(
+      (quarantine) =>
+        pipe(
+          routeErrors(CODECS[topic], quarantine, { maxPayloadBytes: config.maxPayloadBytes, enabled: config.dlq.enabled }),
+          typedRows(topic),
+          fanOut(
+            pipe(
+              bufferTime<TypedRowBase>(batch),
+              map((rows) => {
+                monitor.recordsIn.inc({ topic }, rows.length);
+                return rows;
+              }),
+              deltaSink(tables.typed, sinkOptions(tables.typed.name, false)),
+            ),
+            accountWindows({
+              query: windowTableName(topic, config.windowMs),
+              pipelineId: config.pipelineId,
+              windowMs: config.windowMs,
+              watermarkDelayMs: config.watermarkDelayMs,
+              initialWatermark: tables.initialWatermark,
+              delta: tables.windowsDelta,
+              pg: tables.windowsPg,
+              deltaOptions: sinkOptions(tables.windowsDelta.name, false),
+              pgOptions: sinkOptions(`postgres:${tables.windowsPg.qualifiedName}`, false),
+              onLate: () => late.inc({ topic }),
+            }),
+          ),
+        ),
+      pipe(
+        bufferTime<DeadLetterRow>(batch),
+        map((rows) => {
+          for (const r of rows) monitor.dlqRecords.inc({ topic, error_type: r.error_type });
+          monitor.recordsIn.inc({ topic }, rows.length);
+          return rows;
+        }),
+        deltaSink(tables.quarantine, sinkOptions(tables.quarantine.name, true)),
+      ),
+    ),
+  );
+}
+
+/** Opens (creating when missing) every table of the configured topics, and the restart watermarks. */
+export async function openQueryTables(config: TransactionsConfig, storage: Storage, pool: pg.Pool, log: Logger): Promise<QueryTables[]> {
+  const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
+  const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
+  const open = <Row>(spec: TableSpec<Row>): Promise<DeltaTable<Row>> => DeltaTable.openOrCreate(storage.sub(spec.name), spec, opts);
+  const tables: QueryTables[] = [];
+  for (const topic of config.transactionTopics) {
+    const windows = windowTableName(topic, config.windowMs);
+    const typedSpec = (topic === 'transactions' ? transactionsTableSpec() : refundsTableSpec()) as TableSpec<TypedRowBase>;
+    const [typed, quarantine, windowsDelta, windowsPg] = await Promise.all([
+      open(typedSpec),
+      open(quarantineTableSpec(topic)),
+      open(windowDeltaSpec(windows)),
+      PgTable.openOrCreate(pool, windowPgSpec(windows)),
+    ]);
+    const initialWatermark = await restartWatermark(windowsDelta, pool, windowsPg.qualifiedName, windowsAppId(config.pipelineId, windows));
+    if (Number.isFinite(initialWatermark)) {
+      log.info('windows resume', { query: windows, watermark: new Date(initialWatermark).toISOString() });
+    }
+    tables.push({ topic, kafkaTopic: `${config.kafka.topicPrefix}${topic}`, typed, quarantine, windowsDelta, windowsPg, initialWatermark });
+  }
+  return tables;
+}
+
+export interface TransactionsRunOptions {
+  readonly config: TransactionsConfig;
+  /** Ingest everything available at start, then exit (windows still open stay for the next run). */
+  readonly untilCaughtUp?: boolean;
+  readonly log?: Logger;
+  /** Storage override (tests); default from `config.deltaBasePath`. */
+  readonly storage?: Storage;
+  /** Serve /health, /ready, /metrics; default true. */
+  readonly http?: boolean;
+}
+
+export interface TransactionsRun {
+  readonly done: Promise<TransactionsSummary>;
+  stop(): void;
+  readonly monitor: PipelineMonitor;
+  readonly source: KafkaSource;
+  readonly httpPort: number | undefined;
+}
+
+export interface TransactionsSummary {
+  readonly recordsWritten: number;
+  readonly quarantined: number;
+  readonly late: number;
+  readonly commits: number;
+}
+
+/** Starts the transactions pipeline; every table exists before the first record is read. */
+export async function startTransactions(options: TransactionsRunOptions): Promise<TransactionsRun> {
+  const { config } = options;
+  const log = options.log ?? createLogger(config.logLevel);
+  const monitor = new PipelineMonitor();
+  const late = new Counter({ name: 'rxlake_late_records_total', help: 'Records dropped because the watermark had closed their window', labelNames: ['topic'], registers: [monitor.registry] });
+  const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
+  if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
+  const storage =
+    options.storage ??
+    storageFromUri(config.deltaBasePath, {
+      ...(config.s3?.endpoint !== undefined ? { endpoint: config.s3.endpoint, forcePathStyle: true } : {}),
+      ...(config.s3?.region !== undefined ? { region: config.s3.region } : {}),
+      ...(config.s3?.credentials !== undefined ? { credentials: config.s3.credentials } : {}),
+    });
+  const pool = new pg.Pool({ connectionString: config.postgresUrl, max: 4 });
+  pool.on('error', (err) => log.warn('postgres: idle connection failed', { error: err.message }));
+  log.info('opening tables', { base: storage.uri, topics: config.transactionTopics.join(',') });
+  let tables: QueryTables[];
+  try {
+    tables = await openQueryTables(config, storage, pool, log);
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
+  for (const t of tables) {
+    for (const d of [t.typed, t.quarantine, t.windowsDelta] as DeltaTable<unknown>[]) monitor.registerTable(d.name, d.version);
+  }
+
+  const source = fromKafka({
+    brokers: config.kafka.brokers,
+    groupId: config.kafka.groupId,
+    topics: tables.map((t) => t.kafkaTopic),
+    clientId: `rxlake-${config.pipelineId}`,
+    ...(config.kafka.ssl ? { ssl: true } : {}),
+    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
+    startFrom: config.kafka.startFrom,
+    maxInFlightRecords: config.maxInFlightRecords,
+    maxInFlightBytes: config.maxInFlightBytes,
+    maxReadAheadRecords: config.maxReadAheadRecords,
+    untilCaughtUp: options.untilCaughtUp === true,
+    consumer: bronzeConsumerSettings(config),
+    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
+    onHealthChange: (h) => {
+      if (h.connected) monitor.kafkaRecovered();
+      else monitor.kafkaFailed(new Error(h.lastError ?? 'Kafka unreachable'));
+    },
+  });
+
+  const commits$: Observable<CommitEvent> = source.records$.pipe(
+    byKey((r) => r.topic, new Map(tables.map((t) => [t.kafkaTopic, transactionsQuery(t, config, monitor, late)]))),
+    commitOffsets(source),
+  );
+
+  const lateTotal = async (): Promise<number> => (await late.get()).values.reduce((n, v) => n + v.value, 0);
+  const progress = setInterval(() => {
+    void lateTotal().then((lateNow) => {
+      const snap = monitor.snapshot();
+      const stats = source.stats();
+      if (config.progressIntervalMs > 0) {
+        log.info('progress', { written: snap.recordsWritten, quarantined: snap.dlqRecords, late: lateNow, in_flight: stats.inFlightRecords, status: snap.status });
+      }
+    });
+  }, Math.max(1000, config.progressIntervalMs || 5000));
+  progress.unref();
+
+  let commits = 0;
+  const finish = async (): Promise<void> => {
+    clearInterval(progress);
+    httpServer?.server.close();
+    await Promise.resolve();
+    await source.closed();
+    await pool.end();
+  };
+  const done = new Promise<TransactionsSummary>((resolve, reject) => {
+    commits$.subscribe({
+      next: () => (commits += 1),
+      error: (err: unknown) => {
+        void finish().then(() => reject(err instanceof Error ? err : new Error(String(err))));
+      },
+      complete: () => {
+        void finish().then(async () => {
+          const snap = monitor.snapshot();
+          resolve({ recordsWritten: snap.recordsWritten, quarantined: snap.dlqRecords, late: await lateTotal(), commits });
+        });
+      },
+    });
+  });
+  monitor.setReady(true);
+  return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
+}
+
+function usage(): string {
+  return `Usage: transactions [--until-caught-up] [--help]
+
+Types the transactions and refunds topics into Delta tables (bad events → quarantine_<topic>)
+and writes per-account tumbling-window aggregates (<topic>_by_account_1m) to Delta and PostgreSQL.
+  --until-caught-up   ingest everything available at start, then exit 0 (open windows are
+                      written by a later run, once the watermark closes them)
+Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP_SERVERS,
+DELTA_BASE_PATH, POSTGRES_URL, WINDOW_SECONDS, WATERMARK_DELAY_SECONDS, …
+`;
+}
+
+/** CLI entry point. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(usage());
+    return 0;
+  }
+  const unknown = argv.filter((a) => a !== '--until-caught-up');
+  if (unknown.length > 0) {
+    process.stderr.write(`transactions: unknown argument ${unknown[0]}\n\n${usage()}`);
+    return 2;
+  }
+  let config: TransactionsConfig;
+  try {
+    config = loadTransactionsConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`transactions: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  const run = await startTransactions({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) process.exit(130);
+    log.info(`${sig}: stopping — flushing open batches and committing offsets (open windows are read again next time)`);
+    setTimeout(() => {
+      log.error('shutdown timed out: exiting (uncommitted records will be read again)', { timeoutMs: config.shutdownTimeoutMs });
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    run.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const s = await run.done;
+    log.info('transactions pipeline finished', { written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits });
+    return 0;
+  } catch (err) {
+    log.error('transactions pipeline failed', { error: err instanceof Error ? err.message : String(err) });
+    if (err instanceof DeadLetterError) log.error('DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.');
+    return 1;
+  }
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`transactions: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

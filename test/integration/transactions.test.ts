@@ -1,0 +1,229 @@
+/**
+ * The transactions pipeline end to end on the real stack: generated transactions and refunds
+ * (some corrupt, some out of order) on real Kafka topics → typed and quarantine Delta tables
+ * (read back by delta-rs) and per-account window aggregates in Delta and PostgreSQL, compared
+ * with windows computed here from the produced events.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startTransactions } from '../../src/pipelines/transactions.ts';
+import { corruptTransactionEvent, createTransactionGenerator } from '../../src/pipelines/transactions/events.ts';
+import type { GeneratedTransactionEvent, TransactionTopic } from '../../src/pipelines/transactions/events.ts';
+import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+import { CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
+import { createTopic, kafka } from './kafkaSupport.ts';
+import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+
+const dirs: string[] = [];
+const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
+afterAll(async () => {
+  await pool.end();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+const WINDOW_MS = 60_000;
+const DELAY_MS = 15_000;
+
+interface Produced {
+  readonly event: GeneratedTransactionEvent;
+  /** null: valid; else the corruption applied. */
+  readonly corrupt: string | null;
+}
+
+/** Produces `n` events of `topic` (every `corruptEvery`-th corrupt) in order, one partition. */
+async function produceEvents(kafkaTopic: string, topic: TransactionTopic, gen: ReturnType<typeof createTransactionGenerator>, n: number, corruptEvery: number, start: number): Promise<Produced[]> {
+  const out: Produced[] = [];
+  const messages: Array<{ key: string; value: Buffer | null; partition: number }> = [];
+  for (let i = 0; i < n; i++) {
+    const event = gen.next(topic);
+    const bad = (start + i) % corruptEvery === corruptEvery - 1 ? CORRUPTION_KINDS[(start + i) % CORRUPTION_KINDS.length] : undefined;
+    const bytes = bad === undefined ? event.value : corruptTransactionEvent(bad, event, start + i);
+    out.push({ event, corrupt: bad ?? null });
+    messages.push({ key: event.key, value: bytes === null ? null : Buffer.from(bytes), partition: 0 });
+  }
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 1000) {
+      await producer.send({ topic: kafkaTopic, acks: -1, messages: messages.slice(i, i + 1000) });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return out;
+}
+
+interface ExpectedWindow {
+  count: number;
+  sum: number;
+  max: number;
+}
+
+/**
+ * Reference windows: the valid events in produce order (one partition), the watermark rule
+ * (closed when max event time − delay reaches the end; a record of a closed window is late).
+ * Returns the closed windows by `account|startMs` and the late count; open windows are not
+ * closed (the pipeline writes them in a later run).
+ */
+function referenceWindows(events: readonly Produced[]): { closed: Map<string, ExpectedWindow>; late: number; open: number } {
+  const open = new Map<string, ExpectedWindow & { end: number }>();
+  const closed = new Map<string, ExpectedWindow>();
+  let watermark = Number.NEGATIVE_INFINITY;
+  let late = 0;
+  for (const { event, corrupt } of events) {
+    if (corrupt !== null) continue;
+    const start = Math.floor(event.eventTimeMs / WINDOW_MS) * WINDOW_MS;
+    if (start + WINDOW_MS <= watermark) {
+      late += 1;
+      continue;
+    }
+    const key = `${event.account_id}|${start}`;
+    const w = open.get(key) ?? { count: 0, sum: 0, max: Number.NEGATIVE_INFINITY, end: start + WINDOW_MS };
+    w.count += 1;
+    w.sum += event.amount;
+    w.max = Math.max(w.max, event.amount);
+    open.set(key, w);
+    watermark = Math.max(watermark, event.eventTimeMs - DELAY_MS);
+    for (const [k, o] of open) {
+      if (o.end <= watermark) {
+        closed.set(k, { count: o.count, sum: o.sum, max: o.max });
+        open.delete(k);
+      }
+    }
+  }
+  return { closed, late, open: open.size };
+}
+
+interface WindowOut {
+  count: number;
+  sum: number;
+  avg: number;
+  max: number;
+}
+
+async function deltaWindows(uri: string): Promise<Map<string, WindowOut>> {
+  const t = await verifyDelta(uri, { rows: true, columns: ['account_id', 'window_start', 'window_end', 'event_count', 'amount_sum', 'amount_avg', 'amount_max', 'window_date'] });
+  const out = new Map<string, WindowOut>();
+  for (const r of t.rows ?? []) {
+    const start = Date.parse(String(r.window_start));
+    expect(Date.parse(String(r.window_end)) - start).toBe(WINDOW_MS);
+    expect(r.window_date).toBe(new Date(start).toISOString().slice(0, 10));
+    const key = `${String(r.account_id)}|${start}`;
+    expect(out.has(key), `Delta window ${key} twice`).toBe(false);
+    out.set(key, { count: Number(r.event_count), sum: Number(r.amount_sum), avg: Number(r.amount_avg), max: Number(r.amount_max) });
+  }
+  return out;
+}
+
+async function pgWindows(table: string): Promise<Map<string, WindowOut>> {
+  const res = await pool.query<{ account_id: string; start_ms: string; end_ms: string; event_count: string; amount_sum: number; amount_avg: number; amount_max: number }>(
+    `SELECT account_id, (extract(epoch FROM window_start) * 1000)::bigint::text AS start_ms, (extract(epoch FROM window_end) * 1000)::bigint::text AS end_ms,
+            event_count::text, amount_sum, amount_avg, amount_max FROM "${table}"`,
+  );
+  return new Map(
+    res.rows.map((r) => {
+      expect(Number(r.end_ms) - Number(r.start_ms)).toBe(WINDOW_MS);
+      return [`${r.account_id}|${r.start_ms}`, { count: Number(r.event_count), sum: r.amount_sum, avg: r.amount_avg, max: r.amount_max }];
+    }),
+  );
+}
+
+function expectWindows(actual: Map<string, WindowOut>, expected: Map<string, ExpectedWindow>, what: string): void {
+  expect([...actual.keys()].sort(), `${what}: window keys`).toEqual([...expected.keys()].sort());
+  for (const [k, e] of expected) {
+    const a = actual.get(k) as WindowOut;
+    expect(a.count, `${what} ${k} count`).toBe(e.count);
+    expect(a.sum, `${what} ${k} sum`).toBeCloseTo(e.sum, 6);
+    expect(a.max, `${what} ${k} max`).toBe(e.max);
+    expect(a.avg, `${what} ${k} avg`).toBeCloseTo(e.sum / e.count, 6);
+  }
+}
+
+describe('transactions pipeline', () => {
+  it('types, quarantines and windows two topics exactly once across bounded runs, in Delta and PostgreSQL', async () => {
+    const prefix = `${uniqueName('tx')}.`;
+    const base = await mkdtemp(join(tmpdir(), 'rxlake-tx-'));
+    dirs.push(base);
+    const pipelineId = uniqueName('txp').replaceAll('-', '_');
+    await Promise.all([createTopic(`${prefix}transactions`, 1), createTopic(`${prefix}refunds`, 1)]);
+    // Tables in PostgreSQL are shared by name: a schema of this test's own keeps runs apart.
+    const schema = pipelineId;
+    const config = loadTransactionsConfig({
+      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CONSUMER_GROUP: pipelineId,
+      PIPELINE_ID: pipelineId,
+      DELTA_BASE_PATH: base,
+      POSTGRES_URL: `${stack.pgUrl}?options=-c%20search_path%3D${schema}`,
+      WINDOW_SECONDS: String(WINDOW_MS / 1000),
+      WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
+      BATCH_INTERVAL_SECONDS: '0.3',
+      HTTP_PORT: '0',
+      PROGRESS_INTERVAL_SECONDS: '0',
+      LOG_LEVEL: 'warn',
+    });
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+
+    const gens = {
+      transactions: createTransactionGenerator({ seed: 11, accounts: 12, stepMs: 400, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
+      refunds: createTransactionGenerator({ seed: 12, accounts: 12, stepMs: 900, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
+    };
+    const produced: Record<TransactionTopic, Produced[]> = { transactions: [], refunds: [] };
+    const produceRound = async (n: Record<TransactionTopic, number>): Promise<void> => {
+      for (const topic of ['transactions', 'refunds'] as const) {
+        produced[topic].push(...(await produceEvents(`${prefix}${topic}`, topic, gens[topic], n[topic], 17, produced[topic].length)));
+      }
+    };
+    const runOnce = async () => {
+      const run = await startTransactions({ config, untilCaughtUp: true, http: false });
+      return run.done;
+    };
+
+    const check = async (round: string): Promise<void> => {
+      for (const topic of ['transactions', 'refunds'] as const) {
+        const events = produced[topic];
+        const valid = events.filter((e) => e.corrupt === null);
+        const typed = await verifyDelta(`${base}/${topic}`, { rows: true, columns: ['account_id', 'amount', 'event_time', '_kafka_offset', 'event_date'] });
+        const rows = typed.rows ?? [];
+        expect(rows.length, `${round} ${topic}: typed rows = valid events`).toBe(valid.length);
+        expect(new Set(rows.map((r) => String(r._kafka_offset))).size, `${round} ${topic}: no offset twice`).toBe(rows.length);
+        // Every typed row carries the event time the payload named (whatever its ISO spelling).
+        for (const r of rows) {
+          const e = events[Number(r._kafka_offset)] as Produced;
+          expect(Math.floor(Date.parse(String(r.event_time)))).toBe(e.event.eventTimeMs);
+          expect(r.account_id).toBe(e.event.account_id);
+          expect(r.amount).toBe(e.event.amount);
+        }
+        const quarantine = await verifyDelta(`${base}/quarantine_${topic}`, { rows: true, columns: ['_kafka_offset', 'error_type'] });
+        expect((quarantine.rows ?? []).map((r) => Number(r._kafka_offset)).sort((a, b) => a - b), `${round} ${topic}: quarantined`).toEqual(
+          events.flatMap((e, i) => (e.corrupt === null ? [] : [i])),
+        );
+
+        const ref = referenceWindows(events);
+        expect(ref.closed.size, `${round} ${topic}: the test closes windows`).toBeGreaterThan(10);
+        const name = `${topic}_by_account_1m`;
+        expectWindows(await deltaWindows(`${base}/${name}`), ref.closed, `${round} ${topic} Delta`);
+        expectWindows(await pgWindows(`${schema}.${name}`.split('.').join('"."')), ref.closed, `${round} ${topic} PostgreSQL`);
+      }
+    };
+
+    await produceRound({ transactions: 1500, refunds: 600 });
+    const first = await runOnce();
+    expect(first.late, 'some events arrive after their window closed').toBeGreaterThan(0);
+    await check('first run');
+
+    // More events: windows open at the end of the first run close now. Their records were not
+    // committed, so this run reads them again and writes each window once, complete.
+    await produceRound({ transactions: 1200, refunds: 500 });
+    await runOnce();
+    await check('second run');
+
+    // Nothing new: a third run writes nothing and duplicates nothing.
+    const third = await runOnce();
+    expect(third.recordsWritten).toBe(0);
+    await check('third run');
+  }, 240_000);
+});
