@@ -7,7 +7,8 @@ import { TRANSACTION_TOPICS } from '../pipelines/transactions/events.ts';
 import type { TransactionTopic } from '../pipelines/transactions/events.ts';
 import { loadBronzeConfig } from './config.ts';
 import type { BronzeConfig } from './config.ts';
-import { ConfigError, decodeEnv, envVar, numberIn, subsetOf } from './env.ts';
+import { BooleanFromString, ConfigError, decodeEnv, envVar, numberIn, subsetOf } from './env.ts';
+import { isRight } from 'fp-ts/lib/Either.js';
 import type { EnvOf } from './env.ts';
 import * as t from 'io-ts';
 
@@ -66,6 +67,13 @@ export function loadTransactionsConfig(env: NodeJS.ProcessEnv = process.env): Tr
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     problems.push(...err.problems);
+  }
+  for (const name of ['DLQ_VALIDATE_JSON', 'DLQ_VALIDATE_SCHEMA'] as const) {
+    const raw = (env[name] ?? '').trim();
+    const decoded = raw === '' ? undefined : BooleanFromString.decode(raw);
+    if (decoded !== undefined && isRight(decoded) && !decoded.right) {
+      problems.push(`${name}=false is not valid for the transactions job: it types every event, so events are always checked; unset ${name}.`);
+    }
   }
   if (problems.length > 0 || base === undefined || own === undefined) throw new ConfigError(problems);
   return {

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../../src/runtime/env.ts';
+import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+
+describe('loadTransactionsConfig', () => {
+  it('gives its own defaults for an empty environment', () => {
+    const c = loadTransactionsConfig({});
+    expect(c.kafka.groupId).toBe('transactions');
+    expect(c.pipelineId).toBe('transactions');
+    expect(c.deltaBasePath).toBe('./data/transactions');
+    expect(c.http.port).toBe(8081);
+    expect(c.transactionTopics).toEqual(['transactions', 'refunds']);
+    expect(c.windowMs).toBe(60_000);
+    expect(c.watermarkDelayMs).toBe(30_000);
+    expect(c.postgresUrl).toBe('postgres://postgres@127.0.0.1:54329/postgres');
+    // Records wait in open windows: the in-flight budget must hold a window's worth.
+    expect(c.maxInFlightRecords).toBe(1_000_000);
+  });
+
+  it('keeps a value that is set over its own default', () => {
+    const c = loadTransactionsConfig({ KAFKA_CONSUMER_GROUP: 'g', MAX_IN_FLIGHT_RECORDS: '5000', TRANSACTION_TOPICS: 'refunds', WINDOW_SECONDS: '300', WATERMARK_DELAY_SECONDS: '2.5' });
+    expect(c.kafka.groupId).toBe('g');
+    expect(c.maxInFlightRecords).toBe(5000);
+    expect(c.transactionTopics).toEqual(['refunds']);
+    expect(c.windowMs).toBe(300_000);
+    expect(c.watermarkDelayMs).toBe(2500);
+  });
+
+  it('names every bad variable at once, its own and the shared ones, and hides the PostgreSQL URL', () => {
+    let err: unknown;
+    try {
+      loadTransactionsConfig({ POSTGRES_URL: 'mysql://u:secret@h/db', WINDOW_SECONDS: '0.5', BATCH_MAX_RECORDS: 'x', TRANSACTION_TOPICS: 'trades', DLQ_VALIDATE_SCHEMA: 'false' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as ConfigError).message;
+    expect(message).toMatch(/POSTGRES_URL=\(hidden\) is not valid: expected a PostgreSQL URL/);
+    expect(message).not.toMatch(/secret/);
+    expect(message).toMatch(/WINDOW_SECONDS="0.5" is not valid: expected whole seconds/);
+    expect(message).toMatch(/BATCH_MAX_RECORDS="x" is not valid/);
+    expect(message).toMatch(/TRANSACTION_TOPICS="trades" is not valid/);
+    expect(message).toMatch(/DLQ_VALIDATE_SCHEMA=false is not valid for the transactions job/);
+  });
+});
