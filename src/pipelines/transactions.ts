@@ -9,6 +9,7 @@
  */
 import { map, pipe } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
+import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { Counter } from 'prom-client';
@@ -186,11 +187,14 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
     });
   const pool = new pg.Pool({ connectionString: config.postgresUrl, max: 4 });
   pool.on('error', (err) => log.warn('postgres: idle connection failed', { error: err.message }));
-  log.info('opening tables', { base: storage.uri, topics: config.transactionTopics.join(',') });
+  let lock: pg.PoolClient | undefined;
   let tables: QueryTables[];
   try {
+    lock = await singleInstanceLock(pool, config.pipelineId);
+    log.info('opening tables', { base: storage.uri, topics: config.transactionTopics.join(',') });
     tables = await openQueryTables(config, storage, pool, log);
   } catch (err) {
+    lock?.release();
     await pool.end();
     throw err;
   }
@@ -241,6 +245,7 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
     httpServer?.server.close();
     await Promise.resolve();
     await source.closed();
+    lock?.release();
     await pool.end();
   };
   const done = new Promise<TransactionsSummary>((resolve, reject) => {
@@ -259,6 +264,35 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   });
   monitor.setReady(true);
   return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
+}
+
+/** Thrown at start when another instance of the same pipeline id is running. */
+export class InstanceRunningError extends Error {
+  constructor(pipelineId: string) {
+    super(
+      `another transactions job with PIPELINE_ID=${pipelineId} is running (it holds its lock in PostgreSQL): ` +
+        'windows are kept in the process, so one instance per pipeline id runs at a time. Stop the other one, or give this one another PIPELINE_ID.',
+    );
+    this.name = 'InstanceRunningError';
+  }
+}
+
+/**
+ * Holds a session-level advisory lock named after the pipeline id for as long as the job runs
+ * (released with the connection, so a crashed job frees it at once): window state lives in the
+ * process, and two instances of one consumer group would each see part of the records.
+ */
+async function singleInstanceLock(pool: pg.Pool, pipelineId: string): Promise<pg.PoolClient> {
+  const client = await pool.connect();
+  try {
+    const key = createHash('sha256').update(`rxlake-transactions:${pipelineId}`).digest().readBigInt64BE(0);
+    const res = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [key.toString()]);
+    if (res.rows[0]?.ok !== true) throw new InstanceRunningError(pipelineId);
+    return client;
+  } catch (err) {
+    client.release();
+    throw err;
+  }
 }
 
 function usage(): string {
@@ -295,7 +329,16 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     throw err;
   }
   const log = createLogger(config.logLevel);
-  const run = await startTransactions({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  let run: TransactionsRun;
+  try {
+    run = await startTransactions({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
+  } catch (err) {
+    if (err instanceof InstanceRunningError) {
+      process.stderr.write(`transactions: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     signals += 1;

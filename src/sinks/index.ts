@@ -13,3 +13,5 @@ export {
   isRetriable,
 } from './delta/retry.ts';
 export { ParquetWorkerError, ParquetWorkerPool, sharedParquetPool } from './delta/parquetPool.ts';
+export { PgSinkError, PgTable, isRetriablePg } from './postgres.ts';
+export type { PgColumn, PgTableOptions, PgTableSpec, PgWriteOptions, PgWriteResult } from './postgres.ts';

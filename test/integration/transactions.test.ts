@@ -4,12 +4,13 @@
  * (read back by delta-rs) and per-account window aggregates in Delta and PostgreSQL, compared
  * with windows computed here from the produced events.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startTransactions } from '../../src/pipelines/transactions.ts';
+import { InstanceRunningError, startTransactions } from '../../src/pipelines/transactions.ts';
 import { corruptTransactionEvent, createTransactionGenerator } from '../../src/pipelines/transactions/events.ts';
 import type { GeneratedTransactionEvent, TransactionTopic } from '../../src/pipelines/transactions/events.ts';
 import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
@@ -31,6 +32,12 @@ interface Produced {
   readonly event: GeneratedTransactionEvent;
   /** null: valid; else the corruption applied. */
   readonly corrupt: string | null;
+}
+
+/** Quoted `schema.table`. */
+async function pgWindowCount(table: string): Promise<number> {
+  const res = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table}`);
+  return Number(res.rows[0]?.n ?? 0);
 }
 
 /** Produces `n` events of `topic` (every `corruptEvery`-th corrupt) in order, one partition. */
@@ -121,7 +128,7 @@ async function deltaWindows(uri: string): Promise<Map<string, WindowOut>> {
 async function pgWindows(table: string): Promise<Map<string, WindowOut>> {
   const res = await pool.query<{ account_id: string; start_ms: string; end_ms: string; event_count: string; amount_sum: number; amount_avg: number; amount_max: number }>(
     `SELECT account_id, (extract(epoch FROM window_start) * 1000)::bigint::text AS start_ms, (extract(epoch FROM window_end) * 1000)::bigint::text AS end_ms,
-            event_count::text, amount_sum, amount_avg, amount_max FROM "${table}"`,
+            event_count::text, amount_sum, amount_avg, amount_max FROM ${table}`,
   );
   return new Map(
     res.rows.map((r) => {
@@ -142,72 +149,87 @@ function expectWindows(actual: Map<string, WindowOut>, expected: Map<string, Exp
   }
 }
 
+interface Setup {
+  prefix: string;
+  base: string;
+  schema: string;
+  env: Record<string, string>;
+  produced: Record<TransactionTopic, Produced[]>;
+  produceRound: (n: Record<TransactionTopic, number>) => Promise<void>;
+  check: (round: string) => Promise<void>;
+}
+
+/** Topics (one partition each, so the reference windows are exact), a Delta folder, a PostgreSQL schema. */
+async function setUp(): Promise<Setup> {
+  const prefix = `${uniqueName('tx')}.`;
+  const base = await mkdtemp(join(tmpdir(), 'rxlake-tx-'));
+  dirs.push(base);
+  const pipelineId = uniqueName('txp').replaceAll('-', '_');
+  await Promise.all([createTopic(`${prefix}transactions`, 1), createTopic(`${prefix}refunds`, 1)]);
+  // Tables in PostgreSQL are shared by name: a schema of this test's own keeps runs apart.
+  const schema = pipelineId;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+  const env = {
+    KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_CONSUMER_GROUP: pipelineId,
+    PIPELINE_ID: pipelineId,
+    DELTA_BASE_PATH: base,
+    POSTGRES_URL: `${stack.pgUrl}?options=-c%20search_path%3D${schema}`,
+    WINDOW_SECONDS: String(WINDOW_MS / 1000),
+    WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
+    BATCH_INTERVAL_SECONDS: '0.3',
+    HTTP_PORT: '0',
+    PROGRESS_INTERVAL_SECONDS: '0',
+    LOG_LEVEL: 'warn',
+  };
+  const gens = {
+    transactions: createTransactionGenerator({ seed: 11, accounts: 12, stepMs: 400, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
+    refunds: createTransactionGenerator({ seed: 12, accounts: 12, stepMs: 900, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
+  };
+  const produced: Record<TransactionTopic, Produced[]> = { transactions: [], refunds: [] };
+  const produceRound = async (n: Record<TransactionTopic, number>): Promise<void> => {
+    for (const topic of ['transactions', 'refunds'] as const) {
+      produced[topic].push(...(await produceEvents(`${prefix}${topic}`, topic, gens[topic], n[topic], 17, produced[topic].length)));
+    }
+  };
+  const check = async (round: string): Promise<void> => {
+    for (const topic of ['transactions', 'refunds'] as const) {
+      const events = produced[topic];
+      const valid = events.filter((e) => e.corrupt === null);
+      const typed = await verifyDelta(`${base}/${topic}`, { rows: true, columns: ['account_id', 'amount', 'event_time', '_kafka_offset', 'event_date'] });
+      const rows = typed.rows ?? [];
+      expect(rows.length, `${round} ${topic}: typed rows = valid events`).toBe(valid.length);
+      expect(new Set(rows.map((r) => String(r._kafka_offset))).size, `${round} ${topic}: no offset twice`).toBe(rows.length);
+      // Every typed row carries the event time the payload named (whatever its ISO spelling).
+      for (const r of rows) {
+        const e = events[Number(r._kafka_offset)] as Produced;
+        expect(Math.floor(Date.parse(String(r.event_time)))).toBe(e.event.eventTimeMs);
+        expect(r.account_id).toBe(e.event.account_id);
+        expect(r.amount).toBe(e.event.amount);
+      }
+      const quarantine = await verifyDelta(`${base}/quarantine_${topic}`, { rows: true, columns: ['_kafka_offset', 'error_type'] });
+      expect((quarantine.rows ?? []).map((r) => Number(r._kafka_offset)).sort((a, b) => a - b), `${round} ${topic}: quarantined`).toEqual(
+        events.flatMap((e, i) => (e.corrupt === null ? [] : [i])),
+      );
+
+      const ref = referenceWindows(events);
+      expect(ref.closed.size, `${round} ${topic}: the test closes windows`).toBeGreaterThan(10);
+      const name = `${topic}_by_account_1m`;
+      expectWindows(await deltaWindows(`${base}/${name}`), ref.closed, `${round} ${topic} Delta`);
+      expectWindows(await pgWindows(`"${schema}"."${name}"`), ref.closed, `${round} ${topic} PostgreSQL`);
+    }
+  };
+  return { prefix, base, schema, env, produced, produceRound, check };
+}
+
 describe('transactions pipeline', () => {
   it('types, quarantines and windows two topics exactly once across bounded runs, in Delta and PostgreSQL', async () => {
-    const prefix = `${uniqueName('tx')}.`;
-    const base = await mkdtemp(join(tmpdir(), 'rxlake-tx-'));
-    dirs.push(base);
-    const pipelineId = uniqueName('txp').replaceAll('-', '_');
-    await Promise.all([createTopic(`${prefix}transactions`, 1), createTopic(`${prefix}refunds`, 1)]);
-    // Tables in PostgreSQL are shared by name: a schema of this test's own keeps runs apart.
-    const schema = pipelineId;
-    const config = loadTransactionsConfig({
-      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: pipelineId,
-      PIPELINE_ID: pipelineId,
-      DELTA_BASE_PATH: base,
-      POSTGRES_URL: `${stack.pgUrl}?options=-c%20search_path%3D${schema}`,
-      WINDOW_SECONDS: String(WINDOW_MS / 1000),
-      WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
-      BATCH_INTERVAL_SECONDS: '0.3',
-      HTTP_PORT: '0',
-      PROGRESS_INTERVAL_SECONDS: '0',
-      LOG_LEVEL: 'warn',
-    });
-    await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-
-    const gens = {
-      transactions: createTransactionGenerator({ seed: 11, accounts: 12, stepMs: 400, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
-      refunds: createTransactionGenerator({ seed: 12, accounts: 12, stepMs: 900, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
-    };
-    const produced: Record<TransactionTopic, Produced[]> = { transactions: [], refunds: [] };
-    const produceRound = async (n: Record<TransactionTopic, number>): Promise<void> => {
-      for (const topic of ['transactions', 'refunds'] as const) {
-        produced[topic].push(...(await produceEvents(`${prefix}${topic}`, topic, gens[topic], n[topic], 17, produced[topic].length)));
-      }
-    };
+    const { env, produceRound, check } = await setUp();
+    const config = loadTransactionsConfig(env);
     const runOnce = async () => {
       const run = await startTransactions({ config, untilCaughtUp: true, http: false });
       return run.done;
-    };
-
-    const check = async (round: string): Promise<void> => {
-      for (const topic of ['transactions', 'refunds'] as const) {
-        const events = produced[topic];
-        const valid = events.filter((e) => e.corrupt === null);
-        const typed = await verifyDelta(`${base}/${topic}`, { rows: true, columns: ['account_id', 'amount', 'event_time', '_kafka_offset', 'event_date'] });
-        const rows = typed.rows ?? [];
-        expect(rows.length, `${round} ${topic}: typed rows = valid events`).toBe(valid.length);
-        expect(new Set(rows.map((r) => String(r._kafka_offset))).size, `${round} ${topic}: no offset twice`).toBe(rows.length);
-        // Every typed row carries the event time the payload named (whatever its ISO spelling).
-        for (const r of rows) {
-          const e = events[Number(r._kafka_offset)] as Produced;
-          expect(Math.floor(Date.parse(String(r.event_time)))).toBe(e.event.eventTimeMs);
-          expect(r.account_id).toBe(e.event.account_id);
-          expect(r.amount).toBe(e.event.amount);
-        }
-        const quarantine = await verifyDelta(`${base}/quarantine_${topic}`, { rows: true, columns: ['_kafka_offset', 'error_type'] });
-        expect((quarantine.rows ?? []).map((r) => Number(r._kafka_offset)).sort((a, b) => a - b), `${round} ${topic}: quarantined`).toEqual(
-          events.flatMap((e, i) => (e.corrupt === null ? [] : [i])),
-        );
-
-        const ref = referenceWindows(events);
-        expect(ref.closed.size, `${round} ${topic}: the test closes windows`).toBeGreaterThan(10);
-        const name = `${topic}_by_account_1m`;
-        expectWindows(await deltaWindows(`${base}/${name}`), ref.closed, `${round} ${topic} Delta`);
-        expectWindows(await pgWindows(`${schema}.${name}`.split('.').join('"."')), ref.closed, `${round} ${topic} PostgreSQL`);
-      }
     };
 
     await produceRound({ transactions: 1500, refunds: 600 });
@@ -225,5 +247,59 @@ describe('transactions pipeline', () => {
     const third = await runOnce();
     expect(third.recordsWritten).toBe(0);
     await check('third run');
+
+    // One instance per pipeline id: a second one is refused while the first runs, with the fix.
+    const running = await startTransactions({ config, http: false });
+    await expect(startTransactions({ config, http: false })).rejects.toThrow(InstanceRunningError);
+    await expect(startTransactions({ config, http: false })).rejects.toThrow(/PIPELINE_ID=.* is running .* give this one another PIPELINE_ID/);
+    running.stop();
+    await running.done;
+    // Released with the first: the next start is fine.
+    const after = await startTransactions({ config, untilCaughtUp: true, http: false });
+    await after.done;
+  }, 240_000);
+
+  it('a crash (SIGKILL) mid-stream loses and duplicates no window: the restart writes each once, complete', async () => {
+    const { env, schema, produceRound, check } = await setUp();
+    // As users run it: `node src/pipelines/transactions.ts` (tsx on Node 20).
+    const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
+    const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'transactions.ts')], {
+      cwd: stack.root,
+      env: { ...process.env, ...env, LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: the kill takes tsx's child too (on Node 20 the job runs under tsx).
+      detached: true,
+    });
+    const kill = (): void => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    };
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      // Events keep arriving while the job runs; it is killed once it has written some windows.
+      let rounds = 0;
+      const windows = `"${schema}"."transactions_by_account_1m"`;
+      for (; rounds < 40; rounds++) {
+        await produceRound({ transactions: 120, refunds: 50 });
+        await new Promise((r) => setTimeout(r, 250));
+        const n = await pgWindowCount(windows).catch(() => 0);
+        if (n >= 30 && rounds >= 4) break;
+      }
+      expect(await pgWindowCount(windows), `the job wrote windows before the kill:\n${out}`).toBeGreaterThan(0);
+      kill();
+      expect(await exited).toBeNull();
+    } finally {
+      kill();
+    }
+    await produceRound({ transactions: 600, refunds: 300 });
+    const run = await startTransactions({ config: loadTransactionsConfig({ ...env, LOG_LEVEL: process.env.TX_DEBUG ? 'info' : 'warn' }), untilCaughtUp: true, http: false });
+    await run.done;
+    await check('after the crash');
   }, 240_000);
 });

@@ -36,9 +36,9 @@ describe('package shape', () => {
 
   it('exports the operators, sinks, sources and validation by name', () => {
     expect(Object.keys(operators).sort()).toEqual(
-      ['DeadLetterError', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'isBatchChunk', 'partitionByDate', 'routeErrors', 'withDeadLetters'].sort(),
+      ['DeadLetterError', 'amountStats', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
     );
-    for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable']) expect(sinks).toHaveProperty(name);
+    for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
     for (const name of ['fromKafka', 'OffsetTracker', 'createEventGenerator', 'corrupt']) expect(sources).toHaveProperty(name);
     for (const name of ['compileBytesGuard', 'JsonBytesScanner']) expect(validation).toHaveProperty(name);
     for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources), ...Object.keys(validation)]) expect(root).toHaveProperty(name);
