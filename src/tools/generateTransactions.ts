@@ -1,0 +1,207 @@
+/**
+ * Produces generated `transactions` and `refunds` events (keyed by account, some out of order,
+ * optionally some corrupt) to Kafka, for the transactions pipeline.
+ *
+ * CLI: `npx tsx src/tools/generateTransactions.ts --count 5000 [--topic-prefix p.] [--corrupt-fraction 0.02]`
+ * (`--help` for every flag). Programmatic: `generateTransactions(options)`.
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Kafka, Partitioners, logLevel } from 'kafkajs';
+import type { Message } from 'kafkajs';
+import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from '../pipelines/transactions/events.ts';
+import type { TransactionTopic } from '../pipelines/transactions/events.ts';
+import { CORRUPTION_KINDS } from '../sources/rideshareEvents.ts';
+
+export interface GenerateTransactionsOptions {
+  /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */
+  readonly brokers?: readonly string[];
+  /** Events per topic. */
+  readonly count: number;
+  readonly topics?: readonly TransactionTopic[];
+  readonly topicPrefix?: string;
+  /** Partitions of topics this run creates (existing topics are left alone); default 3. */
+  readonly partitions?: number;
+  /** Share (0..1) of corrupt events, spread over the corruption kinds; default 0. */
+  readonly corruptFraction?: number;
+  readonly seed?: number;
+  readonly accounts?: number;
+  /** Event clock start, epoch ms; default now minus the span the events cover. */
+  readonly startTime?: number;
+  /** Called after each produced batch. */
+  readonly onProgress?: (produced: number, total: number) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface GenerateTransactionsResult {
+  /** Per topic: produced, and of those corrupt. */
+  readonly topics: Partial<Record<TransactionTopic, { kafkaTopic: string; produced: number; corrupt: number }>>;
+  readonly interrupted: boolean;
+}
+
+const STEP_MS = 250;
+
+/** Produces `count` events to each topic; resolves with what was produced. */
+export async function generateTransactions(options: GenerateTransactionsOptions): Promise<GenerateTransactionsResult> {
+  const { count } = options;
+  if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`count must be a whole number >= 0, got ${count}`);
+  const fraction = options.corruptFraction ?? 0;
+  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`corruptFraction must be between 0 and 1, got ${fraction}`);
+  const topics = options.topics ?? TRANSACTION_TOPICS;
+  const brokers = options.brokers ?? (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+  const kafka = new Kafka({ brokers: [...brokers], clientId: 'rxlake-generate-transactions', logLevel: logLevel.ERROR });
+  const prefix = options.topicPrefix ?? '';
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.map((t) => `${prefix}${t}`).filter((t) => !existing.has(t));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 3 })), waitForLeaders: true });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const result: GenerateTransactionsResult = { topics: {}, interrupted: false };
+  try {
+    const total = count * topics.length;
+    let produced = 0;
+    for (const topic of topics) {
+      const gen = createTransactionGenerator({
+        seed: (options.seed ?? 1) + (topic === 'refunds' ? 1 : 0),
+        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+        startTime: options.startTime ?? Date.now() - count * STEP_MS,
+        stepMs: STEP_MS,
+      });
+      const stats = { kafkaTopic: `${prefix}${topic}`, produced: 0, corrupt: 0 };
+      result.topics[topic] = stats;
+      let debt = 0;
+      for (let start = 0; start < count; start += 1000) {
+        if (options.signal?.aborted) return { ...result, interrupted: true };
+        const messages: Message[] = [];
+        for (let i = start; i < Math.min(count, start + 1000); i++) {
+          const event = gen.next(topic);
+          debt += fraction;
+          let value: Uint8Array | null = event.value;
+          if (debt >= 1) {
+            debt -= 1;
+            value = corruptTransactionEvent(CORRUPTION_KINDS[stats.corrupt % CORRUPTION_KINDS.length] as (typeof CORRUPTION_KINDS)[number], event, stats.corrupt);
+            stats.corrupt += 1;
+          }
+          messages.push({ key: event.key, value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
+        }
+        await producer.send({ topic: stats.kafkaTopic, acks: -1, messages });
+        stats.produced += messages.length;
+        produced += messages.length;
+        options.onProgress?.(produced, total);
+      }
+    }
+    return result;
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+const USAGE = `Usage: generateTransactions --count N [options]
+
+Produces N generated events to each of the transactions and refunds topics (keyed by account,
+5 % of them out of order by up to 20 s of event time).
+  --count N              events per topic (required)
+  --topics LIST          transactions,refunds (default both)
+  --topic-prefix P       Kafka topic = P + topic
+  --partitions N         partitions of topics this run creates (default 3)
+  --corrupt-fraction F   share of corrupt events, 0..1 (default 0)
+  --accounts N           distinct accounts (default 50)
+  --seed N               generator seed (default 1)
+Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
+`;
+
+/** CLI entry point; returns the exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: {
+        count: { type: 'string' },
+        topics: { type: 'string' },
+        'topic-prefix': { type: 'string' },
+        partitions: { type: 'string' },
+        'corrupt-fraction': { type: 'string' },
+        accounts: { type: 'string' },
+        seed: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }).values;
+  } catch (err) {
+    process.stderr.write(`generateTransactions: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help === true) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const num = (flag: string, integer: boolean): number | undefined => {
+    const s = values[flag];
+    if (typeof s !== 'string') return undefined;
+    const n = Number(s);
+    if (s.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < 0) throw new Error(`--${flag} expects a ${integer ? 'whole ' : ''}number >= 0, got ${JSON.stringify(s)}`);
+    return n;
+  };
+  let options: GenerateTransactionsOptions;
+  try {
+    const count = num('count', true);
+    if (count === undefined) throw new Error('--count is required');
+    const topics = typeof values.topics === 'string' ? values.topics.split(',').map((t) => t.trim()) : undefined;
+    const unknown = topics?.find((t) => !(TRANSACTION_TOPICS as readonly string[]).includes(t));
+    if (unknown !== undefined) throw new Error(`--topics: unknown topic ${JSON.stringify(unknown)} (known: ${TRANSACTION_TOPICS.join(', ')})`);
+    const partitions = num('partitions', true);
+    const fraction = num('corrupt-fraction', false);
+    const accounts = num('accounts', true);
+    const seed = num('seed', true);
+    options = {
+      count,
+      ...(topics === undefined ? {} : { topics: topics as TransactionTopic[] }),
+      ...(typeof values['topic-prefix'] === 'string' ? { topicPrefix: values['topic-prefix'] } : {}),
+      ...(partitions === undefined ? {} : { partitions }),
+      ...(fraction === undefined ? {} : { corruptFraction: fraction }),
+      ...(accounts === undefined ? {} : { accounts }),
+      ...(seed === undefined ? {} : { seed }),
+    };
+    if (fraction !== undefined && fraction > 1) throw new Error('--corrupt-fraction must be between 0 and 1');
+  } catch (err) {
+    process.stderr.write(`generateTransactions: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  let last = 0;
+  const result = await generateTransactions({
+    ...options,
+    signal: controller.signal,
+    onProgress: (produced, total) => {
+      if (Date.now() - last < 1000 && produced < total) return;
+      last = Date.now();
+      process.stderr.write(`generateTransactions: ${produced}/${total} events\n`);
+    },
+  });
+  for (const [topic, s] of Object.entries(result.topics)) {
+    process.stdout.write(`${topic}\t${s.kafkaTopic}\tproduced=${s.produced}\tcorrupt=${s.corrupt}\n`);
+  }
+  return result.interrupted ? 130 : 0;
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`generateTransactions: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
