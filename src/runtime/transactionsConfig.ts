@@ -37,7 +37,8 @@ export const transactionsEnv = {
   TRANSACTION_TOPICS: envVar(subsetOf(TRANSACTION_TOPICS), `"all" or a comma-separated subset of ${TRANSACTION_TOPICS.join(', ')}`, { default: 'all' }),
   POSTGRES_URL: envVar(PostgresUrl, 'a PostgreSQL URL, e.g. postgres://user:password@host:5432/db', { default: 'postgres://postgres@127.0.0.1:54329/postgres', secret: true }),
   WINDOW_SECONDS: envVar(numberIn(1, 86_400, true), 'whole seconds between 1 and 86400, e.g. 60 (tumbling window length)', { default: '60' }),
-  WATERMARK_DELAY_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400, e.g. 30 (how far behind the newest event time a window stays open)', { default: '30' }),
+  WATERMARK_DELAY_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400, e.g. 30 (how far behind a partition\'s newest event time its watermark stays)', { default: '30' }),
+  WATERMARK_IDLE_SECONDS: envVar(numberIn(0.1, 86_400), 'seconds between 0.1 and 86400, e.g. 30 (a partition silent this long stops holding the watermark back)', { default: '30' }),
 } as const;
 
 export interface TransactionsConfig extends BronzeConfig {
@@ -45,6 +46,7 @@ export interface TransactionsConfig extends BronzeConfig {
   readonly postgresUrl: string;
   readonly windowMs: number;
   readonly watermarkDelayMs: number;
+  readonly watermarkIdleMs: number;
 }
 
 /** Reads and checks the transactions job's configuration; throws `ConfigError` naming every bad variable. */
@@ -82,5 +84,6 @@ export function loadTransactionsConfig(env: NodeJS.ProcessEnv = process.env): Tr
     postgresUrl: own.POSTGRES_URL,
     windowMs: own.WINDOW_SECONDS * 1000,
     watermarkDelayMs: Math.round(own.WATERMARK_DELAY_SECONDS * 1000),
+    watermarkIdleMs: Math.round(own.WATERMARK_IDLE_SECONDS * 1000),
   };
 }

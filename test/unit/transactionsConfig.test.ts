@@ -12,6 +12,7 @@ describe('loadTransactionsConfig', () => {
     expect(c.transactionTopics).toEqual(['transactions', 'refunds']);
     expect(c.windowMs).toBe(60_000);
     expect(c.watermarkDelayMs).toBe(30_000);
+    expect(c.watermarkIdleMs).toBe(30_000);
     expect(c.postgresUrl).toBe('postgres://postgres@127.0.0.1:54329/postgres');
     // Records wait in open windows: the in-flight budget must hold a window's worth.
     expect(c.maxInFlightRecords).toBe(1_000_000);
