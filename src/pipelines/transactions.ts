@@ -133,7 +133,7 @@ export async function openQueryTables(config: TransactionsConfig, storage: Stora
       open(typedSpec),
       open(quarantineTableSpec(topic)),
       open(windowDeltaSpec(windows)),
-      PgTable.openOrCreate(pool, windowPgSpec(windows)),
+      PgTable.openOrCreate(pool, { ...windowPgSpec(windows), schema: config.postgresSchema }),
     ]);
     const initialWatermark = await restartWatermark(windowsDelta, pool, windowsPg.qualifiedName, windowsAppId(config.pipelineId, windows));
     if (Number.isFinite(initialWatermark)) {

@@ -7,7 +7,7 @@ import { TRANSACTION_TOPICS } from '../pipelines/transactions/events.ts';
 import type { TransactionTopic } from '../pipelines/transactions/events.ts';
 import { loadBronzeConfig } from './config.ts';
 import type { BronzeConfig } from './config.ts';
-import { BooleanFromString, ConfigError, decodeEnv, envVar, numberIn, subsetOf } from './env.ts';
+import { BooleanFromString, ConfigError, NonEmptyString, decodeEnv, envVar, numberIn, optionalEnvVar, subsetOf } from './env.ts';
 import { isRight } from 'fp-ts/lib/Either.js';
 import type { EnvOf } from './env.ts';
 import * as t from 'io-ts';
@@ -36,6 +36,7 @@ const PostgresUrl = new t.Type<string, string, string>(
 export const transactionsEnv = {
   TRANSACTION_TOPICS: envVar(subsetOf(TRANSACTION_TOPICS), `"all" or a comma-separated subset of ${TRANSACTION_TOPICS.join(', ')}`, { default: 'all' }),
   POSTGRES_URL: envVar(PostgresUrl, 'a PostgreSQL URL, e.g. postgres://user:password@host:5432/db', { default: 'postgres://postgres@127.0.0.1:54329/postgres', secret: true }),
+  POSTGRES_SCHEMA: optionalEnvVar(NonEmptyString, 'a PostgreSQL schema name (default: the PIPELINE_ID, so two pipelines never share a window table)'),
   WINDOW_SECONDS: envVar(numberIn(1, 86_400, true), 'whole seconds between 1 and 86400, e.g. 60 (tumbling window length)', { default: '60' }),
   WATERMARK_DELAY_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400, e.g. 30 (how far behind a partition\'s newest event time its watermark stays)', { default: '30' }),
   WATERMARK_IDLE_SECONDS: envVar(numberIn(0.1, 86_400), 'seconds between 0.1 and 86400, e.g. 30 (a partition silent this long stops holding the watermark back)', { default: '30' }),
@@ -44,6 +45,8 @@ export const transactionsEnv = {
 export interface TransactionsConfig extends BronzeConfig {
   readonly transactionTopics: readonly TransactionTopic[];
   readonly postgresUrl: string;
+  /** Schema of the PostgreSQL window tables (created if missing). */
+  readonly postgresSchema: string;
   readonly windowMs: number;
   readonly watermarkDelayMs: number;
   readonly watermarkIdleMs: number;
@@ -82,6 +85,7 @@ export function loadTransactionsConfig(env: NodeJS.ProcessEnv = process.env): Tr
     ...base,
     transactionTopics: own.TRANSACTION_TOPICS,
     postgresUrl: own.POSTGRES_URL,
+    postgresSchema: own.POSTGRES_SCHEMA ?? base.pipelineId,
     windowMs: own.WINDOW_SECONDS * 1000,
     watermarkDelayMs: Math.round(own.WATERMARK_DELAY_SECONDS * 1000),
     watermarkIdleMs: Math.round(own.WATERMARK_IDLE_SECONDS * 1000),

@@ -166,16 +166,16 @@ async function setUp(): Promise<Setup> {
   dirs.push(base);
   const pipelineId = uniqueName('txp').replaceAll('-', '_');
   await Promise.all([createTopic(`${prefix}transactions`, 1), createTopic(`${prefix}refunds`, 1)]);
-  // Tables in PostgreSQL are shared by name: a schema of this test's own keeps runs apart.
+  // The job puts its window tables in a schema named after its pipeline id (created if missing).
   const schema = pipelineId;
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
   const env = {
     KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
     KAFKA_TOPIC_PREFIX: prefix,
     KAFKA_CONSUMER_GROUP: pipelineId,
     PIPELINE_ID: pipelineId,
     DELTA_BASE_PATH: base,
-    POSTGRES_URL: `${stack.pgUrl}?options=-c%20search_path%3D${schema}`,
+    POSTGRES_URL: stack.pgUrl,
+    POSTGRES_SCHEMA: schema,
     WINDOW_SECONDS: String(WINDOW_MS / 1000),
     WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
     BATCH_INTERVAL_SECONDS: '0.3',

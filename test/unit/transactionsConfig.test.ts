@@ -14,6 +14,9 @@ describe('loadTransactionsConfig', () => {
     expect(c.watermarkDelayMs).toBe(30_000);
     expect(c.watermarkIdleMs).toBe(30_000);
     expect(c.postgresUrl).toBe('postgres://postgres@127.0.0.1:54329/postgres');
+    expect(c.postgresSchema).toBe('transactions');
+    expect(loadTransactionsConfig({ PIPELINE_ID: 'eu' }).postgresSchema).toBe('eu');
+    expect(loadTransactionsConfig({ PIPELINE_ID: 'eu', POSTGRES_SCHEMA: 'analytics' }).postgresSchema).toBe('analytics');
     // Records wait in open windows: the in-flight budget must hold a window's worth.
     expect(c.maxInFlightRecords).toBe(1_000_000);
   });
