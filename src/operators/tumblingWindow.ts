@@ -1,5 +1,5 @@
-import { Observable } from 'rxjs';
-import type { Observer, OperatorFunction } from 'rxjs';
+import { Observable, asyncScheduler } from 'rxjs';
+import type { Observer, OperatorFunction, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
 import type { RecordRef } from '../types.ts';
 
 /**
@@ -36,6 +36,29 @@ export interface TumblingWindowOptions<T, A> {
    * with the source, errored with the output, untouched by unsubscribing.
    */
   readonly late?: Observer<T>;
+  /**
+   * The watermark source of a record, e.g. `` (r) => `${r.topic}/${r.partition}` ``. Given: each
+   * source has its own watermark (its largest event time − `watermarkDelay`) and the operator's
+   * watermark is the minimum over the sources that are not idle (see `idleTimeout`), so a
+   * partition read ahead of the others does not make their records late.
+   */
+  readonly watermarkBy?: (record: T) => string;
+  /**
+   * Sources expected before they send anything (e.g. the Kafka partitions assigned), asked at
+   * every watermark evaluation (each record and each idleness check), so it should be cheap. An
+   * expected source that has sent nothing yet holds the watermark back (its watermark is
+   * `-Infinity`) until it sends or goes idle. Only used with `watermarkBy`.
+   */
+  readonly watermarkSources?: () => Iterable<string>;
+  /**
+   * A source with no record for this long (ms, scheduler time) no longer holds the watermark
+   * back, until its next record; default 30_000 (> 0; `Infinity`: never idle). Idleness of an
+   * expected source that has sent nothing counts from when it was first expected. Only used with
+   * `watermarkBy`.
+   */
+  readonly idleTimeout?: number;
+  /** Scheduler for `now()` and the idleness check timer; default `asyncScheduler`. Only used with `watermarkBy`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 /** One closed window of one key. */
@@ -130,6 +153,19 @@ export function tumblingWindow<T, A>(
  * watermark reaches its end (`watermark >= end`); one record may close several windows, which
  * come out ordered by end, then by key (string order).
  *
+ * Per-source watermarks: with `watermarkBy` (e.g. one source per Kafka partition) each source
+ * has its own watermark, its largest event time minus `watermarkDelay`, and the operator's
+ * watermark is `max(previous watermark, initialWatermark, min over the sources not idle)`: a
+ * partition read far ahead of the others (a consumer catching up receives one partition's batch,
+ * then the next's) does not close the windows the others still feed. A source sending nothing
+ * for `idleTimeout` ms of scheduler time is idle and holds nothing back until its next record;
+ * when every source is idle the watermark holds. Sources listed by `watermarkSources` hold the
+ * watermark at `-Infinity` from when they are first listed until they send or go idle. Since
+ * idleness comes with time rather than records, while windows are open a timer on `scheduler`
+ * re-evaluates the watermark every `max(1, min(idleTimeout / 2, 1000))` ms and emits the
+ * windows it passes; the watermark is also re-evaluated on each record, before its lateness test
+ * when a source has gone idle since the last evaluation, and after it.
+ *
  * A record whose window is still open counts even when its event time is below the watermark.
  * A record whose window had already been closed when it arrived (`end <= watermark`) is late:
  * it is not added anywhere, `lateDropped` counts it, and it is passed to `late` if given.
@@ -144,7 +180,7 @@ export function tumblingWindow<T, A>(
  * `watermark < end`), `late` completes, then the output. On an error — of the source, of a
  * callback, or a bad event time — `late` and the output error at once and open windows are
  * dropped (their records were never acknowledged, so Kafka delivers them again). Unsubscribing
- * drops the open windows and leaves `late` as it is.
+ * drops the open windows and leaves `late` as it is. The idleness timer stops on each of these.
  *
  * Errors: an event time that is not a finite number (`NaN`, `±Infinity`, not a number) errors
  * the stream with a `TypeError` naming the record's key — it would otherwise put the record in
@@ -153,7 +189,8 @@ export function tumblingWindow<T, A>(
  *
  * State is one entry per open window (key × start); a closed window is deleted. Per record the
  * work is two map lookups; only when the watermark passes the earliest open window's end are
- * windows closed (a heap of open window starts keeps that end at hand).
+ * windows closed (a heap of open window starts keeps that end at hand). With `watermarkBy` there
+ * is also one entry per source (never forgotten), and each record scans them for the minimum.
  *
  * ## Example
  * ```ts
@@ -171,13 +208,16 @@ export function tumblingWindow<T, A>(
  * ```
  *
  * @param options Window `size`, `eventTime`, `key`, `watermarkDelay`, the `aggregate`, and
- * optionally `refOf`, `initialWatermark` and the `late` observer.
+ * optionally `refOf`, `initialWatermark`, the `late` observer, and per-source watermarks
+ * (`watermarkBy`, `watermarkSources`, `idleTimeout`, `scheduler`).
  * @return A function that returns an Observable of the closed windows.
  */
 export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>> {
-  const { size, eventTime, key: keyOf, watermarkDelay, aggregate, late } = options;
+  const { size, eventTime, key: keyOf, watermarkDelay, aggregate, late, watermarkBy, watermarkSources } = options;
   const initialWatermark = options.initialWatermark ?? Number.NEGATIVE_INFINITY;
   const refOf = options.refOf ?? defaultRefOf;
+  const idleTimeout = options.idleTimeout ?? 30_000;
+  const scheduler = options.scheduler ?? asyncScheduler;
   if (!(Number.isFinite(size) && size > 0)) throw new RangeError(`tumblingWindow: size must be a finite number > 0, got ${size}`);
   if (!(Number.isFinite(watermarkDelay) && watermarkDelay >= 0)) {
     throw new RangeError(`tumblingWindow: watermarkDelay must be a finite number >= 0, got ${watermarkDelay}`);
@@ -185,6 +225,9 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
   if (Number.isNaN(initialWatermark) || initialWatermark === Number.POSITIVE_INFINITY) {
     throw new RangeError(`tumblingWindow: initialWatermark must be a number < Infinity, got ${initialWatermark}`);
   }
+  if (!(idleTimeout > 0)) throw new RangeError(`tumblingWindow: idleTimeout must be a number > 0, got ${idleTimeout}`);
+  /** How often open windows are checked for sources gone idle; none when sources never go idle. */
+  const idleCheckPeriod = Number.isFinite(idleTimeout) ? Math.max(1, Math.min(idleTimeout / 2, 1000)) : undefined;
 
   return (source) =>
     new Observable<WindowResult<A>>((subscriber) => {
@@ -194,6 +237,12 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
       const starts: number[] = [];
       let watermark = initialWatermark;
       let lateDropped = 0;
+      /** Per watermark source (only with `watermarkBy`). */
+      const sources = watermarkBy === undefined ? undefined : new Map<string, SourceState>();
+      /** Earliest time a source not idle at the last evaluation goes idle. */
+      let nextIdleAt = Number.POSITIVE_INFINITY;
+      /** The idleness check, while there are open windows (only with `watermarkBy`). */
+      let timer: Subscription | undefined;
 
       const emitStart = (start: number, windows: Map<string, OpenWindow<A>>): void => {
         const end = start + size;
@@ -225,9 +274,78 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
         }
       };
 
+      const stopTimer = (): void => {
+        timer?.unsubscribe();
+        timer = undefined;
+      };
+
       const fail = (err: unknown): void => {
+        stopTimer();
         late?.error(err);
         subscriber.error(err);
+      };
+
+      const dropLate = (record: T): void => {
+        lateDropped += 1;
+        late?.next(record);
+      };
+
+      const addToWindow = (record: T, key: string, start: number): void => {
+        const ref = refOf(record);
+        let windows = open.get(start);
+        if (windows === undefined) {
+          windows = new Map();
+          open.set(start, windows);
+          heapPush(starts, start);
+        }
+        let w = windows.get(key);
+        if (w === undefined) {
+          w = { key, value: aggregate.init(), refs: [] };
+          windows.set(key, w);
+        }
+        w.value = aggregate.add(w.value, record);
+        w.refs.push(ref);
+      };
+
+      /**
+       * Raises the watermark to the minimum of the watermarks of the sources not idle at `now`
+       * (if that is higher; holds when all are idle) and closes the windows it passes.
+       */
+      const evaluate = (known: Map<string, SourceState>, now: number): void => {
+        if (watermarkSources !== undefined) {
+          for (const id of watermarkSources()) {
+            if (!known.has(id)) known.set(id, { maxTime: Number.NEGATIVE_INFINITY, lastSeen: now });
+          }
+        }
+        let min = Number.POSITIVE_INFINITY;
+        let idleAt = Number.POSITIVE_INFINITY;
+        for (const s of known.values()) {
+          const until = s.lastSeen + idleTimeout;
+          if (now >= until) continue;
+          if (until < idleAt) idleAt = until;
+          const sourceWatermark = s.maxTime - watermarkDelay;
+          if (sourceWatermark < min) min = sourceWatermark;
+        }
+        nextIdleAt = idleAt;
+        if (min !== Number.POSITIVE_INFINITY && min > watermark) {
+          watermark = min;
+          closeUpTo(watermark);
+        }
+      };
+
+      const startTimer = (known: Map<string, SourceState>, period: number): void => {
+        if (timer !== undefined || subscriber.closed) return;
+        timer = scheduler.schedule(function (this: SchedulerAction<undefined>) {
+          try {
+            evaluate(known, scheduler.now());
+          } catch (err) {
+            fail(err);
+            return;
+          }
+          if (subscriber.closed) return;
+          if (starts.length > 0) this.schedule(undefined, period);
+          else timer = undefined;
+        }, period);
       };
 
       const subscription = source.subscribe({
@@ -240,44 +358,63 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
               return;
             }
             const start = Math.floor(t / size) * size;
-            if (start + size <= watermark) {
-              lateDropped += 1;
-              late?.next(record);
+            if (sources === undefined || watermarkBy === undefined) {
+              if (start + size <= watermark) {
+                dropLate(record);
+                return;
+              }
+              addToWindow(record, key, start);
+              const candidate = t - watermarkDelay;
+              if (candidate > watermark) {
+                watermark = candidate;
+                closeUpTo(watermark);
+              }
               return;
             }
-            const ref = refOf(record);
-            let windows = open.get(start);
-            if (windows === undefined) {
-              windows = new Map();
-              open.set(start, windows);
-              heapPush(starts, start);
+            const id = watermarkBy(record);
+            const now = scheduler.now();
+            // Sources gone idle since the last evaluation count for this record's lateness.
+            if (now >= nextIdleAt) evaluate(sources, now);
+            if (start + size <= watermark) {
+              dropLate(record);
+            } else {
+              addToWindow(record, key, start);
             }
-            let w = windows.get(key);
-            if (w === undefined) {
-              w = { key, value: aggregate.init(), refs: [] };
-              windows.set(key, w);
+            const s = sources.get(id);
+            if (s === undefined) {
+              sources.set(id, { maxTime: t, lastSeen: now });
+            } else {
+              if (t > s.maxTime) s.maxTime = t;
+              s.lastSeen = now;
             }
-            w.value = aggregate.add(w.value, record);
-            w.refs.push(ref);
-            const candidate = t - watermarkDelay;
-            if (candidate > watermark) {
-              watermark = candidate;
-              closeUpTo(watermark);
-            }
+            evaluate(sources, now);
+            if (idleCheckPeriod !== undefined && starts.length > 0) startTimer(sources, idleCheckPeriod);
           } catch (err) {
             fail(err);
           }
         },
         error: fail,
         complete: () => {
+          stopTimer();
           closeUpTo(Number.POSITIVE_INFINITY);
           if (subscriber.closed) return;
           late?.complete();
           subscriber.complete();
         },
       });
-      return subscription;
+      return () => {
+        subscription.unsubscribe();
+        stopTimer();
+      };
     });
+}
+
+/** What the operator knows of one watermark source. */
+interface SourceState {
+  /** Largest event time seen, `-Infinity` before the first record. */
+  maxTime: number;
+  /** Scheduler time of the last record, or of when the source was first expected. */
+  lastSeen: number;
 }
 
 function defaultRefOf(record: unknown): RecordRef {

@@ -69,7 +69,13 @@ const CODECS = { transactions: TransactionEvent, refunds: RefundEvent } as const
  * in the quarantine table, or in the typed table **and** (its window in both window tables, or
  * counted late).
  */
-export function transactionsQuery(tables: QueryTables, config: TransactionsConfig, monitor: PipelineMonitor, late: Counter<'topic'>): OperatorFunction<KafkaRecord, SinkAck> {
+export function transactionsQuery(
+  tables: QueryTables,
+  config: TransactionsConfig,
+  monitor: PipelineMonitor,
+  late: Counter<'topic'>,
+  assigned?: () => Iterable<string>,
+): OperatorFunction<KafkaRecord, SinkAck> {
   const { topic } = tables;
   const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes };
   const sinkOptions = (table: string, deadLetter: boolean) => ({
@@ -104,6 +110,8 @@ export function transactionsQuery(tables: QueryTables, config: TransactionsConfi
               deltaOptions: sinkOptions(tables.windowsDelta.name, false),
               pgOptions: sinkOptions(`postgres:${tables.windowsPg.qualifiedName}`, false),
               onLate: () => late.inc({ topic }),
+              idleTimeoutMs: config.watermarkIdleMs,
+              ...(assigned === undefined ? {} : { watermarkSources: assigned }),
             }),
           ),
         ),
@@ -222,8 +230,23 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
     },
   });
 
+  // The partitions assigned to this consumer, per Kafka topic (`topic/partition`, as the
+  // windows' watermark sources): each holds its query's watermark back until it has sent records
+  // or gone idle. Asked per record: looked up at most twice a second.
+  const assignedOf = (kafkaTopic: string): (() => Iterable<string>) => {
+    let at = Number.NEGATIVE_INFINITY;
+    let cached: string[] = [];
+    return () => {
+      const now = Date.now();
+      if (now - at >= 500) {
+        at = now;
+        cached = source.stats().partitions.filter((p) => p.topic === kafkaTopic).map((p) => `${p.topic}/${p.partition}`);
+      }
+      return cached;
+    };
+  };
   const commits$: Observable<CommitEvent> = source.records$.pipe(
-    byKey((r) => r.topic, new Map(tables.map((t) => [t.kafkaTopic, transactionsQuery(t, config, monitor, late)]))),
+    byKey((r) => r.topic, new Map(tables.map((t) => [t.kafkaTopic, transactionsQuery(t, config, monitor, late, assignedOf(t.kafkaTopic))]))),
     commitOffsets(source),
   );
 

@@ -24,7 +24,19 @@ const tx = (offset: number, account: string, ts: number, amount = 1): Tx => ({
 
 const ref = (offset: number): RecordRef => ({ topic: 'transactions', partition: 0, offset: BigInt(offset) });
 
-type Extra = Pick<TumblingWindowOptions<Tx, AmountStats>, 'initialWatermark' | 'late'>;
+/** A record of partition `partition`. */
+const ptx = (partition: number, offset: number, account: string, ts: number, amount = 1): Tx => ({
+  ...tx(offset, account, ts, amount),
+  partition,
+});
+
+/** One watermark source per partition: `p0`, `p1`, … */
+const byPartition = (r: Tx): string => `p${r.partition}`;
+
+type Extra = Pick<
+  TumblingWindowOptions<Tx, AmountStats>,
+  'initialWatermark' | 'late' | 'watermarkBy' | 'watermarkSources' | 'idleTimeout' | 'scheduler'
+>;
 
 /** Windows of 10 ms per account, amount stats. */
 const windows = (watermarkDelay: number, extra: Extra = {}) =>
@@ -286,6 +298,166 @@ describe('tumblingWindow', () => {
     expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: -1 })).toThrow(RangeError);
     expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, initialWatermark: Number.NaN })).toThrow(RangeError);
     expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, initialWatermark: 5 })).not.toThrow();
+    expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, idleTimeout: 0 })).toThrow(RangeError);
+    expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, idleTimeout: -5 })).toThrow(RangeError);
+    expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, idleTimeout: Number.NaN })).toThrow(RangeError);
+    expect(() => tumblingWindow({ ...base, size: 10, watermarkDelay: 0, idleTimeout: Number.POSITIVE_INFINITY })).not.toThrow();
+  });
+});
+
+describe('tumblingWindow with per-source watermarks (watermarkBy)', () => {
+  const withWm = (w: WindowResult<unknown>): string => `${show(w)} wm${w.watermark}`;
+
+  it('a source racing ahead does not close the windows another still feeds: its records are not late', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const late = new Subject<Tx>();
+      const values = {
+        a: ptx(0, 0, 'x', 1),
+        b: ptx(1, 1, 'x', 2),
+        c: ptx(0, 2, 'x', 30), // p0 races ahead: one watermark would be 30 and close [0,10) here
+        d: ptx(1, 3, 'x', 5), // p1 lags: [0,10) is still open
+        e: ptx(1, 4, 'x', 15), // min(30, 15) = 15 closes [0,10)
+        f: ptx(1, 5, 'x', 31), // min(30, 31) = 30 closes [10,20)
+      };
+      const e1 = hot('  -a-b-c-d-e-f-|', values);
+      const expected = '---------p-q-(r|)';
+      expectObservable(e1.pipe(windows(0, { late, watermarkBy: byPartition }), map(withWm))).toBe(expected, {
+        p: 'x@0:0,1,3 wm15',
+        q: 'x@10:4 wm30',
+        r: 'x@30:2,5 wm30',
+      });
+      expectObservable(late).toBe('-------------|');
+      expectSubscriptions(e1.subscriptions).toBe('^------------!');
+    });
+  });
+
+  it('takes the minimum over the sources: windows close once every source has passed their end', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = {
+        a: ptx(0, 0, 'x', 5),
+        b: ptx(1, 1, 'y', 25),
+        c: ptx(2, 2, 'z', 40), // min(5, 25, 40) = 5
+        d: ptx(0, 3, 'x', 22), // min(22, 25, 40) = 22 closes [0,10)
+        e: ptx(1, 4, 'y', 50), // min(22, 50, 40) = 22
+        f: ptx(0, 5, 'x', 45), // min(45, 50, 40) = 40 closes [20,30)
+      };
+      const e1 = hot('  -a-b-c-d-e-f----|', values);
+      const expected = '-------p---(qr)-(stu|)';
+      expectObservable(e1.pipe(windows(0, { watermarkBy: byPartition }), map(withWm))).toBe(expected, {
+        p: 'x@0:0 wm22',
+        q: 'x@20:3 wm40',
+        r: 'y@20:1 wm40',
+        s: 'x@40:5 wm40',
+        t: 'z@40:2 wm40',
+        u: 'y@50:4 wm40',
+      });
+    });
+  });
+
+  it('an expected source that sends nothing holds the watermark back until idleTimeout, then the timer closes windows', () => {
+    const scheduler = testScheduler();
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const values = { a: ptx(0, 0, 'x', 1), b: ptx(0, 1, 'x', 15) };
+      // p1 is expected from frame 1 (first evaluation) and idle from frame 21; the timer (every
+      // 10 frames from frame 1) sees it at frame 21 and the watermark becomes p0's: 15.
+      const e1 = hot('  -a-b 36ms -|', values);
+      const expected = '21ms p 19ms (q|)';
+      const op = windows(0, { watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1'], idleTimeout: 20, scheduler });
+      expectObservable(e1.pipe(op, map(withWm))).toBe(expected, { p: 'x@0:0 wm15', q: 'x@10:1 wm15' });
+      expectSubscriptions(e1.subscriptions).toBe('^ 40ms !');
+    });
+  });
+
+  it('an idle source that resumes holds the watermark back again; the watermark never goes down, its records below it are late', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const values = {
+        a: ptx(0, 0, 'x', 1),
+        b: ptx(1, 1, 'x', 3), // p1's last record for a while: idle from frame 22
+        c: ptx(0, 2, 'x', 30),
+        d: ptx(0, 3, 'x', 31), // min(31, 3) = 3
+        // timer at frame 31: p1 idle, watermark 31 closes [0,10)
+        e: ptx(1, 4, 'x', 12), // p1 resumes: [10,20) is closed, late; watermark stays 31
+        f: ptx(1, 5, 'x', 25), // late
+        g: ptx(0, 6, 'x', 50), // min(50, 25): p1 holds the watermark at 31 again, [30,40) stays open
+        h: ptx(1, 7, 'x', 45), // min(50, 45) = 45 closes [30,40)
+      };
+      const e1 = hot('  -ab 7ms c 9ms d 14ms e-fg-h-|', values);
+      const expected = '31ms p 8ms q-(rs|)';
+      expectObservable(e1.pipe(windows(0, { late, watermarkBy: byPartition, idleTimeout: 20 }), map(withWm))).toBe(expected, {
+        p: 'x@0:0,1 wm31',
+        q: 'x@30:2,3 wm45',
+        r: 'x@40:7 wm45',
+        s: 'x@50:6 wm45',
+      });
+      expectObservable(late).toBe('35ms e-f 4ms |', values);
+    });
+  });
+
+  it('holds the watermark while every source is idle', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      // Both idle from frame 21: the watermark stays 5 (not p1's 25, not Infinity), so c still
+      // joins [0,10); after c, p0 alone is active: watermark 8.
+      const values = { a: ptx(0, 0, 'x', 5), b: ptx(1, 1, 'y', 25), c: ptx(0, 2, 'x', 8) };
+      const e1 = hot('  -(ab) 35ms c-|', values);
+      const expected = '42ms (pq|)';
+      expectObservable(e1.pipe(windows(0, { late, watermarkBy: byPartition, idleTimeout: 20 }), map(withWm))).toBe(expected, {
+        p: 'x@0:0,2 wm8',
+        q: 'y@20:1 wm8',
+      });
+      expectObservable(late).toBe('42ms |');
+    });
+  });
+
+  it('stops the idleness timer on completion, error and unsubscription', () => {
+    const scheduler = testScheduler();
+    const evaluations = { complete: [] as number[], error: [] as number[], unsubscribe: [] as number[] };
+    const sourcesLogged = (log: number[]) => (): string[] => {
+      log.push(scheduler.now());
+      // A timer left running would tick forever: end it with an error instead of hanging.
+      if (log.length > 50) throw new Error('timer still running');
+      return ['p0', 'p1'];
+    };
+    scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
+      const values = { a: ptx(0, 0, 'x', 1) };
+      const opts = (log: number[]): Extra => ({ watermarkBy: byPartition, watermarkSources: sourcesLogged(log), idleTimeout: 20 });
+
+      const e1 = hot('-a 15ms -|', values);
+      expectObservable(e1.pipe(windows(0, opts(evaluations.complete)), map(withWm))).toBe('18ms (v|)', { v: 'x@0:0 wm-Infinity' });
+      expectSubscriptions(e1.subscriptions).toBe('^ 17ms !');
+
+      const e2 = hot('-a 12ms #', values, new Error('broker gone'));
+      expectObservable(e2.pipe(windows(0, opts(evaluations.error)))).toBe('14ms #', undefined, new Error('broker gone'));
+      expectSubscriptions(e2.subscriptions).toBe('^ 13ms !');
+
+      const e3 = hot('-a 30ms -|', values);
+      expectObservable(e3.pipe(windows(0, opts(evaluations.unsubscribe))), '^ 14ms !').toBe('-');
+      expectSubscriptions(e3.subscriptions).toBe('^ 14ms !');
+    });
+    // One evaluation for the record (frame 1), one per tick (frame 11), none after the end.
+    expect(evaluations).toEqual({ complete: [1, 11], error: [1, 11], unsubscribe: [1, 11] });
+  });
+
+  it('never goes below initialWatermark: records of windows it has passed are late whatever the sources say', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const values = {
+        a: ptx(0, 0, 'x', 15), // late: [10,20) ends at 20 <= 20
+        b: ptx(1, 1, 'x', 25), // min(15, 25) = 15: the watermark stays 20
+        c: ptx(1, 2, 'x', 12), // late
+        d: ptx(0, 3, 'x', 35), // min(35, 25) = 25
+        e: ptx(1, 4, 'x', 33), // min(35, 33) = 33 closes [20,30)
+      };
+      const e1 = hot('  -a-b-c-d-e-|', values);
+      const expected = '9ms p-(q|)';
+      const op = windows(0, { late, initialWatermark: 20, watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1'] });
+      expectObservable(e1.pipe(op, map((w) => `${withWm(w)} late${w.lateDropped}`))).toBe(expected, {
+        p: 'x@20:1 wm33 late2',
+        q: 'x@30:3,4 wm33 late2',
+      });
+      expectObservable(late).toBe('-a---c-----|', values);
+    });
   });
 });
 
@@ -326,14 +498,52 @@ function generate(seed: number): Case {
 }
 
 /**
- * The semantics, written the slow way: after every record, scan all windows for those the
- * watermark has passed.
+ * Three partitions of one topic, as a consumer catching up reads them: each partition's records
+ * roughly in event-time order, the partitions covering the same event times, delivered in
+ * batches of 50 records of one partition at a time, in random order.
  */
-function model(c: Case): { results: string[]; late: bigint[] } {
+function generateBatched(seed: number): Case {
+  const rnd = random(seed);
+  const size = 5 + Math.floor(rnd() * 50);
+  // Within a partition, records are out of order by less than the delay, except a few far behind.
+  const delay = 10 + Math.floor(rnd() * 90);
+  const keys = 1 + Math.floor(rnd() * 6);
+  const perPartition: { account: string; ts: number; amount: number }[][] = [];
+  for (let p = 0; p < 3; p += 1) {
+    const rows: { account: string; ts: number; amount: number }[] = [];
+    let clock = 0;
+    for (let i = 0; i < 300; i += 1) {
+      clock += Math.floor(rnd() * 6);
+      const back = rnd() < 0.02 ? Math.floor(rnd() * 300) : Math.floor(rnd() * 10);
+      rows.push({ account: `k${Math.floor(rnd() * keys)}`, ts: clock - back, amount: Math.round(rnd() * 1000) / 10 });
+    }
+    perPartition.push(rows);
+  }
+  const next = [0, 0, 0];
+  const records: Tx[] = [];
+  for (;;) {
+    const pending = [0, 1, 2].filter((p) => (next[p] as number) < (perPartition[p] as unknown[]).length);
+    if (pending.length === 0) break;
+    const p = pending[Math.floor(rnd() * pending.length)] as number;
+    const rows = perPartition[p] as { account: string; ts: number; amount: number }[];
+    const from = next[p] as number;
+    for (const r of rows.slice(from, from + 50)) records.push(ptx(p, records.length, r.account, r.ts, r.amount));
+    next[p] = from + 50;
+  }
+  return { records, size, delay, initialWatermark: Number.NEGATIVE_INFINITY };
+}
+
+/**
+ * The semantics, written the slow way: after every record, scan all windows for those the
+ * watermark has passed. `bySource`: one watermark per partition, the stream's is their minimum
+ * (partitions 0 to 2 expected from the start, none goes idle).
+ */
+function model(c: Case, bySource = false): { results: string[]; late: bigint[] } {
   const open: { key: string; start: number; offsets: bigint[]; sum: number }[] = [];
   const results: string[] = [];
   const late: bigint[] = [];
   let watermark = c.initialWatermark;
+  const maxByPartition = new Map<number, number>(bySource ? [0, 1, 2].map((p) => [p, Number.NEGATIVE_INFINITY]) : []);
   const emit = (limit: number): void => {
     const closing = open.filter((w) => w.start + c.size <= limit);
     closing.sort((a, b) => a.start - b.start || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
@@ -344,6 +554,7 @@ function model(c: Case): { results: string[]; late: bigint[] } {
   };
   for (const r of c.records) {
     const start = Math.floor(r.ts / c.size) * c.size;
+    if (bySource) maxByPartition.set(r.partition, Math.max(maxByPartition.get(r.partition) ?? Number.NEGATIVE_INFINITY, r.ts));
     if (start + c.size <= watermark) {
       late.push(r.offset);
       continue;
@@ -355,7 +566,7 @@ function model(c: Case): { results: string[]; late: bigint[] } {
     }
     w.offsets.push(r.offset);
     w.sum += r.amount;
-    watermark = Math.max(watermark, r.ts - c.delay);
+    watermark = Math.max(watermark, bySource ? Math.min(...maxByPartition.values()) - c.delay : r.ts - c.delay);
     emit(watermark);
   }
   emit(Number.POSITIVE_INFINITY);
@@ -412,5 +623,54 @@ describe('tumblingWindow over generated streams', () => {
     // The generated streams do exercise both paths.
     expect(lateSeen).toBeGreaterThan(100);
     expect(windowsSeen).toBeGreaterThan(1000);
+  });
+
+  it('with watermarkBy, batches of one partition after another lose far fewer records as late', () => {
+    let lateBySource = 0;
+    let lateSingle = 0;
+    for (let seed = 1; seed <= 20; seed += 1) {
+      const c = generateBatched(seed);
+      const run = (bySource: boolean): { results: WindowResult<AmountStats>[]; late: bigint[] } => {
+        const results: WindowResult<AmountStats>[] = [];
+        const late: bigint[] = [];
+        let completed = false;
+        from(c.records)
+          .pipe(
+            tumblingWindow<Tx, AmountStats>({
+              size: c.size,
+              watermarkDelay: c.delay,
+              key: (r) => r.account,
+              eventTime: (r) => r.ts,
+              aggregate: amountStats((r) => r.amount),
+              late: { next: (r) => late.push(r.offset), error: () => undefined, complete: () => undefined },
+              // No source goes idle: the outcome does not depend on how fast this runs.
+              ...(bySource ? { watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1', 'p2'], idleTimeout: Number.POSITIVE_INFINITY } : {}),
+            }),
+          )
+          .subscribe({ next: (w) => results.push(w), complete: () => (completed = true) });
+        expect(completed).toBe(true);
+        // Every input offset exactly once across window refs ∪ late.
+        const seen = [...results.flatMap((w) => w.refs.map((r) => r.offset)), ...late].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        expect(seen, `seed ${seed}`).toEqual(c.records.map((r) => r.offset));
+        return { results, late };
+      };
+
+      const bySource = run(true);
+      const expected = model(c, true);
+      expect(
+        bySource.results.map((w) => `${w.key}@${w.start}:${w.refs.map((r) => r.offset).join(',')} sum${w.value.sum.toFixed(6)} wm${w.watermark}`),
+        `seed ${seed}`,
+      ).toEqual(expected.results);
+      expect(bySource.late, `seed ${seed}`).toEqual(expected.late);
+
+      const single = run(false);
+      expect(single.late, `seed ${seed}`).toEqual(model(c).late);
+      lateBySource += bySource.late.length;
+      lateSingle += single.late.length;
+    }
+    // One watermark races ahead with each batch and drops most of the other partitions' records.
+    expect(lateSingle).toBeGreaterThan(5000);
+    expect(lateBySource).toBeGreaterThan(0);
+    expect(lateBySource * 20).toBeLessThan(lateSingle);
   });
 });

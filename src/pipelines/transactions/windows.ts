@@ -15,6 +15,11 @@
  *   windows at or below its recorded end; PostgreSQL: an idempotent upsert of equal values).
  * - Windows still open when the source ends (a stop, or the end of a bounded run) are not
  *   written: their records stay unacknowledged and are read again next time.
+ * - The watermark is kept per Kafka partition (`topic/partition`) and is the minimum over the
+ *   partitions not idle, so a consumer catching up, which reads a batch of one partition then
+ *   one of the next, does not drop the other partitions' records as late. A partition silent
+ *   for `idleTimeoutMs` stops holding it back; windows it then passes are closed by a timer and
+ *   written as one group per check.
  */
 import { Observable, Subject, map, merge, pipe } from 'rxjs';
 import type { Observer, OperatorFunction } from 'rxjs';
@@ -132,6 +137,14 @@ export interface AccountWindowsOptions {
   readonly onLate?: (row: TypedRowBase) => void;
   /** Hears of every group of windows closed (before they are written). */
   readonly onClosed?: (rows: readonly WindowRow[]) => void;
+  /**
+   * Watermark sources (`topic/partition`) expected before they send anything, e.g. the
+   * partitions assigned to the consumer; asked on every record and idleness check, so it should
+   * be cheap. Each holds the watermark back until it sends or goes idle.
+   */
+  readonly watermarkSources?: () => Iterable<string>;
+  /** A partition with no record for this long (ms) no longer holds the watermark back; default 30_000. */
+  readonly idleTimeoutMs?: number;
 }
 
 /**
@@ -160,6 +173,8 @@ export function accountWindows<Row extends TypedRowBase>(options: AccountWindows
           eventTime: eventTimeMs,
           late,
           query,
+          ...(options.watermarkSources === undefined ? {} : { watermarkSources: options.watermarkSources }),
+          ...(options.idleTimeoutMs === undefined ? {} : { idleTimeout: options.idleTimeoutMs }),
         }),
         map((group) => {
           options.onClosed?.(group);
@@ -175,9 +190,10 @@ export function accountWindows<Row extends TypedRowBase>(options: AccountWindows
 }
 
 /**
- * `tumblingWindow` + `amountStats`, emitting the windows each record closes as one array of
- * rows (in order of end, then account). Windows flushed because the source completed are
- * dropped (see the module comment).
+ * `tumblingWindow` + `amountStats` with one watermark per partition, emitting the windows each
+ * record closes as one array of rows (in order of end, then account), and likewise the windows
+ * one idleness check closes (flushed in a microtask, or with the next record if sooner).
+ * Windows flushed because the source completed are dropped (see the module comment).
  */
 function closedWindowGroups<Row extends TypedRowBase>(o: {
   size: number;
@@ -187,13 +203,18 @@ function closedWindowGroups<Row extends TypedRowBase>(o: {
   eventTime: (r: Row) => number;
   late: Observer<Row>;
   query: string;
+  watermarkSources?: () => Iterable<string>;
+  idleTimeout?: number;
 }): OperatorFunction<Row, WindowRow[]> {
   return (source) =>
     new Observable<WindowRow[]>((subscriber) => {
       const input = new Subject<Row>();
       let group: WindowRow[] = [];
+      /** Whether a record is being processed (its windows are emitted right after). */
+      let inRecord = false;
+      let flushQueued = false;
       const emit = (): void => {
-        if (group.length === 0) return;
+        if (group.length === 0 || subscriber.closed) return;
         const g = group;
         group = [];
         subscriber.next(g);
@@ -208,23 +229,41 @@ function closedWindowGroups<Row extends TypedRowBase>(o: {
             eventTime: o.eventTime,
             aggregate: amountStats((r: Row) => r.amount),
             late: o.late,
+            watermarkBy: (r: Row) => `${r.topic}/${r.partition}`,
+            ...(o.watermarkSources === undefined ? {} : { watermarkSources: o.watermarkSources }),
+            ...(o.idleTimeout === undefined ? {} : { idleTimeout: o.idleTimeout }),
           }),
         )
         .subscribe({
           next: (w) => {
             // Closed by the watermark (final), not flushed by the source's completion.
-            if (w.watermark >= w.end) group.push(windowRow(o.query, w));
+            if (w.watermark < w.end) return;
+            group.push(windowRow(o.query, w));
+            // Closed by an idleness check: the windows it closes arrive together, synchronously.
+            if (!inRecord && !flushQueued) {
+              flushQueued = true;
+              queueMicrotask(() => {
+                flushQueued = false;
+                emit();
+              });
+            }
           },
           error: (err: unknown) => subscriber.error(err),
           complete: () => {
-            // What the completion flushed (open windows, partial) is never written.
-            group = [];
+            // Final windows an idleness check closed are still written; what the completion
+            // flushed (open windows, partial) never is.
+            emit();
             subscriber.complete();
           },
         });
       const input$ = source.subscribe({
         next: (row) => {
-          input.next(row);
+          inRecord = true;
+          try {
+            input.next(row);
+          } finally {
+            inRecord = false;
+          }
           emit();
         },
         error: (err: unknown) => input.error(err),
