@@ -3,7 +3,7 @@ import type { OperatorFunction } from 'rxjs';
 import type { AppendResult, DeltaTable, StagedAppend } from '../sinks/delta/table.ts';
 import type { BatchChunk } from './bufferTime.ts';
 import { isBatchChunk } from './bufferTime.ts';
-import { backoffDelay, isRetriable, sleep } from '../sinks/delta/retry.ts';
+import { retryingWrite } from './internal/retryingWrite.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
 
 export interface DeltaSinkOptions {
@@ -57,7 +57,6 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
 export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
   const { pipelineId = 'rxlake', retry = {}, onWriteError, onWrite } = options;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
-  const { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity } = retry;
   // Rows of one partition come in runs: remember the last appId instead of building a string per row.
   let lastTopic: string | undefined;
   let lastPartition = -1;
@@ -74,44 +73,15 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
 
   /** Runs `append` (retrying as configured) and emits its ack. */
   const write = (append: () => Promise<AppendResult>, refs: readonly RecordRef[]): Observable<SinkAck> =>
-    new Observable<SinkAck>((subscriber) => {
-      const abort = new AbortController();
-      const run = async (): Promise<SinkAck> => {
-        const started = performance.now();
-        for (let attempt = 1; ; attempt++) {
-          try {
-            const r = await append();
-            return {
-              table: table.name,
-              version: r.version,
-              rows: r.rows,
-              skipped: r.skipped,
-              bytes: r.bytes,
-              durationMs: performance.now() - started,
-              refs,
-            };
-          } catch (err) {
-            const error = err instanceof Error ? err : new Error(String(err));
-            if (abort.signal.aborted) throw error;
-            onWriteError?.(error, attempt);
-            if (!isRetriable(error) || attempt >= maxAttempts) throw error;
-            await sleep(backoffDelay(attempt, { initialMs, maxMs }), abort.signal);
-          }
-        }
-      };
-      run().then(
-        (ack) => {
-          if (abort.signal.aborted) return;
-          onWrite?.(ack);
-          subscriber.next(ack);
-          subscriber.complete();
-        },
-        (err: unknown) => {
-          if (!abort.signal.aborted) subscriber.error(err);
-        },
-      );
-      return () => abort.abort(new Error('deltaSink: unsubscribed'));
-    });
+    retryingWrite(
+      'deltaSink',
+      async () => {
+        const r = await append();
+        return { table: table.name, version: r.version, rows: r.rows, skipped: r.skipped, bytes: r.bytes, refs };
+      },
+      retry,
+      { ...(onWriteError ? { onWriteError } : {}), ...(onWrite ? { onWrite } : {}) },
+    );
 
   return (source) =>
     new Observable<SinkAck>((subscriber) => {

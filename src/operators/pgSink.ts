@@ -1,8 +1,8 @@
 import { Observable, Subject, concatMap } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import type { PgTable, PgWriteOptions } from '../sinks/postgres.ts';
+import type { PgTable } from '../sinks/postgres.ts';
 import { PgSinkError } from '../sinks/postgres.ts';
-import { backoffDelay, isRetriable, sleep } from '../sinks/delta/retry.ts';
+import { retryingWrite } from './internal/retryingWrite.ts';
 import type { BatchChunk } from './bufferTime.ts';
 import { isBatchChunk } from './bufferTime.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
@@ -81,7 +81,6 @@ export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {
   const { pipelineId = 'rxlake', refsOf, retry = {}, onWriteError, onWrite } = options;
   const exactlyOnce = options.exactlyOnce ?? refsOf === undefined;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
-  const { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity } = retry;
 
   const refsFor = (rows: readonly Row[]): readonly RecordRef[] => {
     if (refsOf) return rows.flatMap((row) => refsOf(row));
@@ -95,40 +94,19 @@ export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {
   };
 
   /** Writes one batch (retrying as configured) and emits its ack. */
-  const write = (rows: readonly Row[]): Observable<SinkAck> =>
-    new Observable<SinkAck>((subscriber) => {
-      const abort = new AbortController();
-      const run = async (): Promise<SinkAck> => {
-        const started = performance.now();
-        const opts: PgWriteOptions = exactlyOnce ? { appId, signal: abort.signal } : { signal: abort.signal };
-        let refs: readonly RecordRef[] | undefined;
-        for (let attempt = 1; ; attempt++) {
-          try {
-            refs ??= refsFor(rows);
-            const r = await table.write(rows, opts);
-            return { table: table.name, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, durationMs: performance.now() - started, refs };
-          } catch (err) {
-            const error = err instanceof Error ? err : new Error(String(err));
-            if (abort.signal.aborted) throw error;
-            onWriteError?.(error, attempt);
-            if (!isRetriable(error) || attempt >= maxAttempts) throw error;
-            await sleep(backoffDelay(attempt, { initialMs, maxMs }), abort.signal);
-          }
-        }
-      };
-      run().then(
-        (ack) => {
-          if (abort.signal.aborted) return;
-          onWrite?.(ack);
-          subscriber.next(ack);
-          subscriber.complete();
-        },
-        (err: unknown) => {
-          if (!abort.signal.aborted) subscriber.error(err);
-        },
-      );
-      return () => abort.abort(new Error('pgSink: unsubscribed'));
-    });
+  const write = (rows: readonly Row[]): Observable<SinkAck> => {
+    let refs: readonly RecordRef[] | undefined;
+    return retryingWrite(
+      'pgSink',
+      async (signal) => {
+        refs ??= refsFor(rows);
+        const r = await table.write(rows, exactlyOnce ? { appId, signal } : { signal });
+        return { table: table.name, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, refs };
+      },
+      retry,
+      { ...(onWriteError ? { onWriteError } : {}), ...(onWrite ? { onWrite } : {}) },
+    );
+  };
 
   return (source) =>
     new Observable<SinkAck>((subscriber) => {

@@ -7,7 +7,6 @@
  */
 import { filter, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
-import { pathToFileURL } from 'node:url';
 import { bufferTime, isBatchChunk } from '../operators/bufferTime.ts';
 import { byKey } from '../operators/internal/byKey.ts';
 import type { BatchChunk, BufferTimeOptions } from '../operators/bufferTime.ts';
@@ -26,7 +25,7 @@ import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { bronzeConsumerSettings, loadBronzeConfig } from '../runtime/config.ts';
 import type { BronzeConfig } from '../runtime/config.ts';
-import { ConfigError } from '../runtime/env.ts';
+import { runIfEntry, runJobCli } from '../runtime/cli.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -346,89 +345,23 @@ KAFKA_CONSUMER_GROUP, DELTA_BASE_PATH, BATCH_INTERVAL_SECONDS, S3_ENDPOINT_URL, 
 `;
 }
 
-/**
- * kafkajs 2.2 arms a timer with a negative delay, which Node 23+ reports once per run as a
- * `TimeoutNegativeWarning` (harmless: Node waits 1 ms instead). The job drops that one warning
- * and prints every other as Node would.
- */
-function dropKnownClientWarning(): void {
-  const defaults = process.listeners('warning');
-  process.removeAllListeners('warning');
-  process.on('warning', (warning) => {
-    if (warning.name === 'TimeoutNegativeWarning' && (warning.stack ?? '').includes('kafkajs')) return;
-    for (const listener of defaults) listener(warning);
-  });
-}
-
 /** CLI entry point. */
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage());
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--until-caught-up');
-  if (unknown.length > 0) {
-    process.stderr.write(`bronze: unknown argument ${unknown[0]}\n\n${usage()}`);
-    return 2;
-  }
-  let config: BronzeConfig;
-  try {
-    config = loadBronzeConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`bronze: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const log = createLogger(config.logLevel);
-  dropKnownClientWarning();
-  let run: BronzeRun;
-  try {
-    run = await startBronze({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
-  } catch (err) {
-    if (err instanceof TableTopicMismatchError) {
-      process.stderr.write(`bronze: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      log.error(`second ${sig}: exiting without flushing (uncommitted records will be read again)`);
-      process.exit(130);
-    }
-    log.info(`${sig}: stopping — flushing open batches and committing offsets`, { timeoutMs: config.shutdownTimeoutMs });
-    setTimeout(() => {
-      log.error('shutdown timed out: exiting (uncommitted records will be read again)', { timeoutMs: config.shutdownTimeoutMs });
-      process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
-    run.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const summary = await run.done;
-    log.info('bronze pipeline finished', { written: summary.recordsWritten, dlq: summary.deadLetters, commits: summary.commits });
-    return 0;
-  } catch (err) {
-    log.error('bronze pipeline failed', { error: err instanceof Error ? err.message : String(err) });
-    if (err instanceof DeadLetterError) {
-      log.error('DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.');
-    }
-    return 1;
-  }
-}
-
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`bronze: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
+export function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  return runJobCli<BronzeConfig, BronzeSummary>(
+    {
+      name: 'bronze',
+      usage: usage(),
+      loadConfig: () => loadBronzeConfig(),
+      start: (config, log, untilCaughtUp) => startBronze({ config, untilCaughtUp, log }),
+      isStartupProblem: (err) => err instanceof TableTopicMismatchError,
+      finished: (log, summary) => log.info('bronze pipeline finished', { written: summary.recordsWritten, dlq: summary.deadLetters, commits: summary.commits }),
+      failedHint: (err) =>
+        err instanceof DeadLetterError
+          ? 'DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.'
+          : undefined,
     },
+    argv,
   );
 }
+
+runIfEntry(import.meta.url, 'bronze', main);

@@ -10,7 +10,6 @@
 import { map, pipe } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { createHash } from 'node:crypto';
-import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { Counter } from 'prom-client';
 import { bufferTime } from '../operators/bufferTime.ts';
@@ -30,7 +29,7 @@ import { PgTable } from '../sinks/postgres.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { bronzeConsumerSettings } from '../runtime/config.ts';
-import { ConfigError } from '../runtime/env.ts';
+import { runIfEntry, runJobCli } from '../runtime/cli.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -331,68 +330,19 @@ DELTA_BASE_PATH, POSTGRES_URL, WINDOW_SECONDS, WATERMARK_DELAY_SECONDS, …
 }
 
 /** CLI entry point. */
-export async function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage());
-    return 0;
-  }
-  const unknown = argv.filter((a) => a !== '--until-caught-up');
-  if (unknown.length > 0) {
-    process.stderr.write(`transactions: unknown argument ${unknown[0]}\n\n${usage()}`);
-    return 2;
-  }
-  let config: TransactionsConfig;
-  try {
-    config = loadTransactionsConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`transactions: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  const log = createLogger(config.logLevel);
-  let run: TransactionsRun;
-  try {
-    run = await startTransactions({ config, untilCaughtUp: argv.includes('--until-caught-up'), log });
-  } catch (err) {
-    if (err instanceof InstanceRunningError) {
-      process.stderr.write(`transactions: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) process.exit(130);
-    log.info(`${sig}: stopping — flushing open batches and committing offsets (open windows are read again next time)`);
-    setTimeout(() => {
-      log.error('shutdown timed out: exiting (uncommitted records will be read again)', { timeoutMs: config.shutdownTimeoutMs });
-      process.exit(1);
-    }, config.shutdownTimeoutMs).unref();
-    run.stop();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    const s = await run.done;
-    log.info('transactions pipeline finished', { written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits });
-    return 0;
-  } catch (err) {
-    log.error('transactions pipeline failed', { error: err instanceof Error ? err.message : String(err) });
-    if (err instanceof DeadLetterError) log.error('DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.');
-    return 1;
-  }
-}
-
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`transactions: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
+export function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
+  return runJobCli<TransactionsConfig, TransactionsSummary>(
+    {
+      name: 'transactions',
+      usage: usage(),
+      loadConfig: () => loadTransactionsConfig(),
+      start: (config, log, untilCaughtUp) => startTransactions({ config, untilCaughtUp, log }),
+      isStartupProblem: (err) => err instanceof InstanceRunningError,
+      finished: (log, s) => log.info('transactions pipeline finished', { written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits }),
+      failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : undefined),
     },
+    argv,
   );
 }
+
+runIfEntry(import.meta.url, 'transactions', main);

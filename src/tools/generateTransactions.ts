@@ -5,12 +5,12 @@
  * CLI: `npx tsx src/tools/generateTransactions.ts --count 5000 [--topic-prefix p.] [--corrupt-fraction 0.02]`
  * (`--help` for every flag). Programmatic: `generateTransactions(options)`.
  */
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
 import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from '../pipelines/transactions/events.ts';
 import type { TransactionTopic } from '../pipelines/transactions/events.ts';
+import { runIfEntry } from '../runtime/cli.ts';
 import { CORRUPTION_KINDS } from '../sources/rideshareEvents.ts';
 
 export interface GenerateTransactionsOptions {
@@ -195,13 +195,4 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   return result.interrupted ? 130 : 0;
 }
 
-const entry = process.argv[1];
-if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`generateTransactions: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runIfEntry(import.meta.url, 'generateTransactions', main);
