@@ -1008,7 +1008,23 @@ function toHeaders(headers: KafkaMessage['headers']): Readonly<Record<string, Ui
   return out ?? EMPTY_HEADERS;
 }
 
-async function fetchCommitted(admin: Admin, groupId: string, topics: readonly string[]): Promise<Map<string, bigint>> {
+/**
+ * The group's committed offsets. A broker that has just started answers "coordinator not
+ * available" / "not the coordinator" until its offsets topic is ready: retriable errors are
+ * retried with backoff (about 30 s in all) before giving up.
+ */
+export async function fetchCommitted(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, topics: readonly string[], maxAttempts = 10): Promise<Map<string, bigint>> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetchCommittedOnce(admin, groupId, topics);
+    } catch (err) {
+      if ((err as { retriable?: unknown }).retriable !== true || attempt >= maxAttempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+async function fetchCommittedOnce(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, topics: readonly string[]): Promise<Map<string, bigint>> {
   const out = new Map<string, bigint>();
   const result = await admin.fetchOffsets({ groupId, topics: [...topics] });
   for (const t of result) {
