@@ -39,7 +39,7 @@ export function pgSink<Row>(
 ): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 /**
  * Writes each batch to a PostgreSQL table in one transaction — a multi-row upsert on the
- * table's primary key — and emits a `SinkAck` once it is committed (`version: null`,
+ * table's primary key — and emits a `SinkAck` once it is committed (`table`: the qualified name, `version: null`,
  * `bytes: 0`).
  *
  * Exactly-once for rows that are Kafka records (the default): the transaction locks the
@@ -101,7 +101,7 @@ export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {
       async (signal) => {
         refs ??= refsFor(rows);
         const r = await table.write(rows, exactlyOnce ? { appId, signal } : { signal });
-        return { table: table.name, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, refs };
+        return { table: table.qualifiedName, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, refs };
       },
       retry,
       { ...(onWriteError ? { onWriteError } : {}), ...(onWrite ? { onWrite } : {}) },

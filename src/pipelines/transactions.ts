@@ -107,7 +107,7 @@ export function transactionsQuery(
               delta: tables.windowsDelta,
               pg: tables.windowsPg,
               deltaOptions: sinkOptions(tables.windowsDelta.name, false),
-              pgOptions: sinkOptions(`postgres:${tables.windowsPg.qualifiedName}`, false),
+              pgOptions: sinkOptions(tables.windowsPg.qualifiedName, false),
               onLate: () => late.inc({ topic }),
               idleTimeoutMs: config.watermarkIdleMs,
               ...(assigned === undefined ? {} : { watermarkSources: assigned }),
@@ -198,6 +198,8 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   let tables: QueryTables[];
   try {
     lock = await singleInstanceLock(pool, config.pipelineId);
+    // The lock lives as long as its connection: a PostgreSQL restart ends both (the job goes on).
+    lock.on('error', (err) => log.warn('postgres: the single-instance lock connection failed; the lock is released', { error: err.message }));
     log.info('opening tables', { base: storage.uri, topics: config.transactionTopics.join(',') });
     tables = await openQueryTables(config, storage, pool, log);
   } catch (err) {

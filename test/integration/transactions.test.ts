@@ -17,6 +17,8 @@ import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts'
 import { CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { startTcpProxy } from '../support/tcpProxy.ts';
+import { waitFor } from '../support/wait.ts';
 
 const dirs: string[] = [];
 const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
@@ -365,5 +367,47 @@ describe('transactions pipeline', () => {
     const name = 'transactions_by_account_1m';
     expectWindows(await deltaWindows(`${base}/${name}`), all, '3 partitions Delta');
     expectWindows(await pgWindows(`"${pipelineId}"."${name}"`), all, '3 partitions PostgreSQL');
+  }, 240_000);
+
+  it('reports 503 on /health while PostgreSQL is unreachable, recovers by itself, and every window lands once', async () => {
+    const setup = await setUp();
+    const pgPort = Number(new URL(stack.pgUrl).port);
+    const proxy = await startTcpProxy('127.0.0.1', pgPort);
+    const viaProxy = new URL(stack.pgUrl);
+    viaProxy.port = String(proxy.port);
+    const get = async (port: number, path: string): Promise<{ status: number; body: string }> => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      return { status: res.status, body: await res.text() };
+    };
+    try {
+      const config = loadTransactionsConfig({ ...setup.env, POSTGRES_URL: viaProxy.toString() });
+      await setup.produceRound({ transactions: 600, refunds: 250 });
+      const run = await startTransactions({ config });
+      const port = run.httpPort ?? 0;
+      const windows = `"${setup.schema}"."transactions_by_account_1m"`;
+      try {
+        await waitFor('first windows written', async () => (await pgWindowCount(windows)) > 0);
+        expect((await get(port, '/health')).status).toBe(200);
+
+        await proxy.down();
+        await setup.produceRound({ transactions: 600, refunds: 250 });
+        await waitFor('503 while PostgreSQL is down', async () => (await get(port, '/health')).status === 503);
+        const during = JSON.parse((await get(port, '/health')).body) as { status: string; errors: number; lastError: string };
+        expect(during.status).toBe('unhealthy');
+        expect(during.errors).toBeGreaterThan(0);
+
+        await proxy.up();
+        await waitFor('200 once PostgreSQL is back', async () => (await get(port, '/health')).status === 200);
+      } finally {
+        run.stop();
+        await run.done;
+      }
+      // What was produced during the outage is all there, once.
+      const rest = await startTransactions({ config, untilCaughtUp: true, http: false });
+      await rest.done;
+      await setup.check('after the outage');
+    } finally {
+      await proxy.close();
+    }
   }, 240_000);
 });
