@@ -2,6 +2,8 @@ import { Observable, Subject, merge } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import type { RecordRef, SinkAck } from '../types.ts';
 
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
 export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck>;
 /**
  * Sends every record to several branches (say, a raw table and a windowed aggregate) and
@@ -43,19 +45,21 @@ export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]):
   const all = (1 << branches.length) - 1;
   return (source) =>
     new Observable<SinkAck>((subscriber) => {
-      // topic → partition → offset → bit mask of the branches that have acknowledged it.
-      const pending = new Map<string, Map<number, Map<bigint, number>>>();
+      // topic → partition → offset → bit mask of the branches that have acknowledged it. Offsets
+      // are keyed as numbers (a bigint key hashes several times slower), as strings past 2^53.
+      const pending = new Map<string, Map<number, Map<number | string, number>>>();
       const settle = (ref: RecordRef, bit: number): boolean => {
         let byPartition = pending.get(ref.topic);
-        if (byPartition === undefined) pending.set(ref.topic, (byPartition = new Map<number, Map<bigint, number>>()));
+        if (byPartition === undefined) pending.set(ref.topic, (byPartition = new Map<number, Map<number | string, number>>()));
         let byOffset = byPartition.get(ref.partition);
-        if (byOffset === undefined) byPartition.set(ref.partition, (byOffset = new Map<bigint, number>()));
-        const mask = (byOffset.get(ref.offset) ?? 0) | bit;
+        if (byOffset === undefined) byPartition.set(ref.partition, (byOffset = new Map<number | string, number>()));
+        const offset = ref.offset <= MAX_SAFE ? Number(ref.offset) : ref.offset.toString();
+        const mask = (byOffset.get(offset) ?? 0) | bit;
         if (mask !== all) {
-          byOffset.set(ref.offset, mask);
+          byOffset.set(offset, mask);
           return false;
         }
-        byOffset.delete(ref.offset);
+        byOffset.delete(offset);
         if (byOffset.size === 0) {
           byPartition.delete(ref.partition);
           if (byPartition.size === 0) pending.delete(ref.topic);

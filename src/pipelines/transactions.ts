@@ -74,9 +74,11 @@ export function transactionsQuery(
   monitor: PipelineMonitor,
   late: Counter<'topic'>,
   assigned?: () => Iterable<string>,
+  flush$?: Observable<unknown>,
 ): OperatorFunction<KafkaRecord, SinkAck> {
   const { topic } = tables;
-  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes };
+  // A full in-flight budget (`flush$`, the source's `saturated$`) writes open batches at once.
+  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes, ...(flush$ === undefined ? {} : { flush: flush$ }) };
   const sinkOptions = (table: string, deadLetter: boolean) => ({
     pipelineId: config.pipelineId,
     onWriteError: (err: Error) => monitor.writeFailed(table, err),
@@ -110,6 +112,7 @@ export function transactionsQuery(
               pgOptions: sinkOptions(tables.windowsPg.qualifiedName, false),
               onLate: () => late.inc({ topic }),
               idleTimeoutMs: config.watermarkIdleMs,
+              batchMs: config.batch.timeSpanMs,
               ...(assigned === undefined ? {} : { watermarkSources: assigned }),
             }),
           ),
@@ -247,7 +250,7 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
     };
   };
   const commits$: Observable<CommitEvent> = source.records$.pipe(
-    byKey((r) => r.topic, new Map(tables.map((t) => [t.kafkaTopic, transactionsQuery(t, config, monitor, late, assignedOf(t.kafkaTopic))]))),
+    byKey((r) => r.topic, new Map(tables.map((t) => [t.kafkaTopic, transactionsQuery(t, config, monitor, late, assignedOf(t.kafkaTopic), source.saturated$)]))),
     commitOffsets(source),
   );
 

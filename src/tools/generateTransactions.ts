@@ -28,6 +28,8 @@ export interface GenerateTransactionsOptions {
   readonly accounts?: number;
   /** Event clock start, epoch ms; default now minus the span the events cover. */
   readonly startTime?: number;
+  /** Mean event-clock step between events of a topic, ms; default 250. */
+  readonly stepMs?: number;
   /** Called after each produced batch. */
   readonly onProgress?: (produced: number, total: number) => void;
   readonly signal?: AbortSignal;
@@ -72,8 +74,8 @@ export async function generateTransactions(options: GenerateTransactionsOptions)
       const gen = createTransactionGenerator({
         seed: (options.seed ?? 1) + (topic === 'refunds' ? 1 : 0),
         ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
-        startTime: options.startTime ?? Date.now() - count * STEP_MS,
-        stepMs: STEP_MS,
+        startTime: options.startTime ?? Date.now() - count * (options.stepMs ?? STEP_MS),
+        stepMs: options.stepMs ?? STEP_MS,
       });
       const stats = { kafkaTopic: `${prefix}${topic}`, produced: 0, corrupt: 0 };
       result.topics[topic] = stats;

@@ -181,6 +181,8 @@ async function setUp(): Promise<Setup> {
     WINDOW_SECONDS: String(WINDOW_MS / 1000),
     WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
     BATCH_INTERVAL_SECONDS: '0.3',
+    // A killed member holds its partitions this long: the restart after the crash waits for it.
+    KAFKA_SESSION_TIMEOUT_SECONDS: '6',
     HTTP_PORT: '0',
     PROGRESS_INTERVAL_SECONDS: '0',
     LOG_LEVEL: 'warn',

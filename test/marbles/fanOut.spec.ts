@@ -124,6 +124,22 @@ describe('fanOut', () => {
     });
   });
 
+  it('tells offsets apart past 2^53', () => {
+    testScheduler().run(({ cold, expectObservable }) => {
+      const big = (o: bigint): KafkaRecord => ({ ...rec(0, 'x'), offset: o });
+      // 2^60 and 2^60 + 1 are the same JavaScript number: keyed as numbers they would collide.
+      const e1 = cold(' -a-b|', { a: big(2n ** 60n), b: big(2n ** 60n + 1n) });
+      const first = pipe(map((r: KafkaRecord) => [r]), ackAs('one'));
+      // The second branch acknowledges both records at the end, in one ack.
+      const atEnd = pipe(bufferTime<KafkaRecord>({ timeSpan: 100 }), ackAs('two'));
+      expectObservable(e1.pipe(fanOut(first, atEnd), map(show))).toBe('-a-b(c|)', {
+        a: 'one:',
+        b: 'one:',
+        c: `two:0/${2n ** 60n},0/${2n ** 60n + 1n}`,
+      });
+    });
+  });
+
   it('rejects no branches and more than 30', () => {
     expect(() => fanOut()).toThrow(/at least one/);
     const one = pipe(map((r: KafkaRecord) => [r]), ackAs('x'));

@@ -133,8 +133,18 @@ function decodedOf<A>(record: EnrichedRecord & { readonly decoded: A | undefined
   return record.decoded;
 }
 
+const DAY_MS = 86_400_000;
+let lastDay = Number.NaN;
+let lastDate = '';
+
+/** UTC `YYYY-MM-DD` of epoch µs; the last day's string is kept (events of a stream share days). */
 function utcDate(micros: bigint): string {
-  return new Date(Number(micros / 1000n)).toISOString().slice(0, 10);
+  const day = Math.floor(Number(micros / 1000n) / DAY_MS);
+  if (day !== lastDay) {
+    lastDay = day;
+    lastDate = new Date(day * DAY_MS).toISOString().slice(0, 10);
+  }
+  return lastDate;
 }
 
 // ---------------------------------------------------------------------------------------------

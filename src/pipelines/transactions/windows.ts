@@ -23,6 +23,7 @@
  */
 import { Observable, Subject, map, merge, pipe } from 'rxjs';
 import type { Observer, OperatorFunction } from 'rxjs';
+import { bufferTime } from '../../operators/bufferTime.ts';
 import { deltaSink } from '../../operators/deltaSink.ts';
 import type { DeltaSinkOptions } from '../../operators/deltaSink.ts';
 import { fanOut } from '../../operators/fanOut.ts';
@@ -135,6 +136,12 @@ export interface AccountWindowsOptions {
   readonly pgOptions?: Omit<PgSinkOptions<WindowRow>, 'refsOf' | 'exactlyOnce'>;
   /** Hears of every late record dropped. */
   readonly onLate?: (row: TypedRowBase) => void;
+  /**
+   * Groups of closed windows are gathered for this long (ms) and written together, whole and in
+   * order (one Delta commit and one PostgreSQL transaction per write); 0 or unset: each group
+   * on its own.
+   */
+  readonly batchMs?: number;
   /** Hears of every group of windows closed (before they are written). */
   readonly onClosed?: (rows: readonly WindowRow[]) => void;
   /**
@@ -180,6 +187,14 @@ export function accountWindows<Row extends TypedRowBase>(options: AccountWindows
           options.onClosed?.(group);
           return group;
         }),
+        // Whole groups, in order, several to a write while catching up (one commit per group
+        // would be one per minute of event time).
+        options.batchMs !== undefined && options.batchMs > 0
+          ? pipe(
+              bufferTime<WindowRow[]>({ timeSpan: options.batchMs }),
+              map((groups) => groups.flat()),
+            )
+          : (groups: Observable<WindowRow[]>) => groups,
         fanOut<readonly WindowRow[]>(
           pipe(deltaSink(options.delta, { ...options.deltaOptions, appId: () => appId }), map(toSources)),
           pgSink(options.pg, { ...options.pgOptions, refsOf: (w: WindowRow) => w.sources }),
