@@ -89,4 +89,10 @@ export interface SinkAck {
   /** Wall-clock milliseconds the write took. */
   readonly durationMs: number;
   readonly refs: readonly RecordRef[];
+  /**
+   * Records this ack does not acknowledge yet (another destination still has to hold them) but
+   * whose memory is no longer held: they stop counting against the source's in-flight budget,
+   * and their offsets wait for their acknowledgement (`fanOut` sets this).
+   */
+  readonly released?: readonly RecordRef[];
 }

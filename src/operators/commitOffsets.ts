@@ -115,6 +115,7 @@ export function commitOffsets(
         next: (ack) => {
           try {
             target.acknowledge(ack.refs);
+            if (ack.released !== undefined && ack.released.length > 0) target.release?.(ack.released);
           } catch (err) {
             subscriber.error(err);
             return;

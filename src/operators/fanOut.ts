@@ -3,6 +3,8 @@ import type { OperatorFunction } from 'rxjs';
 import type { RecordRef, SinkAck } from '../types.ts';
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const COMPLETE = 1;
+const FIRST = 2;
 
 export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck>;
 /**
@@ -15,6 +17,12 @@ export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]):
  * all branches now); its other fields (table, version, rows, …) are the branch's own, so
  * metrics still see every write. A record acknowledged again by a branch that already did
  * (a redelivery) waits for the others again.
+ *
+ * A record's first acknowledgement (by any branch) is passed on as `released`: its memory is no
+ * longer held as a whole record, so it stops counting against the source's in-flight budget
+ * (`commitOffsets` tells the source), while its offset waits for the other branches. A branch
+ * that holds records for long (a window) then does not stop the source from reading the records
+ * that would let it go on.
  *
  * Every branch must eventually acknowledge every record it receives — a branch that drops
  * records (a filter, late records of a window) must acknowledge them some other way — or those
@@ -48,23 +56,25 @@ export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]):
       // topic → partition → offset → bit mask of the branches that have acknowledged it. Offsets
       // are keyed as numbers (a bigint key hashes several times slower), as strings past 2^53.
       const pending = new Map<string, Map<number, Map<number | string, number>>>();
-      const settle = (ref: RecordRef, bit: number): boolean => {
+      /** COMPLETE: every branch has now acknowledged it; FIRST: this is its first acknowledgement. */
+      const settle = (ref: RecordRef, bit: number): number => {
         let byPartition = pending.get(ref.topic);
         if (byPartition === undefined) pending.set(ref.topic, (byPartition = new Map<number, Map<number | string, number>>()));
         let byOffset = byPartition.get(ref.partition);
         if (byOffset === undefined) byPartition.set(ref.partition, (byOffset = new Map<number | string, number>()));
         const offset = ref.offset <= MAX_SAFE ? Number(ref.offset) : ref.offset.toString();
-        const mask = (byOffset.get(offset) ?? 0) | bit;
+        const before = byOffset.get(offset) ?? 0;
+        const mask = before | bit;
         if (mask !== all) {
           byOffset.set(offset, mask);
-          return false;
+          return before === 0 ? FIRST : 0;
         }
         byOffset.delete(offset);
         if (byOffset.size === 0) {
           byPartition.delete(ref.partition);
           if (byPartition.size === 0) pending.delete(ref.topic);
         }
-        return true;
+        return COMPLETE;
       };
       const shared = new Subject<T>();
       const outputs = branches.map((branch, i) => {
@@ -72,8 +82,15 @@ export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]):
         return new Observable<SinkAck>((inner) =>
           shared.pipe(branch).subscribe({
             next: (ack) => {
-              const refs = ack.refs.filter((ref) => settle(ref, bit));
-              inner.next(refs.length === ack.refs.length ? ack : { ...ack, refs });
+              const refs: RecordRef[] = [];
+              const released: RecordRef[] = [];
+              for (const ref of ack.refs) {
+                const s = settle(ref, bit);
+                if (s === COMPLETE) refs.push(ref);
+                else if (s === FIRST) released.push(ref);
+              }
+              const { released: _ignored, ...rest } = ack;
+              inner.next(released.length > 0 ? { ...rest, refs, released } : { ...rest, refs });
             },
             error: (err: unknown) => inner.error(err),
             complete: () => inner.complete(),

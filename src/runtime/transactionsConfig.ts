@@ -18,11 +18,6 @@ const DEFAULTS: Readonly<Record<string, string>> = {
   DELTA_BASE_PATH: './data/transactions',
   PIPELINE_ID: 'transactions',
   HTTP_PORT: '8081',
-  // Records wait in open windows until the watermark passes them, and they count as in flight
-  // until then: the budget must hold (window + watermark delay) worth of records, or fetching
-  // pauses before any window can close.
-  MAX_IN_FLIGHT_RECORDS: '1000000',
-  MAX_IN_FLIGHT_BYTES: String(512 * 1024 * 1024),
   BATCH_CHUNK_RECORDS: '0',
 };
 

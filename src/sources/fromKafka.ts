@@ -114,6 +114,8 @@ export interface KafkaSource extends OffsetCommitTarget {
   readonly saturated$: Observable<void>;
   /** Marks records durable in some sink; frees their in-flight budget. */
   acknowledge(refs: readonly RecordRef[]): void;
+  /** Frees the in-flight budget of records not acknowledged yet (see `SinkAck.released`). */
+  release(refs: readonly RecordRef[]): void;
   /** Commits every owned partition whose committable offset advanced; resolves to what it committed. */
   commit(): Promise<readonly CommittedOffset[]>;
   /** Keeps the consumer connected (after `records$` completes) until the returned function is called. */
@@ -873,6 +875,9 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     saturated$: saturated.asObservable(),
     acknowledge(refs: readonly RecordRef[]): void {
       if (tracker.acknowledge(refs) > 0) wake();
+    },
+    release(refs: readonly RecordRef[]): void {
+      if (tracker.release(refs) > 0) wake();
     },
     commit,
     retain,

@@ -21,6 +21,8 @@ export interface CommittedOffset {
  */
 export interface OffsetCommitTarget {
   acknowledge(refs: readonly RecordRef[]): void;
+  /** Optional: frees the in-flight budget of records not acknowledged yet (`SinkAck.released`). */
+  release?(refs: readonly RecordRef[]): void;
   commit(): ObservableInput<readonly CommittedOffset[]>;
   /**
    * Optional: keeps the target's connection open until the returned function is called. The
@@ -60,6 +62,8 @@ interface PartitionState {
 }
 
 const COMPACT_AT = 4096;
+/** `sizes[i]` of a record whose budget `release()` freed before its acknowledgement. */
+const RELEASED = -1;
 
 function keyOf(topic: string, partition: number): string {
   return `${partition}\u0000${topic}`;
@@ -224,10 +228,33 @@ export class OffsetTracker {
       next = i + 1;
       if (i < 0 || state.done[i] === true) continue;
       state.done[i] = true;
-      this.#inFlightRecords -= 1;
-      this.#inFlightBytes -= state.sizes[i] ?? 0;
+      const size = state.sizes[i] ?? 0;
+      if (size !== RELEASED) {
+        this.#inFlightRecords -= 1;
+        this.#inFlightBytes -= size;
+      }
       count += 1;
       if (i === state.head) advance(state);
+    }
+    return count;
+  }
+
+  /**
+   * Frees the in-flight budget of records without acknowledging them: their offsets stay
+   * uncommittable until `acknowledge()`. For records only a small reference of which is still
+   * held (e.g. waiting in an event-time window). Returns how many were newly released.
+   */
+  release(refs: Iterable<RecordRef>): number {
+    let count = 0;
+    for (const ref of refs) {
+      const state = this.#partitions.get(keyOf(ref.topic, ref.partition));
+      if (!state) continue;
+      const i = indexOf(state.offsets, state.head, ref.offset);
+      if (i < 0 || state.done[i] === true || state.sizes[i] === RELEASED) continue;
+      this.#inFlightRecords -= 1;
+      this.#inFlightBytes -= state.sizes[i] ?? 0;
+      state.sizes[i] = RELEASED;
+      count += 1;
     }
     return count;
   }
@@ -295,7 +322,7 @@ export class OffsetTracker {
 
   #release(state: PartitionState): void {
     for (let i = state.head; i < state.offsets.length; i++) {
-      if (state.done[i] === true) continue;
+      if (state.done[i] === true || state.sizes[i] === RELEASED) continue;
       this.#inFlightRecords -= 1;
       this.#inFlightBytes -= state.sizes[i] ?? 0;
     }

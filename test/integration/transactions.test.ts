@@ -307,7 +307,7 @@ describe('transactions pipeline', () => {
     await check('after the crash');
   }, 240_000);
 
-  it('catching up on three partitions drops no event as late that the delay covers, and every event is counted once', async () => {
+  it('catching up on three partitions (backlog far above the in-flight budget) drops no event as late that the delay covers, and every event is counted once', async () => {
     const prefix = `${uniqueName('tx3')}.`;
     const base = await mkdtemp(join(tmpdir(), 'rxlake-tx3-'));
     dirs.push(base);
@@ -348,6 +348,10 @@ describe('transactions pipeline', () => {
       BATCH_INTERVAL_SECONDS: '0.3',
       // Small fetches: kafkajs hands over several batches per partition, one partition at a time.
       KAFKA_PARTITION_FETCH_MAX_BYTES: '16384',
+      // A budget far below the backlog, and no partition ever deemed idle: records waiting in
+      // windows must not stop the source from reading the partitions that let the windows close.
+      MAX_IN_FLIGHT_RECORDS: '500',
+      WATERMARK_IDLE_SECONDS: '3600',
       HTTP_PORT: '0',
       PROGRESS_INTERVAL_SECONDS: '0',
       LOG_LEVEL: 'warn',

@@ -28,6 +28,10 @@ class MemoryTarget implements OffsetCommitTarget {
     this.tracker.acknowledge(refs);
   }
 
+  release(refs: readonly RecordRef[]): void {
+    this.tracker.release(refs);
+  }
+
   commit(): Observable<readonly CommittedOffset[]> {
     return defer(() => {
       const pending = this.tracker.pending();
@@ -70,6 +74,21 @@ function target(latency: number, emitted: number): MemoryTarget {
 }
 
 describe('commitOffsets', () => {
+  it("frees the budget of an ack's released records without committing past them", () => {
+    const t = target(1, 3);
+    testScheduler().run(({ hot, expectObservable }) => {
+      const released: SinkAck = { ...ack('raw', 0), released: [{ topic: 't', partition: 0, offset: 1n }, { topic: 't', partition: 0, offset: 2n }] };
+      const acks = hot('-a---b|', { a: released, b: ack('windows', 1) });
+      expectObservable(acks.pipe(commitOffsets(t))).toBe('--x---(y|)', {
+        x: { offsets: at(1), acks: 1 } satisfies CommitEvent, // 1 and 2 released, not acknowledged
+        y: { offsets: at(2), acks: 1 } satisfies CommitEvent,
+      });
+    });
+    // Nothing counts against the budget any more (0 and 1 acknowledged, 2 released).
+    expect(t.tracker.inFlightRecords).toBe(0);
+    expect(t.tracker.committable('t', 0)).toBe(2n);
+  });
+
   it('commits the watermark of interleaved out-of-order acks from two sinks, one commit at a time', () => {
     const t = target(3, 6);
     testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {

@@ -34,6 +34,20 @@ describe('fanOut', () => {
     });
   });
 
+  it("passes a record's first acknowledgement on as released, once", () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -a-b-----|', values);
+      const raw = pipe(map((r: KafkaRecord) => [r]), ackAs('raw'));
+      const agg = pipe(bufferTime<KafkaRecord>({ timeSpan: 4 }), ackAs('agg'));
+      const released = (ack: SinkAck): string => `${ack.table}:${(ack.released ?? []).map((r) => `${r.offset}`).join(',')}|${ack.refs.map((r) => `${r.offset}`).join(',')}`;
+      expectObservable(e1.pipe(fanOut(raw, agg), map(released))).toBe('-a-b-c---|', {
+        a: 'raw:0|', // first ack: released, not yet complete
+        b: 'raw:1|',
+        c: 'agg:|0,1', // second ack: complete, nothing more to release
+      });
+    });
+  });
+
   it('does not care which branch acknowledges first', () => {
     testScheduler().run(({ hot, expectObservable }) => {
       const e1 = hot('  -a---d---|', values);

@@ -41,6 +41,27 @@ describe('OffsetTracker', () => {
     expect(t.committable('t', 0)).toBe(41n);
   });
 
+  it('release() frees the budget of records without making them committable; the ack later frees nothing twice', () => {
+    const t = new OffsetTracker();
+    for (let o = 0n; o < 4n; o++) t.emit('t', 0, o, 100);
+    expect(t.release([ref(1n, 0), ref(2n, 0), ref(2n, 0), ref(0n, 9)])).toBe(2);
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([2, 200]);
+    expect(t.committable('t', 0)).toBe(0n);
+    t.acknowledge([ref(0n, 0), ref(1n, 0)]);
+    // 0 frees its budget on its ack, 1 had it freed already: only 3 still counts.
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([1, 100]);
+    expect(t.committable('t', 0)).toBe(2n);
+    // A released record that is acknowledged frees nothing more; one not yet acknowledged holds the commit.
+    t.acknowledge([ref(3n, 0)]);
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([0, 0]);
+    expect(t.committable('t', 0)).toBe(2n);
+    // Revoking a partition with released records does not free them twice.
+    t.emit('t', 0, 4n, 50);
+    t.release([ref(4n, 0)]);
+    t.revoke('t', 0);
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([0, 0]);
+  });
+
   it('counts acks from two sinks once each and double acks once', () => {
     const t = new OffsetTracker();
     for (let o = 0n; o < 4n; o++) t.emit('t', 0, o, 100);

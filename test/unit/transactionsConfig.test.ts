@@ -17,8 +17,8 @@ describe('loadTransactionsConfig', () => {
     expect(c.postgresSchema).toBe('transactions');
     expect(loadTransactionsConfig({ PIPELINE_ID: 'eu' }).postgresSchema).toBe('eu');
     expect(loadTransactionsConfig({ PIPELINE_ID: 'eu', POSTGRES_SCHEMA: 'analytics' }).postgresSchema).toBe('analytics');
-    // Records wait in open windows: the in-flight budget must hold a window's worth.
-    expect(c.maxInFlightRecords).toBe(1_000_000);
+    // Records waiting in open windows do not count against it (fanOut releases them).
+    expect(c.maxInFlightRecords).toBe(100_000);
   });
 
   it('keeps a value that is set over its own default', () => {
