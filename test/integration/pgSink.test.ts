@@ -132,7 +132,7 @@ describe('PgTable.openOrCreate', () => {
     expect(offsetsPk.rows.map((r) => r.attname)).toEqual(['table_name', 'app_id', 'topic', 'partition']);
     // writing through the quoted name works
     const acks = await lastValueFrom(from([txns(3)]).pipe(pgSink(table), toArray()));
-    expect(acks.map((a) => [a.table, a.rows])).toEqual([[name, 3]]);
+    expect(acks.map((a) => [a.table, a.rows])).toEqual([[`${schema}.${name}`, 3]]);
 
     const typeChanged = { ...spec, columns: spec.columns.map((c) => (c.name === 'amount' ? { ...c, type: 'text' } : c)) };
     await expect(open(typeChanged)).rejects.toThrow(/column "amount" is double precision, the spec says text/);
@@ -184,9 +184,9 @@ describe('pgSink', () => {
     const seen: SinkAck[] = [];
     const acks = await lastValueFrom(from([b, replay, overlap]).pipe(pgSink(table, { pipelineId: 'pay', onWrite: (a) => seen.push(a) }), toArray()));
     expect(acks.map((a) => [a.table, a.version, a.rows, a.skipped, a.refs.length, a.bytes])).toEqual([
-      ['txns', null, 20, 0, 20, 0],
-      ['txns', null, 0, 20, 20, 0],
-      ['txns', null, 5, 5, 10, 0],
+      [`${schema}.txns`, null, 20, 0, 20, 0],
+      [`${schema}.txns`, null, 0, 20, 20, 0],
+      [`${schema}.txns`, null, 5, 5, 10, 0],
     ]);
     expect(seen).toEqual(acks);
     expect(acks[1]?.refs.map((r) => r.offset)).toEqual(replay.map((r) => r.offset));
