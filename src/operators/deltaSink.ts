@@ -55,7 +55,7 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
 export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
-  const { pipelineId = 'rxlake', retry = {}, onWriteError, onWrite } = options;
+  const { pipelineId = 'rxlake', retry = {}, onWriteError } = options;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
   // Rows of one partition come in runs: remember the last appId instead of building a string per row.
   let lastTopic: string | undefined;
@@ -80,7 +80,7 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
         return { table: table.name, version: r.version, rows: r.rows, skipped: r.skipped, bytes: r.bytes, refs };
       },
       retry,
-      { ...(onWriteError ? { onWriteError } : {}), ...(onWrite ? { onWrite } : {}) },
+      options,
     );
 
   return (source) =>

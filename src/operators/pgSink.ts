@@ -78,7 +78,7 @@ export function pgSink<Row>(
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
 export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
-  const { pipelineId = 'rxlake', refsOf, retry = {}, onWriteError, onWrite } = options;
+  const { pipelineId = 'rxlake', refsOf, retry = {} } = options;
   const exactlyOnce = options.exactlyOnce ?? refsOf === undefined;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
 
@@ -104,7 +104,7 @@ export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {
         return { table: table.qualifiedName, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, refs };
       },
       retry,
-      { ...(onWriteError ? { onWriteError } : {}), ...(onWrite ? { onWrite } : {}) },
+      options,
     );
   };
 

@@ -17,15 +17,14 @@ import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { partitionByDate } from '../operators/partitionByDate.ts';
 import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
-import { storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { DeltaTable } from '../sinks/delta/table.ts';
 import { isRetriable, backoffDelay, sleep } from '../sinks/delta/retry.ts';
-import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
-import { bronzeConsumerSettings, loadBronzeConfig } from '../runtime/config.ts';
+import { loadBronzeConfig } from '../runtime/config.ts';
 import type { BronzeConfig } from '../runtime/config.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
+import { jobSource, jobStorage } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -202,13 +201,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
 
-  const storage =
-    options.storage ??
-    storageFromUri(config.deltaBasePath, {
-      ...(config.s3?.endpoint !== undefined ? { endpoint: config.s3.endpoint, forcePathStyle: true } : {}),
-      ...(config.s3?.region !== undefined ? { region: config.s3.region } : {}),
-      ...(config.s3?.credentials !== undefined ? { credentials: config.s3.credentials } : {}),
-    });
+  const storage = options.storage ?? jobStorage(config);
   log.info('opening tables', { base: storage.uri, topics: config.topics.length });
   const tables = await openBronzeTables(config, storage, log);
   for (const t of tables) {
@@ -220,26 +213,7 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
     tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] as DeltaTable<unknown>[] })),
   );
 
-  const source = fromKafka({
-    brokers: config.kafka.brokers,
-    groupId: config.kafka.groupId,
-    topics: tables.map((t) => t.kafkaTopic),
-    clientId: `rxlake-${config.pipelineId}`,
-    ...(config.kafka.ssl ? { ssl: true } : {}),
-    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
-    startFrom: config.kafka.startFrom,
-    maxInFlightRecords: config.maxInFlightRecords,
-    maxInFlightBytes: config.maxInFlightBytes,
-    maxReadAheadRecords: config.maxReadAheadRecords,
-    untilCaughtUp: options.untilCaughtUp === true,
-    consumer: bronzeConsumerSettings(config),
-    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
-    // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).
-    onHealthChange: (h) => {
-      if (h.connected) monitor.kafkaRecovered();
-      else monitor.kafkaFailed(new Error(h.lastError ?? 'Kafka unreachable'));
-    },
-  });
+  const source = jobSource(config, tables.map((t) => t.kafkaTopic), options.untilCaughtUp === true, log, monitor);
 
   const commits$: Observable<CommitEvent> = source.records$.pipe(
     byKey(

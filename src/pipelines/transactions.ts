@@ -21,15 +21,13 @@ import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { fanOut } from '../operators/fanOut.ts';
 import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
-import { storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { DeltaTable } from '../sinks/delta/table.ts';
 import type { TableSpec } from '../sinks/delta/schema.ts';
 import { PgTable } from '../sinks/postgres.ts';
-import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
-import { bronzeConsumerSettings } from '../runtime/config.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
+import { jobSource, jobStorage } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -188,13 +186,7 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   const late = new Counter({ name: 'rxlake_late_records_total', help: 'Records dropped because the watermark had closed their window', labelNames: ['topic'], registers: [monitor.registry] });
   const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
-  const storage =
-    options.storage ??
-    storageFromUri(config.deltaBasePath, {
-      ...(config.s3?.endpoint !== undefined ? { endpoint: config.s3.endpoint, forcePathStyle: true } : {}),
-      ...(config.s3?.region !== undefined ? { region: config.s3.region } : {}),
-      ...(config.s3?.credentials !== undefined ? { credentials: config.s3.credentials } : {}),
-    });
+  const storage = options.storage ?? jobStorage(config);
   const pool = new pg.Pool({ connectionString: config.postgresUrl, max: 4 });
   pool.on('error', (err) => log.warn('postgres: idle connection failed', { error: err.message }));
   let lock: pg.PoolClient | undefined;
@@ -214,25 +206,7 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
     for (const d of [t.typed, t.quarantine, t.windowsDelta] as DeltaTable<unknown>[]) monitor.registerTable(d.name, d.version);
   }
 
-  const source = fromKafka({
-    brokers: config.kafka.brokers,
-    groupId: config.kafka.groupId,
-    topics: tables.map((t) => t.kafkaTopic),
-    clientId: `rxlake-${config.pipelineId}`,
-    ...(config.kafka.ssl ? { ssl: true } : {}),
-    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
-    startFrom: config.kafka.startFrom,
-    maxInFlightRecords: config.maxInFlightRecords,
-    maxInFlightBytes: config.maxInFlightBytes,
-    maxReadAheadRecords: config.maxReadAheadRecords,
-    untilCaughtUp: options.untilCaughtUp === true,
-    consumer: bronzeConsumerSettings(config),
-    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
-    onHealthChange: (h) => {
-      if (h.connected) monitor.kafkaRecovered();
-      else monitor.kafkaFailed(new Error(h.lastError ?? 'Kafka unreachable'));
-    },
-  });
+  const source = jobSource(config, tables.map((t) => t.kafkaTopic), options.untilCaughtUp === true, log, monitor);
 
   // The partitions assigned to this consumer, per Kafka topic (`topic/partition`, as the
   // windows' watermark sources): each holds its query's watermark back until it has sent records
