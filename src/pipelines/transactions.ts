@@ -87,7 +87,12 @@ export function transactionsQuery(
     withDeadLetters(
       (quarantine) =>
         pipe(
-          routeErrors(CODECS[topic], quarantine, { maxPayloadBytes: config.maxPayloadBytes, enabled: config.dlq.enabled }),
+          routeErrors(CODECS[topic], quarantine, {
+            maxPayloadBytes: config.maxPayloadBytes,
+            enabled: config.dlq.enabled,
+            // The codecs do not transform: a value `is` accepts passes as parsed, without a decode.
+            accepts: (value) => CODECS[topic].is(value),
+          }),
           typedRows(topic),
           fanOut(
             pipe(

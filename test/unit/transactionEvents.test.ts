@@ -91,6 +91,28 @@ describe('transaction events', () => {
     }
   });
 
+  it('`is` and `decode` agree (the job passes `is` as its fast path)', () => {
+    const gen = createTransactionGenerator({ seed: 5 });
+    const ok = { transaction_id: 'tx-1', account_id: 'a', amount: 1.5, currency: 'USD', timestamp: '2026-01-01T00:00:00Z' };
+    const values: unknown[] = [
+      ...Array.from({ length: 50 }, () => parse(gen.next('transactions').value)),
+      ...Array.from({ length: 50 }, () => parse(gen.next('refunds').value)),
+      ok,
+      { ...ok, amount: -1 },
+      { ...ok, currency: 'usd' },
+      { ...ok, timestamp: '2026-02-30T00:00:00Z' },
+      { ...ok, merchant_id: null },
+      { ...ok, merchant_id: 5 },
+      { ...ok, session_id: 3 },
+      null,
+      [],
+    ];
+    for (const v of values) {
+      expect(TransactionEvent.is(v), JSON.stringify(v)).toBe(isRight(TransactionEvent.decode(v)));
+      expect(RefundEvent.is(v), JSON.stringify(v)).toBe(isRight(RefundEvent.decode(v)));
+    }
+  });
+
   it('corrupt events are rejected by the codec or are not JSON', () => {
     const gen = createTransactionGenerator({ seed: 9 });
     for (let v = 0; v < 6; v++) {
