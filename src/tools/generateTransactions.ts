@@ -117,6 +117,7 @@ Produces N generated events to each of the transactions and refunds topics (keye
   --corrupt-fraction F   share of corrupt events, 0..1 (default 0)
   --accounts N           distinct accounts (default 50)
   --seed N               generator seed (default 1)
+  --step-ms N            mean event-time step between events, ms (default 250)
 Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
 `;
 
@@ -135,6 +136,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
         'corrupt-fraction': { type: 'string' },
         accounts: { type: 'string' },
         seed: { type: 'string' },
+        'step-ms': { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -164,6 +166,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     const fraction = num('corrupt-fraction', false);
     const accounts = num('accounts', true);
     const seed = num('seed', true);
+    const stepMs = num('step-ms', false);
     options = {
       count,
       ...(topics === undefined ? {} : { topics: topics as TransactionTopic[] }),
@@ -172,6 +175,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ...(fraction === undefined ? {} : { corruptFraction: fraction }),
       ...(accounts === undefined ? {} : { accounts }),
       ...(seed === undefined ? {} : { seed }),
+      ...(stepMs === undefined ? {} : { stepMs }),
     };
     if (fraction !== undefined && fraction > 1) throw new Error('--corrupt-fraction must be between 0 and 1');
   } catch (err) {
