@@ -24,7 +24,7 @@ import type { KafkaSource } from '../sources/fromKafka.ts';
 import { loadBronzeConfig } from '../runtime/config.ts';
 import type { BronzeConfig } from '../runtime/config.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
-import { jobSource, jobStorage } from '../runtime/jobParts.ts';
+import { jobSource, jobStorage, updateSourceGauges } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -265,17 +265,7 @@ function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonit
   const timer = setInterval(
     () => {
       const snap = monitor.snapshot();
-      const stats = source.stats();
-      let lag = 0n;
-      for (const p of stats.partitions) {
-        if (p.highWatermark === undefined) continue;
-        const pos = p.committed ?? 0n;
-        const l = p.highWatermark > pos ? p.highWatermark - pos : 0n;
-        lag += l;
-        monitor.consumerLag.set({ topic: p.topic, partition: String(p.partition) }, Number(l));
-      }
-      monitor.inFlight.set({ kind: 'records' }, stats.inFlightRecords);
-      monitor.inFlight.set({ kind: 'bytes' }, stats.inFlightBytes);
+      const { lag, inFlightRecords } = updateSourceGauges(monitor, source);
       const now = Date.now();
       const secs = Math.max(0.001, (now - last.t) / 1000);
       const rate = Math.round((snap.recordsWritten + snap.dlqRecords - last.written - last.dlq) / secs);
@@ -286,7 +276,7 @@ function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonit
           written: snap.recordsWritten,
           dlq: snap.dlqRecords,
           lag: lag.toString(),
-          in_flight: stats.inFlightRecords,
+          in_flight: inFlightRecords,
           status: snap.status,
           versions: tableVersions(snap.tables),
         });

@@ -27,7 +27,7 @@ import type { TableSpec } from '../sinks/delta/schema.ts';
 import { PgTable } from '../sinks/postgres.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
-import { jobSource, jobStorage } from '../runtime/jobParts.ts';
+import { jobSource, jobStorage, updateSourceGauges } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -234,12 +234,17 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   );
 
   const lateTotal = async (): Promise<number> => (await late.get()).values.reduce((n, v) => n + v.value, 0);
+  let last = { t: Date.now(), done: 0 };
   const progress = setInterval(() => {
+    const { lag, inFlightRecords } = updateSourceGauges(monitor, source);
     void lateTotal().then((lateNow) => {
       const snap = monitor.snapshot();
-      const stats = source.stats();
+      const now = Date.now();
+      const done = snap.recordsWritten + snap.dlqRecords;
+      const rate = Math.round((done - last.done) / Math.max(0.001, (now - last.t) / 1000));
+      last = { t: now, done };
       if (config.progressIntervalMs > 0) {
-        log.info('progress', { written: snap.recordsWritten, quarantined: snap.dlqRecords, late: lateNow, in_flight: stats.inFlightRecords, status: snap.status });
+        log.info('progress', { rows_per_s: rate, written: snap.recordsWritten, quarantined: snap.dlqRecords, late: lateNow, lag: lag.toString(), in_flight: inFlightRecords, status: snap.status });
       }
     });
   }, Math.max(1000, config.progressIntervalMs || 5000));

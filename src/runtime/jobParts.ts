@@ -44,3 +44,22 @@ export function jobSource(config: BronzeConfig, topics: readonly string[], until
     },
   });
 }
+
+/**
+ * Sets the monitor's consumer-lag gauges (per partition: high watermark − committed offset) and
+ * in-flight gauges from the source; returns the total lag and the records in flight.
+ */
+export function updateSourceGauges(monitor: PipelineMonitor, source: KafkaSource): { lag: bigint; inFlightRecords: number } {
+  const stats = source.stats();
+  let lag = 0n;
+  for (const p of stats.partitions) {
+    if (p.highWatermark === undefined) continue;
+    const pos = p.committed ?? 0n;
+    const l = p.highWatermark > pos ? p.highWatermark - pos : 0n;
+    lag += l;
+    monitor.consumerLag.set({ topic: p.topic, partition: String(p.partition) }, Number(l));
+  }
+  monitor.inFlight.set({ kind: 'records' }, stats.inFlightRecords);
+  monitor.inFlight.set({ kind: 'bytes' }, stats.inFlightBytes);
+  return { lag, inFlightRecords: stats.inFlightRecords };
+}

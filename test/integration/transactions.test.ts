@@ -386,7 +386,7 @@ describe('transactions pipeline', () => {
       return { status: res.status, body: await res.text() };
     };
     try {
-      const config = loadTransactionsConfig({ ...setup.env, POSTGRES_URL: viaProxy.toString() });
+      const config = loadTransactionsConfig({ ...setup.env, POSTGRES_URL: viaProxy.toString(), PROGRESS_INTERVAL_SECONDS: '1', LOG_LEVEL: 'error' });
       await setup.produceRound({ transactions: 600, refunds: 250 });
       const run = await startTransactions({ config });
       const port = run.httpPort ?? 0;
@@ -404,6 +404,12 @@ describe('transactions pipeline', () => {
 
         await proxy.up();
         await waitFor('200 once PostgreSQL is back', async () => (await get(port, '/health')).status === 200);
+        // Metrics: consumer lag per partition (set by the progress timer, every second here) and
+        // the late counter, next to the write metrics of the PostgreSQL table.
+        await waitFor('consumer lag on /metrics', async () => /rxlake_consumer_lag\{topic="[^"]+transactions",partition="0"\} \d+/.test((await get(port, '/metrics')).body));
+        const metrics = (await get(port, '/metrics')).body;
+        expect(metrics).toMatch(/rxlake_late_records_total/);
+        expect(metrics).toMatch(new RegExp(`rxlake_write_errors_total\\{table="${setup.schema}\\.transactions_by_account_1m"\\} [1-9]`));
       } finally {
         run.stop();
         await run.done;
