@@ -13,6 +13,7 @@
 import * as t from 'io-ts';
 import { IsoTimestamp, NonNegative, TracingEnvelope, parseIsoTimestampMicros } from '../rideshare/codecs.ts';
 import type { EnrichedRecord } from '../../types.ts';
+import { utcDateFormatter } from '../../operators/internal/utcDate.ts';
 import { corrupt, mulberry32 } from '../../sources/rideshareEvents.ts';
 import type { CorruptionKind } from '../../sources/rideshareEvents.ts';
 
@@ -108,7 +109,7 @@ function base(record: EnrichedRecord, event: { account_id: string; amount: numbe
     amount: event.amount,
     currency: event.currency,
     event_time: micros,
-    event_date: utcDate(micros),
+    event_date: utcDate(Number(micros / 1000n)),
     _kafka_partition: record._kafka_partition,
     _kafka_offset: record._kafka_offset,
     _kafka_timestamp: record._kafka_timestamp,
@@ -118,12 +119,13 @@ function base(record: EnrichedRecord, event: { account_id: string; amount: numbe
 
 export function transactionRow(record: EnrichedRecord & { readonly decoded: TransactionEvent | undefined }): TransactionRow {
   const e = decodedOf(record);
-  return { ...base(record, e), transaction_id: e.transaction_id, merchant_id: e.merchant_id ?? null };
+  // Object.assign adds the two fields to the base row (a spread would copy all of them again).
+  return Object.assign(base(record, e), { transaction_id: e.transaction_id, merchant_id: e.merchant_id ?? null });
 }
 
 export function refundRow(record: EnrichedRecord & { readonly decoded: RefundEvent | undefined }): RefundRow {
   const e = decodedOf(record);
-  return { ...base(record, e), refund_id: e.refund_id, transaction_id: e.transaction_id, reason: e.reason ?? null };
+  return Object.assign(base(record, e), { refund_id: e.refund_id, transaction_id: e.transaction_id, reason: e.reason ?? null });
 }
 
 function decodedOf<A>(record: EnrichedRecord & { readonly decoded: A | undefined }): A {
@@ -133,19 +135,8 @@ function decodedOf<A>(record: EnrichedRecord & { readonly decoded: A | undefined
   return record.decoded;
 }
 
-const DAY_MS = 86_400_000;
-let lastDay = Number.NaN;
-let lastDate = '';
-
-/** UTC `YYYY-MM-DD` of epoch µs; the last day's string is kept (events of a stream share days). */
-function utcDate(micros: bigint): string {
-  const day = Math.floor(Number(micros / 1000n) / DAY_MS);
-  if (day !== lastDay) {
-    lastDay = day;
-    lastDate = new Date(day * DAY_MS).toISOString().slice(0, 10);
-  }
-  return lastDate;
-}
+/** UTC `YYYY-MM-DD` of epoch ms (the current day's string is kept: events of a stream share days). */
+const utcDate = utcDateFormatter();
 
 // ---------------------------------------------------------------------------------------------
 // Generator
