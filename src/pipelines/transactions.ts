@@ -148,7 +148,7 @@ export async function openQueryTables(config: TransactionsConfig, storage: Stora
       open(windowDeltaSpec(windows)),
       PgTable.openOrCreate(pool, { ...windowPgSpec(windows), schema: config.postgresSchema }),
     ]);
-    const initialWatermark = await restartWatermark(windowsDelta, pool, windowsPg.qualifiedName, windowsAppId(config.pipelineId, windows));
+    const initialWatermark = await restartWatermark(windowsDelta, windowsPg, windowsAppId(config.pipelineId, windows));
     if (Number.isFinite(initialWatermark)) {
       log.info('windows resume', { query: windows, watermark: new Date(initialWatermark).toISOString() });
     }

@@ -244,7 +244,8 @@ export class PgTable<Row> {
   readonly name: string;
   /** `schema.name` (or `name`): the table's key in the offsets table. */
   readonly qualifiedName: string;
-  readonly #table: string;
+  /** The quoted, schema-qualified name to use in SQL. */
+  readonly sqlName: string;
   readonly #offsets: string;
   readonly #maxRows: number;
   readonly #kinds: readonly Kind[];
@@ -259,7 +260,7 @@ export class PgTable<Row> {
     this.name = spec.name;
     this.qualifiedName = spec.schema === undefined ? spec.name : `${spec.schema}.${spec.name}`;
     const prefix = spec.schema === undefined ? '' : `${ident(spec.schema)}.`;
-    this.#table = prefix + ident(spec.name);
+    this.sqlName = prefix + ident(spec.name);
     this.#offsets = prefix + ident(opts.offsetsTable ?? 'rxlake_offsets');
     this.#maxRows = opts.maxRowsPerStatement ?? 10_000;
     this.#kinds = spec.columns.map((c) => kindOf(c.type));
@@ -271,7 +272,7 @@ export class PgTable<Row> {
     const keys = spec.primaryKey.map(ident).join(', ');
     const updates = spec.columns.filter((c) => !spec.primaryKey.includes(c.name)).map((c) => `${ident(c.name)} = EXCLUDED.${ident(c.name)}`);
     const action = spec.onConflict === 'nothing' || updates.length === 0 ? 'DO NOTHING' : `DO UPDATE SET ${updates.join(', ')}`;
-    this.#insertSql = `INSERT INTO ${this.#table} (${names}) SELECT * FROM unnest(${arrays}) AS u(${names}) ON CONFLICT (${keys}) ${action}`;
+    this.#insertSql = `INSERT INTO ${this.sqlName} (${names}) SELECT * FROM unnest(${arrays}) AS u(${names}) ON CONFLICT (${keys}) ${action}`;
   }
 
   /**
@@ -310,7 +311,7 @@ export class PgTable<Row> {
     const columns = spec.columns.map((c) => `${ident(c.name)} ${c.type}${c.nullable === false || spec.primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
     const ddl = [
       ...(spec.schema === undefined ? [] : [`CREATE SCHEMA IF NOT EXISTS ${ident(spec.schema)}`]),
-      `CREATE TABLE IF NOT EXISTS ${table.#table} (${columns.join(', ')}, PRIMARY KEY (${spec.primaryKey.map(ident).join(', ')}))`,
+      `CREATE TABLE IF NOT EXISTS ${table.sqlName} (${columns.join(', ')}, PRIMARY KEY (${spec.primaryKey.map(ident).join(', ')}))`,
       `CREATE TABLE IF NOT EXISTS ${table.#offsets} (table_name text NOT NULL, app_id text NOT NULL, topic text NOT NULL, ` +
         `"partition" integer NOT NULL, last_offset bigint, updated_at timestamptz NOT NULL DEFAULT now(), ` +
         `PRIMARY KEY (table_name, app_id, topic, "partition"))`,
@@ -342,7 +343,7 @@ export class PgTable<Row> {
       `SELECT s.name, a.atttypid::regtype::text AS actual, to_regtype(s.type)::text AS expected
          FROM unnest($2::text[], $3::text[]) AS s(name, type)
          LEFT JOIN pg_attribute a ON a.attrelid = to_regclass($1) AND a.attname = s.name AND a.attnum > 0 AND NOT a.attisdropped`,
-      [this.#table, this.spec.columns.map((c) => c.name), this.spec.columns.map((c) => c.type)],
+      [this.sqlName, this.spec.columns.map((c) => c.name), this.spec.columns.map((c) => c.type)],
     );
     const problems = rows
       .filter((r) => r.actual !== r.expected)

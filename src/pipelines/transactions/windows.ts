@@ -33,7 +33,6 @@ import { amountStats, tumblingWindow } from '../../operators/tumblingWindow.ts';
 import type { AmountStats, WindowResult } from '../../operators/tumblingWindow.ts';
 import type { TableSpec } from '../../sinks/delta/schema.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
-import type { Pool } from 'pg';
 import type { PgTable, PgTableSpec } from '../../sinks/postgres.ts';
 import type { RecordRef, SinkAck } from '../../types.ts';
 import { eventTimeMs } from './events.ts';
@@ -106,22 +105,13 @@ export function windowsAppId(pipelineId: string, query: string): string {
  * Where the watermark restarts: the smaller of the two tables' largest window ends (ms), or
  * `-Infinity` while either holds none.
  */
-export async function restartWatermark(delta: DeltaTable<WindowRow>, pool: Pool, pgTable: string, appId: string): Promise<number> {
+export async function restartWatermark(delta: DeltaTable<WindowRow>, pg: PgTable<WindowRow>, appId: string): Promise<number> {
   await delta.refresh();
   const inDelta = delta.txnVersion(appId);
-  const res = await pool.query<{ end_ms: string | null }>(
-    `SELECT (extract(epoch FROM max(window_end)) * 1000)::bigint::text AS end_ms FROM ${quoteIdent(pgTable)}`,
-  );
+  const res = await pg.pool.query<{ end_ms: string | null }>(`SELECT (extract(epoch FROM max(window_end)) * 1000)::bigint::text AS end_ms FROM ${pg.sqlName}`);
   const inPg = res.rows[0]?.end_ms;
   if (inDelta === undefined || inPg === undefined || inPg === null) return Number.NEGATIVE_INFINITY;
   return Math.min(Number(inDelta), Number(inPg));
-}
-
-function quoteIdent(name: string): string {
-  return name
-    .split('.')
-    .map((part) => `"${part.replaceAll('"', '""')}"`)
-    .join('.');
 }
 
 export interface AccountWindowsOptions {
