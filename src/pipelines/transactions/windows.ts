@@ -39,9 +39,10 @@ import { eventTimeMs } from './events.ts';
 import type { TypedRowBase } from './events.ts';
 
 /**
- * One closed window of one account. It is also a `RecordRef` for the Delta sink's exactly-once
- * bookkeeping: `topic` is the query, `offset` the window end (ms); `sources` are the records it
- * aggregates (what its acknowledgement covers).
+ * One closed window of one account. It is also a `RecordRef` that names the window: `topic` is
+ * `<query>/<account>`, `offset` the window end (ms) — what the Delta sink's exactly-once
+ * bookkeeping compares (under one appId per query) and what `fanOut` tells windows apart by;
+ * `sources` are the records it aggregates (what its acknowledgement finally covers).
  */
 export interface WindowRow extends RecordRef {
   readonly account_id: string;
@@ -151,7 +152,11 @@ export interface AccountWindowsOptions {
 export function accountWindows<Row extends TypedRowBase>(options: AccountWindowsOptions): OperatorFunction<Row, SinkAck> {
   const { query, windowMs } = options;
   const appId = windowsAppId(options.pipelineId, query);
-  const toSources = (ack: SinkAck): SinkAck => ({ ...ack, refs: ack.refs.flatMap((r) => (r as WindowRow).sources) });
+  /** A window ack once both tables hold the windows: it covers the windows' records. */
+  const toSources = (ack: SinkAck): SinkAck => {
+    const { released: _windows, ...rest } = ack;
+    return { ...rest, refs: ack.refs.flatMap((w) => (w as WindowRow).sources) };
+  };
   return (rows) =>
     new Observable<SinkAck>((subscriber) => {
       const late = new Subject<Row>();
@@ -185,10 +190,13 @@ export function accountWindows<Row extends TypedRowBase>(options: AccountWindows
               map((groups) => groups.flat()),
             )
           : (groups: Observable<WindowRow[]>) => groups,
+        // Both tables, settled per window (not per record); then the windows' records.
         fanOut<readonly WindowRow[]>(
-          pipe(deltaSink(options.delta, { ...options.deltaOptions, appId: () => appId }), map(toSources)),
-          pgSink(options.pg, { ...options.pgOptions, refsOf: (w: WindowRow) => w.sources }),
+          deltaSink(options.delta, { ...options.deltaOptions, appId: () => appId }),
+          // The rows name windows, not Kafka records: the upsert is the guarantee, no offsets table.
+          pgSink(options.pg, { ...options.pgOptions, exactlyOnce: false }),
         ),
+        map(toSources),
       );
       return merge(lateAcks, windows).subscribe(subscriber);
     });
@@ -234,7 +242,7 @@ function closedWindowGroups<Row extends TypedRowBase>(o: {
             eventTime: o.eventTime,
             aggregate: amountStats((r: Row) => r.amount),
             late: o.late,
-            watermarkBy: (r: Row) => `${r.topic}/${r.partition}`,
+            watermarkBy: partitionKey(),
             ...(o.watermarkSources === undefined ? {} : { watermarkSources: o.watermarkSources }),
             ...(o.idleTimeout === undefined ? {} : { idleTimeout: o.idleTimeout }),
           }),
@@ -281,9 +289,24 @@ function closedWindowGroups<Row extends TypedRowBase>(o: {
     });
 }
 
+/** `topic/partition` of a row, the string built once per run of rows of one partition. */
+function partitionKey(): (row: TypedRowBase) => string {
+  let topic: string | undefined;
+  let partition = -1;
+  let key = '';
+  return (row) => {
+    if (row.partition !== partition || row.topic !== topic) {
+      topic = row.topic;
+      partition = row.partition;
+      key = `${topic}/${partition}`;
+    }
+    return key;
+  };
+}
+
 function windowRow(query: string, w: WindowResult<AmountStats>): WindowRow {
   return {
-    topic: query,
+    topic: `${query}/${w.key}`,
     partition: 0,
     offset: BigInt(w.end),
     account_id: w.key,
