@@ -952,8 +952,8 @@ function describeError(err: unknown): string {
 }
 
 /** Exponential backoff with ±20 % jitter, for restarts and commit retries during an outage. */
-function backoff(attempt: number): number {
-  const base = Math.min(RESTART_MAX_MS, RESTART_INITIAL_MS * 2 ** Math.max(0, attempt - 1));
+function backoff(attempt: number, initialMs = RESTART_INITIAL_MS): number {
+  const base = Math.min(RESTART_MAX_MS, initialMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
@@ -1018,13 +1018,13 @@ function toHeaders(headers: KafkaMessage['headers']): Readonly<Record<string, Ui
  * available" / "not the coordinator" until its offsets topic is ready: retriable errors are
  * retried with backoff (about 30 s in all) before giving up.
  */
-export async function fetchCommitted(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, topics: readonly string[], maxAttempts = 10): Promise<Map<string, bigint>> {
+export async function fetchCommitted(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, topics: readonly string[], maxAttempts = 8): Promise<Map<string, bigint>> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fetchCommittedOnce(admin, groupId, topics);
     } catch (err) {
       if ((err as { retriable?: unknown }).retriable !== true || attempt >= maxAttempts) throw err;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 100 * 2 ** attempt)));
+      await new Promise((resolve) => setTimeout(resolve, backoff(attempt, 200)));
     }
   }
 }
