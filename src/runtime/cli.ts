@@ -7,7 +7,13 @@
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from './env.ts';
 import { createLogger } from './log.ts';
-import type { Logger } from './log.ts';
+import type { LogLevel, Logger } from './log.ts';
+
+/** What the command line needs of a job's configuration. */
+export interface JobConfig {
+  readonly logLevel: LogLevel;
+  readonly shutdownTimeoutMs: number;
+}
 
 /** A running job: `done` settles when it has ended; `stop()` starts a graceful stop. */
 export interface RunningJob<Summary> {
@@ -15,7 +21,7 @@ export interface RunningJob<Summary> {
   stop(): void;
 }
 
-export interface JobCli<Config extends { readonly logLevel: string; readonly shutdownTimeoutMs: number }, Summary> {
+export interface JobCli<Config extends JobConfig, Summary> {
   /** Name in messages (`bronze: …`). */
   readonly name: string;
   readonly usage: string;
@@ -31,7 +37,7 @@ export interface JobCli<Config extends { readonly logLevel: string; readonly shu
 }
 
 /** Runs a job's command line; resolves with its exit code. */
-export async function runJobCli<Config extends { readonly logLevel: string; readonly shutdownTimeoutMs: number }, Summary>(
+export async function runJobCli<Config extends JobConfig, Summary>(
   cli: JobCli<Config, Summary>,
   argv: readonly string[],
 ): Promise<number> {
@@ -54,7 +60,7 @@ export async function runJobCli<Config extends { readonly logLevel: string; read
     }
     throw err;
   }
-  const log = createLogger(config.logLevel as Parameters<typeof createLogger>[0]);
+  const log = createLogger(config.logLevel);
   dropKnownClientWarning();
   let run: RunningJob<Summary>;
   try {
