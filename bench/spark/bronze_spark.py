@@ -31,8 +31,8 @@ import os
 import sys
 import time
 
-DELTA_PACKAGE = "io.delta:delta-spark_2.12:3.2.1"
-KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.3"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from session import spark_session  # noqa: E402
 
 
 def main() -> int:
@@ -49,22 +49,9 @@ def main() -> int:
     args = ap.parse_args()
 
     t0 = time.monotonic()
-    from pyspark.sql import SparkSession, functions as F
+    from pyspark.sql import functions as F
 
-    builder = (
-        SparkSession.builder.master(f"local[{args.cores}]")
-        .appName("bronze-spark-baseline")
-        .config("spark.jars.packages", f"{DELTA_PACKAGE},{KAFKA_PACKAGE}")
-        .config("spark.jars.ivy", os.path.abspath(args.ivy))  # Spark needs an absolute path
-        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
-        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-    )
-    if args.driver_memory:
-        builder = builder.config("spark.driver.memory", args.driver_memory)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    spark = spark_session("bronze-spark-baseline", args.cores, args.ivy, args.driver_memory)
     startup_s = time.monotonic() - t0
 
     reader = (
