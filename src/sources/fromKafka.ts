@@ -176,6 +176,8 @@ const DEFAULT_HEARTBEAT_INTERVAL_MS = 3_000;
 const DEFAULT_MAX_WAIT_MS = 5_000;
 const RESTART_INITIAL_MS = 1_000;
 const RESTART_MAX_MS = 30_000;
+/** First wait before committing again after a rebalance answer (doubles, up to RESTART_MAX_MS). */
+const REJOIN_RETRY_INITIAL_MS = 200;
 const EMPTY_HEADERS: Readonly<Record<string, Uint8Array | undefined>> = Object.freeze({});
 /** Commit errors that a rejoin of the group fixes: worth retrying. */
 const REJOIN_ERRORS = new Set([
@@ -458,8 +460,12 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     partition: number,
     resumeFrom: (topic: string, partition: number) => Promise<bigint | undefined>,
   ): Promise<void> => {
-    const next = await resumeFrom(topic, partition);
-    if (next === undefined || !s.consumer || s.stopped) return;
+    const durable = await resumeFrom(topic, partition);
+    if (durable === undefined || !s.consumer || s.stopped) return;
+    // A partition that comes back to this run may still have records in flight from before:
+    // resume after them, never before (they would be emitted twice).
+    const emitted = tracker.lastEmitted(topic, partition);
+    const next = emitted !== undefined && emitted >= durable ? emitted + 1n : durable;
     const admin = await adminOf(s);
     const committed = (await fetchCommitted(admin, options.groupId, [topic])).get(keyOf(topic, partition));
     if (committed !== undefined && committed >= next) return;
@@ -492,6 +498,12 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       if (!s.emitting || !payload.isRunning() || payload.isStale()) return;
     }
     const hwm = options.untilCaughtUp === true ? s.startHwm.get(key) ?? 0n : undefined;
+    // The invariant (see OffsetTracker): nothing at or below the partition's last emitted offset
+    // is emitted again. A rebalance that keeps or returns a partition makes the broker send it
+    // again from the group's committed offset; those first copies are in flight or durable.
+    // Offsets only grow within a batch, so the floor is read once, not per message.
+    const floor = tracker.lastEmitted(topic, partition);
+    let redelivered = 0;
     const live = (): boolean => s.emitting && payload.isRunning() && !payload.isStale();
     // isStale() builds a JSON key per call; a seek only happens on an asynchronous path (group
     // join, resumeFrom), so between awaits it is checked once, not per message.
@@ -544,6 +556,13 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
           checkCaughtUp(s);
           return;
         }
+        if (floor !== undefined && offset <= floor) {
+          // Already emitted in this run: resolved (read) but not emitted again.
+          redelivered += 1;
+          unresolved = message.offset;
+          if (hwm !== undefined) lastEmitted = offset;
+          continue;
+        }
         // Read far enough ahead: wait for the queue to shorten (each slice wakes this).
         if (s.handoff.size >= maxReadAhead && !(await waitWhile(readAheadFull))) return;
         const size = (message.key?.byteLength ?? 0) + (message.value?.byteLength ?? 0);
@@ -561,14 +580,26 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
             s.waitingForBudget -= 1;
           }
         }
-        const record = toRecord(topic, partition, offset, message, size);
-        tracker.emit(topic, partition, offset, size);
         unresolved = message.offset;
         if (hwm !== undefined) lastEmitted = offset;
+        // False only if a seek moved the floor while waiting above: then not emitted either.
+        if (!tracker.emit(topic, partition, offset, size)) {
+          redelivered += 1;
+          continue;
+        }
+        const record = toRecord(topic, partition, offset, message, size);
         s.handoff.push(record);
       }
     } finally {
       publishPosition();
+      if (redelivered > 0) {
+        log('info', 'records sent again by the broker (a rebalance or seek) were not emitted twice', {
+          topic,
+          partition,
+          redelivered,
+          lastEmitted: floor?.toString(),
+        });
+      }
       // A batch made stale by a seek meanwhile: its offsets no longer matter, the seek decides.
       if (!payload.isStale()) resolve();
     }
@@ -629,7 +660,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       logCreator: () => (entry: LogEntry) => {
         const { message, ...extra } = entry.log;
         if (entry.level <= LogLevel.ERROR) lastClientError = redact(message);
-        log(fromKafkaLogLevel(entry.level), `[${entry.namespace}] ${message}`, extra);
+        log(clientLogLevel(entry), `[${entry.namespace}] ${message}`, extra);
       },
     });
     s.kafka = kafka;
@@ -840,7 +871,18 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
         );
       } catch (err) {
         if (s.stopped) return out;
-        if (isRejoinError(err) || !isRetriableKafkaError(err)) throw commitError(err, secrets, redact);
+        const rejoin = rejoinErrorOf(err);
+        if (rejoin !== undefined) {
+          // A rebalance (kafkajs wraps the broker's answer, e.g. ILLEGAL_GENERATION, in a
+          // non-retriable error): routine, never fatal. The consumer rejoins by itself; commit
+          // again once it has — partitions it keeps are committed then, lost ones are another
+          // member's (their records, still durable here, are skipped by that member's sinks).
+          log('info', 'offset commit deferred: the group is rebalancing', { groupId: options.groupId, reason: rejoin });
+          await waitForState(backoff(attempt, REJOIN_RETRY_INITIAL_MS));
+          attempt += 1;
+          continue;
+        }
+        if (!isRetriableKafkaError(err)) throw sanitize(err, secrets, redact);
         if (!s.emitting) {
           // Draining during an outage: the records are durable; a restart reads them again
           // from the last committed offsets and sinks that hold them skip them.
@@ -941,9 +983,16 @@ export function isRetriableKafkaError(err: unknown): boolean {
   return typeof root.name === 'string' && root.name.startsWith('KafkaJS') && root.retriable === true;
 }
 
-function isRejoinError(err: unknown): boolean {
-  const type = typeof err === 'object' && err !== null ? (err as { type?: unknown }).type : undefined;
-  return typeof type === 'string' && REJOIN_ERRORS.has(type);
+/** The broker error type of a commit failure that a rejoin of the group fixes, looked up along the `cause` chain. */
+function rejoinErrorOf(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    const { type, cause } = e as { type?: unknown; cause?: unknown };
+    if (typeof type === 'string' && REJOIN_ERRORS.has(type)) return type;
+    if (cause === e) break;
+    e = cause;
+  }
+  return undefined;
 }
 
 function describeError(err: unknown): string {
@@ -1064,22 +1113,6 @@ function sanitize(err: unknown, secrets: readonly string[], redact: (s: string) 
   return copy;
 }
 
-/** Commit failures that a rejoin fixes are marked retriable for `commitOffsets()`'s retry. */
-function commitError(err: unknown, secrets: readonly string[], redact: (s: string) => string): unknown {
-  const e = sanitize(err, secrets, redact);
-  if (typeof e === 'object' && e !== null) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string' && REJOIN_ERRORS.has(type)) {
-      try {
-        (e as { retriable?: boolean }).retriable = true;
-      } catch {
-        return Object.assign(new Error(errorText(e, redact)), { retriable: true, type });
-      }
-    }
-  }
-  return e;
-}
-
 function toKafkaLogLevel(level: KafkaLogLevel | 'nothing'): LogLevel {
   switch (level) {
     case 'nothing':
@@ -1093,6 +1126,46 @@ function toKafkaLogLevel(level: KafkaLogLevel | 'nothing'): LogLevel {
     case 'debug':
       return LogLevel.DEBUG;
   }
+}
+
+/**
+ * Broker answers that kafkajs (or this source) retries by itself — a rebalance, a coordinator
+ * that moved or is still loading, a leader election, a topic created a moment ago. kafkajs logs
+ * them at ERROR; they need no person, so they are logged lower.
+ */
+const RETRIED_ANSWERS = [
+  'The group coordinator is not available',
+  'This is not the correct coordinator for this group',
+  'The coordinator is loading and hence can\'t process requests',
+  'The group is rebalancing, so a rejoin is needed',
+  'Specified group generation id is not valid',
+  'The coordinator is not aware of this member',
+  'There is no leader for this topic-partition as we are in the middle of a leadership election',
+  'This server is not the leader for that topic-partition',
+  'The request timed out',
+];
+
+/**
+ * The level a kafkajs log line is logged at: its own, except that ERROR lines about a condition
+ * that is retried by itself become `debug` (a broker's answer to one request, which the caller
+ * retries) or `warn` (kafkajs re-joining, restarting, or looking for a broker: health reports
+ * an outage that lasts).
+ */
+function clientLogLevel(entry: LogEntry): KafkaLogLevel {
+  const level = fromKafkaLogLevel(entry.level);
+  if (level !== 'error') return level;
+  const { message, error } = entry.log as { message: string; error?: unknown };
+  const text = `${message} ${typeof error === 'string' ? error : ''}`;
+  if (entry.namespace === 'Connection' && RETRIED_ANSWERS.some((a) => text.includes(a))) return 'debug';
+  if (
+    RETRIED_ANSWERS.some((a) => text.includes(a)) ||
+    message.startsWith('Restarting the consumer') ||
+    message.startsWith('Failed to connect to seed broker') ||
+    message.startsWith('Failed to connect to broker, reconnecting')
+  ) {
+    return 'warn';
+  }
+  return level;
 }
 
 function fromKafkaLogLevel(level: LogLevel): KafkaLogLevel {

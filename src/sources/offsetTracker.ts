@@ -51,6 +51,8 @@ export interface TrackerStats {
 interface PartitionState {
   readonly topic: string;
   readonly partition: number;
+  /** Assigned to this consumer now (a revoked partition keeps its state while its records are in flight). */
+  owned: boolean;
   /** Emitted offsets, strictly increasing; entries before `head` are acknowledged. */
   offsets: bigint[];
   sizes: number[];
@@ -72,18 +74,29 @@ function keyOf(topic: string, partition: number): string {
 /**
  * Tracks emitted and acknowledged offsets per partition.
  *
+ * The invariant it enforces: **an offset is emitted at most once per partition for the
+ * tracker's lifetime** (one subscription of the source). Whatever moved the consumer — a
+ * rebalance that keeps or returns a partition, a new generation, a seek, start-up look-ups
+ * retried — the broker may hand over records already emitted; `emit()` refuses every offset at
+ * or below the partition's last emitted one, so no second copy of a record enters the chain
+ * while its first copy is in flight (and none after it is durable either). Only a new
+ * subscription (`clear()`) starts over, when nothing of the old chain is in flight any more.
+ *
  * Rules:
- * - `emit()` records offsets in increasing order per partition. Offsets need not be contiguous
- *   (compaction, transaction markers): only emitted offsets count. An offset at or below the
- *   last emitted one means the broker redelivers (after a rebalance or a seek): the partition's
- *   state starts fresh at that record.
+ * - `emit()` records offsets in increasing order per partition and returns `true`; an offset at
+ *   or below the last emitted (or skipped) one returns `false` and must not be emitted. Offsets
+ *   need not be contiguous (compaction, transaction markers): only emitted offsets count.
  * - `acknowledge()` accepts refs in any order, from any number of sinks; refs of unknown
- *   partitions (revoked, never assigned) or unknown offsets are ignored. A record releases its
- *   in-flight budget on its first acknowledgement.
+ *   partitions or unknown offsets are ignored. A record releases its in-flight budget on its
+ *   first acknowledgement.
  * - The committable offset of a partition is its lowest emitted-but-unacknowledged offset, or
  *   last emitted + 1 when every emitted record is acknowledged. Nothing past an unacknowledged
  *   record is ever committable.
- * - `revoke()` drops a partition's state and releases its budget; `assign()` starts it fresh.
+ * - `revoke()` marks a partition as not owned: it is no longer committed (`pending()`) nor
+ *   reported (`stats()`), but its records already emitted stay in flight — they are still in the
+ *   chain and will be written — so their budget stays held and their acknowledgements still
+ *   count. `assign()` owns it again with that state, so a partition that comes back is not
+ *   emitted twice either.
  */
 export class OffsetTracker {
   readonly #partitions = new Map<string, PartitionState>();
@@ -102,52 +115,52 @@ export class OffsetTracker {
     return this.#inFlightBytes;
   }
 
-  /** Starts a partition fresh (drops any previous state of it). */
+  /** Owns a partition (again): its state, if any, is kept (see the class rules). */
   assign(topic: string, partition: number): void {
-    this.revoke(topic, partition);
-    this.#partitions.set(keyOf(topic, partition), fresh(topic, partition));
+    this.#stateOf(topic, partition).owned = true;
   }
 
-  /** Drops a partition's state and releases the budget of its in-flight records. */
+  /**
+   * The partition is no longer owned: not committed nor reported any more. Its emitted records
+   * stay in flight (budget held, acknowledgements counted) until the chain writes them.
+   */
   revoke(topic: string, partition: number): void {
-    this.#last = undefined;
-    const key = keyOf(topic, partition);
-    const state = this.#partitions.get(key);
-    if (!state) return;
-    this.#release(state);
-    this.#partitions.delete(key);
+    const state = this.#partitions.get(keyOf(topic, partition));
+    if (state) state.owned = false;
   }
 
-  /** Drops every partition not in `assigned` and starts fresh those newly in it. */
+  /** Owns exactly `assigned`: revokes every other partition, assigns these. */
   reassign(assigned: ReadonlyArray<{ topic: string; partition: number }>): void {
     const keep = new Set(assigned.map((a) => keyOf(a.topic, a.partition)));
     for (const [key, state] of this.#partitions) {
-      if (!keep.has(key)) this.revoke(state.topic, state.partition);
+      if (!keep.has(key)) state.owned = false;
     }
-    for (const a of assigned) {
-      if (!this.#partitions.has(keyOf(a.topic, a.partition))) this.assign(a.topic, a.partition);
-    }
+    for (const a of assigned) this.assign(a.topic, a.partition);
   }
 
-  /** Drops every partition and releases the whole budget. */
+  /** Forgets every partition and releases the whole budget: a new chain, nothing in flight. */
   clear(): void {
-    for (const state of [...this.#partitions.values()]) this.revoke(state.topic, state.partition);
+    for (const state of this.#partitions.values()) this.#release(state);
+    this.#partitions.clear();
+    this.#last = undefined;
   }
 
   isAssigned(topic: string, partition: number): boolean {
-    return this.#partitions.has(keyOf(topic, partition));
+    return this.#partitions.get(keyOf(topic, partition))?.owned === true;
   }
 
-  /** Records an emitted record; it stays in flight until acknowledged. */
-  emit(topic: string, partition: number, offset: bigint, size: number): void {
-    const last = this.#last;
-    let state: PartitionState | undefined;
-    if (last !== undefined && last.partition === partition && last.topic === topic && (last.lastEmitted === undefined || offset > last.lastEmitted)) {
-      state = last; // hot path: the next record of the same partition
-    } else {
-      state = this.#emitSlow(topic, partition, offset);
+  /**
+   * Records an emitted record; it stays in flight until acknowledged. Returns `false`, recording
+   * nothing, for an offset at or below the partition's last emitted one: a redelivery, whose
+   * first copy is in flight or durable — the caller must not emit it.
+   */
+  emit(topic: string, partition: number, offset: bigint, size: number): boolean {
+    let state = this.#last;
+    if (state === undefined || state.partition !== partition || state.topic !== topic) {
+      state = this.#stateOf(topic, partition);
       this.#last = state;
     }
+    if (state.lastEmitted !== undefined && offset <= state.lastEmitted) return false;
     state.offsets.push(offset);
     state.sizes.push(size);
     state.done.push(false);
@@ -156,42 +169,27 @@ export class OffsetTracker {
     this.#inFlightBytes += size;
     if (this.#inFlightRecords > this.#peakRecords) this.#peakRecords = this.#inFlightRecords;
     if (this.#inFlightBytes > this.#peakBytes) this.#peakBytes = this.#inFlightBytes;
+    return true;
   }
 
-  /** The state `emit()` appends to: found, created, or started over on a redelivery. */
-  #emitSlow(topic: string, partition: number, offset: bigint): PartitionState {
+  /** A partition's state, created (owned) if missing. */
+  #stateOf(topic: string, partition: number): PartitionState {
     const key = keyOf(topic, partition);
     let state = this.#partitions.get(key);
     if (!state) {
       state = fresh(topic, partition);
-      this.#partitions.set(key, state);
-    } else if (state.lastEmitted !== undefined && offset <= state.lastEmitted) {
-      // Redelivery: start over from this record (keep what is known to be committed).
-      this.#release(state);
-      const committed = state.committed;
-      const hwm = state.highWatermark;
-      state = fresh(topic, partition);
-      state.committed = committed;
-      state.highWatermark = hwm;
       this.#partitions.set(key, state);
     }
     return state;
   }
 
   /**
-   * The partition restarts at `offset` (a seek to where a sink already holds everything
-   * before it): its state starts fresh and `offset` is committable until records are emitted.
+   * The partition restarts at `offset` (a seek to where a sink already holds everything before
+   * it): offsets below it are never emitted, and `offset` is committable once the records
+   * emitted before (if any) are acknowledged. Same as `skipTo`; named for the seek.
    */
   resumeAt(topic: string, partition: number, offset: bigint): void {
-    this.#last = undefined;
-    const key = keyOf(topic, partition);
-    const old = this.#partitions.get(key);
-    if (old) this.#release(old);
-    const state = fresh(topic, partition);
-    state.lastEmitted = offset - 1n;
-    state.committed = old?.committed;
-    state.highWatermark = old?.highWatermark;
-    this.#partitions.set(key, state);
+    this.skipTo(topic, partition, offset);
   }
 
   /**
@@ -199,12 +197,7 @@ export class OffsetTracker {
    * compacted records): once every emitted record is acknowledged, `next` is committable.
    */
   skipTo(topic: string, partition: number, next: bigint): void {
-    const key = keyOf(topic, partition);
-    let state = this.#partitions.get(key);
-    if (!state) {
-      state = fresh(topic, partition);
-      this.#partitions.set(key, state);
-    }
+    const state = this.#stateOf(topic, partition);
     if (state.lastEmitted === undefined || next - 1n > state.lastEmitted) state.lastEmitted = next - 1n;
   }
 
@@ -267,10 +260,11 @@ export class OffsetTracker {
     return first ?? state.lastEmitted + 1n;
   }
 
-  /** Committable positions that advanced beyond the last committed one. */
+  /** Committable positions of owned partitions that advanced beyond the last committed one. */
   pending(): CommittedOffset[] {
     const out: CommittedOffset[] = [];
     for (const state of this.#partitions.values()) {
+      if (!state.owned) continue;
       const offset = this.committable(state.topic, state.partition);
       if (offset === undefined) continue;
       if (state.committed !== undefined && offset <= state.committed) continue;
@@ -302,6 +296,7 @@ export class OffsetTracker {
   stats(): TrackerStats {
     const partitions: PartitionStats[] = [];
     for (const s of this.#partitions.values()) {
+      if (!s.owned) continue;
       partitions.push({
         topic: s.topic,
         partition: s.partition,
@@ -334,6 +329,7 @@ function fresh(topic: string, partition: number): PartitionState {
   return {
     topic,
     partition,
+    owned: true,
     offsets: [],
     sizes: [],
     done: [],

@@ -91,38 +91,56 @@ describe('OffsetTracker', () => {
     expect(t.pending()).toEqual([{ topic: 'u', partition: 0, offset: 4n }]);
   });
 
-  it('drops a revoked partition, releases its budget and ignores its late acks', () => {
+  it('stops committing and reporting a revoked partition, but keeps its in-flight records and their acks', () => {
     const t = new OffsetTracker();
     t.emit('t', 0, 0n, 5);
     t.emit('t', 0, 1n, 5);
     t.emit('t', 1, 0n, 7);
     t.reassign([{ topic: 't', partition: 1 }]);
     expect(t.isAssigned('t', 0)).toBe(false);
-    expect(t.inFlightRecords).toBe(1);
-    expect(t.inFlightBytes).toBe(7);
-    expect(t.acknowledge([ref(0n, 0), ref(1n, 0)])).toBe(0);
-    expect(t.committable('t', 0)).toBeUndefined();
-    // Only the owned partition remains; its first emitted offset is committable (pins the start).
+    // Its records are still in the chain: they hold their budget until written.
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([3, 17]);
+    expect(t.stats().partitions.map((p) => p.partition)).toEqual([1]);
     expect(t.pending()).toEqual([{ topic: 't', partition: 1, offset: 0n }]);
-    // Re-assigned later: starts fresh.
+    expect(t.acknowledge([ref(0n, 0)])).toBe(1);
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([2, 12]);
+    // Assigned back while offset 1 is still in flight: the broker sends 0..2 again from the
+    // group's committed offset; only 2 is new.
     t.reassign([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }]);
-    expect(t.committable('t', 0)).toBeUndefined();
-    t.emit('t', 0, 1n, 5);
+    expect(t.emit('t', 0, 0n, 5)).toBe(false);
+    expect(t.emit('t', 0, 1n, 5)).toBe(false);
+    expect(t.emit('t', 0, 2n, 5)).toBe(true);
+    // Nothing past the first copy of 1 is committable until it is acknowledged.
     expect(t.committable('t', 0)).toBe(1n);
+    t.acknowledge([ref(2n, 0)]);
+    expect(t.committable('t', 0)).toBe(1n);
+    t.acknowledge([ref(1n, 0)]);
+    expect(t.committable('t', 0)).toBe(3n);
+    expect(t.pending()).toContainEqual({ topic: 't', partition: 0, offset: 3n });
   });
 
-  it('starts a partition over when records are redelivered from an earlier offset', () => {
+  it('never emits an offset twice: a partition kept through a rebalance is read again from the committed offset', () => {
     const t = new OffsetTracker();
-    for (let o = 0n; o < 3n; o++) t.emit('t', 0, o, 2);
+    for (let o = 0n; o < 3n; o++) expect(t.emit('t', 0, o, 2)).toBe(true);
     t.acknowledge([ref(0n)]);
     t.markCommitted('t', 0, 1n);
-    t.emit('t', 0, 1n, 2); // broker goes back to the committed offset
-    expect(t.inFlightRecords).toBe(1);
-    expect(t.inFlightBytes).toBe(2);
+    t.reassign([{ topic: 't', partition: 0 }]); // a new generation keeps the partition
+    expect(t.emit('t', 0, 1n, 2)).toBe(false); // the broker goes back to the committed offset
+    expect(t.emit('t', 0, 2n, 2)).toBe(false);
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([2, 4]);
+    expect(t.emit('t', 0, 3n, 2)).toBe(true);
     expect(t.committed('t', 0)).toBe(1n);
     expect(t.committable('t', 0)).toBe(1n);
-    t.acknowledge([ref(1n)]);
-    expect(t.committable('t', 0)).toBe(2n);
+    t.acknowledge([ref(1n), ref(2n), ref(3n)]);
+    expect(t.committable('t', 0)).toBe(4n);
+  });
+
+  it('starts over only with a new chain (clear)', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 5n, 1);
+    t.clear();
+    expect([t.inFlightRecords, t.inFlightBytes]).toEqual([0, 0]);
+    expect(t.emit('t', 0, 5n, 1)).toBe(true);
   });
 
   it('stays exact over many records (compaction of acknowledged prefixes)', () => {
@@ -149,15 +167,25 @@ describe('OffsetTracker', () => {
 describe('OffsetTracker.resumeAt', () => {
   it('makes the resume offset committable and continues from it', () => {
     const t = new OffsetTracker();
-    t.emit('t', 0, 3n, 1);
     t.resumeAt('t', 0, 30n);
     expect(t.inFlightRecords).toBe(0);
     expect(t.committable('t', 0)).toBe(30n);
+    expect(t.emit('t', 0, 29n, 1)).toBe(false); // below the resume offset: the sink holds it
     t.emit('t', 0, 30n, 1);
     t.emit('t', 0, 31n, 1);
     expect(t.committable('t', 0)).toBe(30n);
     t.acknowledge([{ topic: 't', partition: 0, offset: 30n }]);
     expect(t.committable('t', 0)).toBe(31n);
+  });
+
+  it('keeps records emitted before the seek in flight: the resume offset is committable after them', () => {
+    const t = new OffsetTracker();
+    t.emit('t', 0, 3n, 1);
+    t.resumeAt('t', 0, 30n);
+    expect(t.inFlightRecords).toBe(1);
+    expect(t.committable('t', 0)).toBe(3n);
+    t.acknowledge([{ topic: 't', partition: 0, offset: 3n }]);
+    expect(t.committable('t', 0)).toBe(30n);
   });
 });
 
