@@ -31,7 +31,8 @@ def storage_options(uri):
     if not uri.startswith("s3://"):
         return None
     opts = {
-        "AWS_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", "http://127.0.0.1:9000"),
+        # The local stack's S3 server (scripts/stack.sh: S3_PORT) unless S3_ENDPOINT_URL names one.
+        "AWS_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL") or f"http://127.0.0.1:{os.environ.get('S3_PORT') or '9000'}",
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "rxlake"),
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "rxlake-secret"),
         "AWS_REGION": os.environ.get("AWS_REGION", "us-east-1"),

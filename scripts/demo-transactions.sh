@@ -4,18 +4,24 @@
 # pipeline until caught up, and prints what delta-rs reads back and what PostgreSQL holds.
 #
 # Environment: DEMO_EVENTS (events per topic, default 3000), DEMO_CORRUPT_FRACTION (default
-# 0.02), DELTA_BASE_PATH (default ./data/transactions), plus everything the pipeline reads.
+# 0.02), DELTA_BASE_PATH (default ./data/transactions), plus everything the pipeline reads. The
+# local stack's ports follow KAFKA_PORT, KAFKA_CONTROLLER_PORT, S3_PORT, PG_PORT and its folder
+# RXLAKE_STACK_DIR (scripts/stack/README.md); KAFKA_BOOTSTRAP_SERVERS and POSTGRES_URL default
+# to that stack's broker and server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> local stack (and npm packages)"
 bash scripts/stack.sh up
 
+stack_dir="${RXLAKE_STACK_DIR:-.stack}"
+export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+
 export DELTA_BASE_PATH="${DELTA_BASE_PATH:-./data/transactions}"
 export HTTP_PORT="${HTTP_PORT:-0}"
 export BATCH_INTERVAL_SECONDS="${BATCH_INTERVAL_SECONDS:-2}"
 export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
-export POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:54329/postgres}"
+export POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/postgres}"
 export POSTGRES_SCHEMA="${POSTGRES_SCHEMA:-${PIPELINE_ID:-transactions}}"
 events="${DEMO_EVENTS:-3000}"
 corrupt="${DEMO_CORRUPT_FRACTION:-0.02}"
@@ -40,4 +46,4 @@ node -e '
     console.log(JSON.stringify(out));
     await pool.end();
   })().catch((e) => { console.error(e.message); process.exit(1); });
-' | .stack/venv/bin/python scripts/transactions_summary.py "$DELTA_BASE_PATH"
+' | "$stack_dir/venv/bin/python" scripts/transactions_summary.py "$DELTA_BASE_PATH"

@@ -4,20 +4,24 @@
 # caught up into a local folder, and prints what delta-rs reads back from each table.
 #
 # Environment: DEMO_EVENTS (events per topic, default 500), DEMO_CORRUPT_FRACTION (default 0.05),
-# DELTA_BASE_PATH (default ./data/bronze), plus everything the bronze pipeline reads.
+# DELTA_BASE_PATH (default ./data/bronze), plus everything the bronze pipeline reads. The local
+# stack's ports follow KAFKA_PORT, KAFKA_CONTROLLER_PORT, S3_PORT, PG_PORT and its folder
+# RXLAKE_STACK_DIR (scripts/stack/README.md); KAFKA_BOOTSTRAP_SERVERS defaults to that broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> local stack (and npm packages)"
 bash scripts/stack.sh up
 
+stack_dir="${RXLAKE_STACK_DIR:-.stack}"
+export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
 export DELTA_BASE_PATH="${DELTA_BASE_PATH:-./data/bronze}"
 export HTTP_PORT="${HTTP_PORT:-0}"
 export BATCH_INTERVAL_SECONDS="${BATCH_INTERVAL_SECONDS:-2}"
 export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
 events="${DEMO_EVENTS:-500}"
 corrupt="${DEMO_CORRUPT_FRACTION:-0.05}"
-mkdir -p .stack
+mkdir -p "$stack_dir"
 
 # The tables remember the Kafka offsets they hold; a new Kafka cluster (e.g. after
 # `stack.sh reset`) restarts offsets at 0, which the bronze job refuses (it would skip new
@@ -27,7 +31,7 @@ case "$DELTA_BASE_PATH" in
   *)
     cluster=$(node -e "
       const { Kafka, logLevel } = require('kafkajs');
-      const admin = new Kafka({ brokers: (process.env.KAFKA_BOOTSTRAP_SERVERS || '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING }).admin();
+      const admin = new Kafka({ brokers: process.env.KAFKA_BOOTSTRAP_SERVERS.split(','), logLevel: logLevel.NOTHING }).admin();
       admin.connect().then(() => admin.describeCluster()).then((c) => { console.log(c.clusterId); return admin.disconnect(); });
     ")
     marker="$DELTA_BASE_PATH/.kafka-cluster-id"
@@ -43,11 +47,11 @@ esac
 
 echo "==> producing ${events} events per topic (${corrupt} corrupt) to 8 topics"
 npx tsx src/tools/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)" \
-  --manifest .stack/demo-manifest.json
+  --manifest "$stack_dir/demo-manifest.json"
 
 echo "==> bronze pipeline until caught up → ${DELTA_BASE_PATH}"
 # A smaller V8 young generation: same speed, ~90 MB less peak memory (see README, "Memory").
 node --max-semi-space-size=8 --import tsx src/pipelines/bronze.ts --until-caught-up
 
 echo "==> tables as delta-rs reads them (${DELTA_BASE_PATH})"
-.stack/venv/bin/python scripts/bronze_summary.py "$DELTA_BASE_PATH"
+"$stack_dir/venv/bin/python" scripts/bronze_summary.py "$DELTA_BASE_PATH"

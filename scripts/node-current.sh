@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 major="${RXLAKE_NODE_MAJOR:-24}"
 stack="${RXLAKE_STACK_DIR:-.stack}"
 mkdir -p "$stack"
-# Reuse any installed build of that major version.
-for d in "$stack"/node-"$major".*; do
+# Reuse any installed build of that major version, here or in the RXLAKE_STACK_REUSE folder
+# (default this checkout's .stack; see scripts/stack/README.md).
+for d in "$stack"/node-"$major".* "${RXLAKE_STACK_REUSE-.stack}"/node-"$major".*; do
   if [ -x "$d/bin/node" ]; then
     echo "$(cd "$d" && pwd)/bin/node"
     exit 0

@@ -8,11 +8,14 @@
 #   bash scripts/stack.sh reset [SERVICE...]   stop and wipe the data (topics, objects, tables);
 #                                              downloads and the venv stay
 #
-# SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored):
-#   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:9092 (controller 9093)
-#   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:9000, bucket rxlake
-#   PostgreSQL 15                         127.0.0.1:54329, user postgres, trust
+# SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored;
+# RXLAKE_STACK_DIR moves it):
+#   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:$KAFKA_PORT [9092] (controller $KAFKA_CONTROLLER_PORT [9093])
+#   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:$S3_PORT [9000], bucket rxlake
+#   PostgreSQL 15                         127.0.0.1:$PG_PORT [54329], user postgres, trust
 #   Python venv with deltalake + pyarrow  .stack/venv
+# A stack in another RXLAKE_STACK_DIR links the downloads (Kafka jars, S3Proxy jar, venv) of
+# RXLAKE_STACK_REUSE [<checkout>/.stack] when that folder has them, instead of fetching them again.
 # Needs: Java 17 + Maven (installed with apt-get if missing), node_modules (npm ci) for the
 # Kafka readiness probe, and as root the Debian package postgresql (installed if missing).
 set -euo pipefail
@@ -20,23 +23,28 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/scripts/stack"
 STACK="${RXLAKE_STACK_DIR:-$ROOT/.stack}"
+mkdir -p "$STACK"
+STACK="$(cd "$STACK" && pwd)"
 RUN="$STACK/run"
+# Downloads already made by another stack folder (default: this checkout's .stack) are linked
+# into this one instead of fetched again; empty: never.
+REUSE="${RXLAKE_STACK_REUSE-$ROOT/.stack}"
 
 KAFKA_VERSION="${KAFKA_VERSION:-3.9.2}"
 KAFKA_HOST=127.0.0.1
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HEAP="${KAFKA_HEAP:--Xms128m -Xmx512m}"
 
 S3PROXY_VERSION="${S3PROXY_VERSION:-4.1.0}"
 S3_HOST=127.0.0.1
-S3_PORT=9000
+S3_PORT="${S3_PORT:-9000}"
 S3_BUCKET=rxlake
 S3_IDENTITY="${AWS_ACCESS_KEY_ID:-rxlake}"
 S3_CREDENTIAL="${AWS_SECRET_ACCESS_KEY:-rxlake-secret}"
 S3_HEAP="${S3_HEAP:--Xms64m -Xmx1g}"
 
-PG_PORT=54329
+PG_PORT="${PG_PORT:-54329}"
 PG_HOST=127.0.0.1
 
 START_TIMEOUT="${STACK_START_TIMEOUT:-120}"
@@ -60,6 +68,41 @@ die_with_log() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# The port variables: whole numbers 1-65535, all different.
+check_ports() {
+  local name value seen=" "
+  for name in KAFKA_PORT KAFKA_CONTROLLER_PORT S3_PORT PG_PORT; do
+    value="${!name}"
+    [[ "$value" =~ ^[0-9]+$ ]] && [ "$value" -ge 1 ] && [ "$value" -le 65535 ] \
+      || die "$name=\"$value\" is not a TCP port (1-65535)"
+    case "$seen" in *" $value "*) die "$name=$value: the port variables KAFKA_PORT, KAFKA_CONTROLLER_PORT, S3_PORT, PG_PORT must differ" ;; esac
+    seen="$seen$value "
+  done
+}
+
+# A service this stack folder already runs must run on the port asked for now: a second stack
+# takes another RXLAKE_STACK_DIR. $1 service, $2 port file, $3 variable, $4 port asked for.
+same_port() {
+  local name=$1 file=$2 var=$3 want=$4 had
+  had="$(cat "$file" 2>/dev/null || true)"
+  [ -z "$had" ] || [ "$had" = "$want" ] && return 0
+  die "$name: this stack ($STACK) already runs it on port $had, not $var=$want: 'bash scripts/stack.sh down $name' first, or give the second stack its own RXLAKE_STACK_DIR"
+}
+
+# Links a download ($1, a path below the stack folder) from the RXLAKE_STACK_REUSE folder when
+# this stack has none and that one has it ($2: a file that shows the download is complete).
+reuse_download() {
+  local rel=$1 marker=${2:-}
+  [ -n "$REUSE" ] && [ -d "$REUSE" ] && [ ! -e "$STACK/$rel" ] || return 1
+  local from
+  from="$(cd "$REUSE" && pwd)"
+  [ "$from" != "$STACK" ] && [ -e "$from/$rel${marker:+/$marker}" ] || return 1
+  rm -f "$STACK/$rel" # a link left dangling by a removed folder
+  mkdir -p "$(dirname "$STACK/$rel")"
+  ln -s "$from/$rel" "$STACK/$rel"
+  log "linked $STACK/$rel -> $from/$rel (already downloaded there; RXLAKE_STACK_REUSE)"
+}
 
 # True if the pid file names a live process that this stack started (its command line mentions
 # the stack directory), so a recycled pid is never taken for ours.
@@ -174,9 +217,11 @@ KAFKA_LIBS="$KAFKA_DIR/libs-$KAFKA_VERSION"
 KAFKA_DATA="$KAFKA_DIR/data"
 KAFKA_LOG="$KAFKA_DIR/kafka.log"
 KAFKA_PID="$RUN/kafka.pid"
+KAFKA_PORTS="$RUN/kafka.port"
 
 kafka_install() {
   [ -f "$KAFKA_LIBS/.complete" ] && return 0
+  reuse_download "kafka/libs-$KAFKA_VERSION" .complete && return 0
   need_java
   log "kafka: resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION + slf4j-reload4j from Maven Central (first run only)"
   rm -rf "$KAFKA_LIBS"
@@ -215,6 +260,7 @@ kafka_ready() {
 }
 
 kafka_up() {
+  pid_alive "$KAFKA_PID" && same_port kafka "$KAFKA_PORTS" KAFKA_PORT "$KAFKA_PORT"
   if pid_alive "$KAFKA_PID" && kafka_ready; then
     log "kafka: already running (pid $(cat "$KAFKA_PID")) on $KAFKA_HOST:$KAFKA_PORT"
     return 0
@@ -223,9 +269,9 @@ kafka_up() {
     if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
       # Another checkout's stack (or CI's) may already serve this port: reuse it if it answers.
       kafka_ready && { log "kafka: $KAFKA_HOST:$KAFKA_PORT already served by a broker this checkout did not start; using it"; return 0; }
-      die "kafka: $KAFKA_HOST:$KAFKA_PORT is taken by a process this script did not start (and it is no Kafka broker)"
+      die "kafka: $KAFKA_HOST:$KAFKA_PORT is taken by a process this script did not start (and it is no Kafka broker): set KAFKA_PORT (and KAFKA_CONTROLLER_PORT) to free ports, e.g. KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093"
     fi
-    port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start"
+    port_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" && die "kafka: $KAFKA_HOST:$KAFKA_CONTROLLER_PORT is taken by a process this script did not start: set KAFKA_CONTROLLER_PORT to a free port"
     kafka_install
     kafka_configure
     log "kafka: starting"
@@ -233,12 +279,13 @@ kafka_up() {
       -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$KAFKA_DIR/log4j.properties" -Dkafka.logs.dir="$KAFKA_DIR" \
       -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties"
+    echo "$KAFKA_PORT" >"$KAFKA_PORTS"
   fi
   wait_ready kafka kafka_ready "$KAFKA_LOG" 0.5 "$KAFKA_PID"
   log "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID"), ${WAITED}s), log $KAFKA_LOG"
 }
 
-kafka_down() { stop_pidfile kafka "$KAFKA_PID" 30; }
+kafka_down() { stop_pidfile kafka "$KAFKA_PID" 30 && rm -f "$KAFKA_PORTS"; }
 
 kafka_status() {
   if pid_alive "$KAFKA_PID" && kafka_ready; then
@@ -260,10 +307,12 @@ S3_JAR="$S3_DIR/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar"
 S3_DATA="$S3_DIR/data"
 S3_LOG="$S3_DIR/s3proxy.log"
 S3_PID="$RUN/s3.pid"
+S3_PORTS="$RUN/s3.port"
 S3_ENDPOINT="http://$S3_HOST:$S3_PORT"
 
 s3_install() {
   [ -f "$S3_JAR" ] && return 0
+  reuse_download "s3/$(basename "$S3_JAR")" && return 0
   need_java
   log "s3: fetching org.gaul:s3proxy:$S3PROXY_VERSION:jar-with-dependencies from Maven Central (first run only)"
   mkdir -p "$S3_DIR"
@@ -316,6 +365,7 @@ s3_ready() {
 
 s3_up() {
   command -v curl >/dev/null || apt_install curl
+  pid_alive "$S3_PID" && same_port s3 "$S3_PORTS" S3_PORT "$S3_PORT"
   if pid_alive "$S3_PID" && s3_ready; then
     s3_bucket
     log "s3: already running (pid $(cat "$S3_PID")) at $S3_ENDPOINT, bucket $S3_BUCKET"
@@ -327,7 +377,7 @@ s3_up() {
         log "s3: $S3_ENDPOINT already served (bucket $S3_BUCKET, same credentials) by a process this checkout did not start; using it"
         return 0
       fi
-      die "s3: $S3_HOST:$S3_PORT is taken by a process this script did not start (and it does not serve bucket $S3_BUCKET with these credentials)"
+      die "s3: $S3_HOST:$S3_PORT is taken by a process this script did not start (and it does not serve bucket $S3_BUCKET with these credentials): set S3_PORT to a free port, e.g. S3_PORT=19000"
     fi
     s3_install
     s3_configure
@@ -336,13 +386,14 @@ s3_up() {
       -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
       -Dlogback.statusListenerClass=ch.qos.logback.core.status.NopStatusListener \
       -jar "$S3_JAR" --properties "$S3_DIR/s3proxy.properties"
+    echo "$S3_PORT" >"$S3_PORTS"
   fi
   wait_ready s3 s3_ready "$S3_LOG" 0.3 "$S3_PID"
   s3_bucket
   log "s3: ready at $S3_ENDPOINT (pid $(cat "$S3_PID"), ${WAITED}s), bucket $S3_BUCKET, data $S3_DATA, log $S3_LOG"
 }
 
-s3_down() { stop_pidfile s3 "$S3_PID" 15; }
+s3_down() { stop_pidfile s3 "$S3_PID" 15 && rm -f "$S3_PORTS"; }
 
 s3_status() {
   if pid_alive "$S3_PID" && s3_ready; then
@@ -360,6 +411,7 @@ s3_status() {
 # PostgreSQL 15: a throwaway cluster under .stack/pg, owned by the postgres OS user when root
 # ---------------------------------------------------------------------------------------------
 PG_PID="$RUN/pg.pid"
+PG_PORTS="$RUN/pg.port"
 PG_BIN=""
 
 # The cluster lives in .stack/pg when the postgres OS user can reach it; a checkout under a
@@ -417,6 +469,7 @@ pg_server_pid() { head -n1 "$PG_DATA/postmaster.pid" 2>/dev/null || true; }
 pg_up() {
   pg_install
   pg_paths
+  pid_alive "$PG_PID" "$PG_DIR" && same_port pg "$PG_PORTS" PG_PORT "$PG_PORT"
   if pid_alive "$PG_PID" "$PG_DIR" && pg_ready; then
     log "pg: already running (pid $(cat "$PG_PID")) on $PG_HOST:$PG_PORT"
     return 0
@@ -427,7 +480,7 @@ pg_up() {
         log "pg: $PG_HOST:$PG_PORT already served (user postgres, trust) by a server this checkout did not start; using it"
         return 0
       fi
-      die "pg: $PG_HOST:$PG_PORT is taken by a process this script did not start (and user postgres cannot log in)"
+      die "pg: $PG_HOST:$PG_PORT is taken by a process this script did not start (and user postgres cannot log in): set PG_PORT to a free port, e.g. PG_PORT=55329"
     fi
     # The socket path must fit in 107 bytes; fall back to a private temp dir for deep checkouts.
     if [ "${#PG_SOCK}" -gt 90 ]; then PG_SOCK="$(mktemp -d /tmp/rxlake-pg.XXXXXX)"; fi
@@ -446,6 +499,7 @@ pg_up() {
       -o "-p $PG_PORT -k $PG_SOCK -c listen_addresses=$PG_HOST" start >/dev/null 2>&1 \
       || die_with_log "pg: pg_ctl start failed" "$PG_LOG"
     pg_server_pid >"$PG_PID"
+    echo "$PG_PORT" >"$PG_PORTS"
   fi
   wait_ready pg pg_ready "$PG_LOG" 0.3 "$PG_PID" "$PG_DIR"
   log "pg: ready on $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), user postgres (trust), data $PG_DATA, log $PG_LOG"
@@ -456,12 +510,12 @@ pg_down() {
     local pid
     pid="$(cat "$PG_PID")"
     if as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 30 stop >/dev/null 2>&1; then
-      rm -f "$PG_PID"
+      rm -f "$PG_PID" "$PG_PORTS"
       log "pg: stopped (pid $pid)"
       return 0
     fi
   fi
-  stop_pidfile pg "$PG_PID" 30 "$PG_DIR"
+  stop_pidfile pg "$PG_PID" 30 "$PG_DIR" && rm -f "$PG_PORTS"
 }
 
 pg_status() {
@@ -492,6 +546,7 @@ venv_create() {
 venv_ok() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import deltalake, pyarrow' >/dev/null 2>&1; }
 
 venv_up() {
+  venv_ok || { reuse_download venv bin/python && venv_ok; } || true
   if venv_ok; then
     log "venv: ready $VENV (deltalake $("$VENV/bin/python" -c 'import deltalake; print(deltalake.__version__)'))"
     return 0
@@ -540,6 +595,7 @@ main() {
   mkdir -p "$STACK" "$RUN"
   case "$cmd" in
     up)
+      check_ports
       npm_deps
       for s in "${services[@]}"; do "${s}_up"; done
       log "all up: ${services[*]}"

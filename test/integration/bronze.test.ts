@@ -71,6 +71,7 @@ function checkTopic(topic: BronzeTopic, manifest: Manifest, rows: TableRows): vo
 
 function configFor(env: Record<string, string>) {
   return loadBronzeConfig({
+    ...stack.jobEnv,
     HTTP_PORT: '0',
     PROGRESS_INTERVAL_SECONDS: '0',
     BATCH_INTERVAL_SECONDS: '0.5',

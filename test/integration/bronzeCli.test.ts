@@ -23,7 +23,7 @@ function bronze(args: string[], env: Record<string, string>): Promise<{ code: nu
   return new Promise((resolve) => {
     const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'bronze.ts'), ...args], {
       cwd: stack.root,
-      env: { ...process.env, HTTP_PORT: '0', PROGRESS_INTERVAL_SECONDS: '0', ...env },
+      env: { ...process.env, ...stack.jobEnv, HTTP_PORT: '0', PROGRESS_INTERVAL_SECONDS: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

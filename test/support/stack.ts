@@ -1,28 +1,55 @@
 /**
  * Where the local stack's real services listen (started by `scripts/stack.sh up`), and the
  * independent Delta reader. Every integration test takes its endpoints from here.
+ *
+ * The explicit variables win (`KAFKA_BOOTSTRAP_SERVERS`, `S3_ENDPOINT_URL`, `RXLAKE_PG_URL`,
+ * `RXLAKE_PYTHON`); otherwise the endpoints follow the stack script's own variables
+ * (`KAFKA_PORT`, `S3_PORT`, `PG_PORT`, `RXLAKE_STACK_DIR`), so a second stack on other ports
+ * is tested by setting the same variables for `scripts/stack.sh up` and for the tests.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
+const env = process.env;
+
+/** A port variable of scripts/stack.sh, or its default. */
+function stackPort(name: 'KAFKA_PORT' | 'S3_PORT' | 'PG_PORT', fallback: number): number {
+  const raw = (env[name] ?? '').trim();
+  if (raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}=${JSON.stringify(raw)} is not a TCP port (1-65535)`);
+  return port;
+}
+
+const kafkaBrokers = (env.KAFKA_BOOTSTRAP_SERVERS ?? `127.0.0.1:${stackPort('KAFKA_PORT', 9092)}`).split(',');
+const pgUrl = env.RXLAKE_PG_URL ?? `postgres://postgres@127.0.0.1:${stackPort('PG_PORT', 54329)}/postgres`;
+const stackDir = resolve(env.RXLAKE_STACK_DIR ?? join(root, '.stack')); // relative: to the working folder, as scripts/stack.sh takes it
 
 export const stack = {
-  kafkaBrokers: (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(','),
+  kafkaBrokers,
   s3: {
-    endpoint: process.env.S3_ENDPOINT_URL ?? 'http://127.0.0.1:9000',
-    accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? 'rxlake',
-    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? 'rxlake-secret',
-    region: process.env.AWS_REGION ?? 'us-east-1',
-    bucket: process.env.RXLAKE_TEST_BUCKET ?? 'rxlake',
+    endpoint: env.S3_ENDPOINT_URL ?? `http://127.0.0.1:${stackPort('S3_PORT', 9000)}`,
+    accessKeyId: env.AWS_ACCESS_KEY_ID ?? 'rxlake',
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? 'rxlake-secret',
+    region: env.AWS_REGION ?? 'us-east-1',
+    bucket: env.RXLAKE_TEST_BUCKET ?? 'rxlake',
   },
-  pgUrl: process.env.RXLAKE_PG_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres',
-  python: process.env.RXLAKE_PYTHON ?? join(root, '.stack', 'venv', 'bin', 'python'),
+  pgUrl,
+  python: env.RXLAKE_PYTHON ?? join(stackDir, 'venv', 'bin', 'python'),
+  /** The stack's folder (`RXLAKE_STACK_DIR`, default `.stack`). */
+  dir: stackDir,
+  /**
+   * The Kafka and PostgreSQL endpoints as a job's environment variables: spread them into every
+   * job configuration and job process, so a job never falls back to its own defaults
+   * (127.0.0.1:9092, …) when the stack runs elsewhere.
+   */
+  jobEnv: { KAFKA_BOOTSTRAP_SERVERS: kafkaBrokers.join(','), POSTGRES_URL: pgUrl } as Readonly<Record<string, string>>,
   /** A Node that strips types (22.18+), installed by scripts/node-current.sh; unset: use tsx. */
-  nodeCurrent: process.env.RXLAKE_NODE_CURRENT,
+  nodeCurrent: env.RXLAKE_NODE_CURRENT,
   root,
 } as const;
 
