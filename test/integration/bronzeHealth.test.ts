@@ -31,6 +31,7 @@ describe('bronze pipeline during a storage outage', () => {
     const first = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['ratings'], count: 200, partitions: 2, seed: 5 });
     const base = `s3://${stack.s3.bucket}/${uniqueName('health')}`;
     const config = loadBronzeConfig({
+      ...stack.jobEnv,
       KAFKA_TOPIC_PREFIX: prefix,
       KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
       BRONZE_TOPICS: 'ratings',

@@ -32,7 +32,7 @@ function startJob(env: Record<string, string>, args: string[] = []): Job {
   const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
   const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'bronze.ts'), ...args], {
     cwd: stack.root,
-    env: { ...process.env, HTTP_PORT: '0', PROGRESS_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, ...stack.jobEnv, HTTP_PORT: '0', PROGRESS_INTERVAL_SECONDS: '1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
