@@ -4,6 +4,7 @@ import type { AppendResult, DeltaTable, StagedAppend } from '../sinks/delta/tabl
 import type { BatchChunk } from './bufferTime.ts';
 import { isBatchChunk } from './bufferTime.ts';
 import { retryingWrite } from './internal/retryingWrite.ts';
+import { BatchRecords, uniqueRecords } from './internal/uniqueRecords.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
 
 export interface DeltaSinkOptions {
@@ -26,6 +27,10 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
  * durable. Exactly-once: each commit records a `txn` per source partition (appId from
  * `pipelineId`, topic and partition; version = last offset written) and rows at or below the
  * table's recorded version are skipped, so a replayed batch never duplicates.
+ *
+ * Defence in depth: a batch never commits a (topic, partition, offset) twice — a second copy
+ * inside one batch is dropped before encoding (counted in the ack's `skipped`). The Kafka source
+ * never emits one (see `OffsetTracker`); this holds for any upstream.
  *
  * Batches are written strictly one at a time, in order; empty batches are skipped (no ack).
  * Retriable failures (network, 5xx, throttling, a full disk, lost commit races) are retried
@@ -71,13 +76,13 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
   };
   const dedupe = { appId: options.appId ? (row: Row): string => appId(row) : cachedAppId, offset: (row: Row): bigint => row.offset };
 
-  /** Runs `append` (retrying as configured) and emits its ack. */
-  const write = (append: () => Promise<AppendResult>, refs: readonly RecordRef[]): Observable<SinkAck> =>
+  /** Runs `append` (retrying as configured) and emits its ack; `repeats`: copies dropped before it. */
+  const write = (append: () => Promise<AppendResult>, refs: readonly RecordRef[], repeats: number): Observable<SinkAck> =>
     retryingWrite(
       'deltaSink',
       async () => {
         const r = await append();
-        return { table: table.name, version: r.version, rows: r.rows, skipped: r.skipped, bytes: r.bytes, refs };
+        return { table: table.name, version: r.version, rows: r.rows, skipped: r.skipped + repeats, bytes: r.bytes, refs };
       },
       retry,
       options,
@@ -89,12 +94,12 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
       const jobs = new Subject<Observable<SinkAck>>();
       const writes = jobs.pipe(concatMap((job) => job)).subscribe(subscriber);
       /** The batch being received in chunks: its rows are encoded as they come. */
-      let open: { readonly staged: StagedAppend<Row>; readonly refs: RecordRef[] } | undefined;
+      let open: { readonly staged: StagedAppend<Row>; readonly refs: RecordRef[]; readonly records: BatchRecords } | undefined;
       /** Staged batches not committed yet (the open one included): dropped if the stream ends early. */
       const pending = new Set<StagedAppend<Row>>();
       const close = (): void => {
         if (!open) return;
-        const { staged, refs } = open;
+        const { staged, refs, records } = open;
         open = undefined;
         if (staged.received === 0) {
           pending.delete(staged);
@@ -106,21 +111,26 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
             const r = await staged.commit();
             pending.delete(staged);
             return r;
-          }, refs),
+          }, refs, records.dropped),
         );
       };
       const upstream = source.subscribe({
         next: (input) => {
           if (!isBatchChunk(input)) {
-            if (input.length) jobs.next(write(() => table.append(input, { dedupe }), input));
+            if (!input.length) return;
+            // Defence in depth: a batch never holds a (topic, partition, offset) twice.
+            const { rows, dropped } = uniqueRecords(input);
+            jobs.next(write(() => table.append(rows, { dedupe }), rows, dropped));
             return;
           }
+          let rows: readonly Row[];
           try {
             if (!open) {
-              open = { staged: table.stage({ dedupe }), refs: [] };
+              open = { staged: table.stage({ dedupe }), refs: [], records: new BatchRecords() };
               pending.add(open.staged);
             }
-            open.staged.add(input.records);
+            rows = open.records.keep(input.records, open.refs);
+            open.staged.add(rows);
           } catch (err) {
             // A value its column cannot take: bad input, not retriable (as from `append`).
             // (The teardown drops the staged batches.)
@@ -132,7 +142,7 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
           }
           // The ack lists the records by reference only: the rows themselves can go.
           const { refs } = open;
-          for (const r of input.records) refs.push({ topic: r.topic, partition: r.partition, offset: r.offset });
+          for (const r of rows) refs.push({ topic: r.topic, partition: r.partition, offset: r.offset });
           if (input.last) close();
         },
         error: (err: unknown) => subscriber.error(err),

@@ -3,6 +3,7 @@ import type { OperatorFunction } from 'rxjs';
 import type { PgTable } from '../sinks/postgres.ts';
 import { PgSinkError } from '../sinks/postgres.ts';
 import { retryingWrite } from './internal/retryingWrite.ts';
+import { uniqueRecords } from './internal/uniqueRecords.ts';
 import type { BatchChunk } from './bufferTime.ts';
 import { isBatchChunk } from './bufferTime.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
@@ -94,14 +95,24 @@ export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {
   };
 
   /** Writes one batch (retrying as configured) and emits its ack. */
-  const write = (rows: readonly Row[]): Observable<SinkAck> => {
+  const write = (batch: readonly Row[]): Observable<SinkAck> => {
     let refs: readonly RecordRef[] | undefined;
+    let rows = batch;
+    let repeats = 0;
     return retryingWrite(
       'pgSink',
       async (signal) => {
-        refs ??= refsFor(rows);
+        if (refs === undefined) {
+          refs = refsFor(batch);
+          if (exactlyOnce) {
+            // Defence in depth: a batch never writes a (topic, partition, offset) twice.
+            const u = uniqueRecords(batch as unknown as readonly RecordRef[]);
+            rows = u.rows as unknown as readonly Row[];
+            repeats = u.dropped;
+          }
+        }
         const r = await table.write(rows, exactlyOnce ? { appId, signal } : { signal });
-        return { table: table.qualifiedName, version: null, rows: r.rows, skipped: r.skipped, bytes: 0, refs };
+        return { table: table.qualifiedName, version: null, rows: r.rows, skipped: r.skipped + repeats, bytes: 0, refs };
       },
       retry,
       options,
