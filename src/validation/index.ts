@@ -1,6 +1,7 @@
 /**
  * Byte-level validation: accept valid JSON events without decoding them to strings or
- * `JSON.parse` — for `routeErrors({ attachDecoded: false, acceptsBytes })`.
+ * `JSON.parse` — for `routeErrors({ attachDecoded: false, acceptsBytes })`; and the bounds on
+ * the work one record may cause (nesting depth, length of error texts).
  */
 export { compileBytesGuard, intBytes } from './bytesGuard.ts';
 export type { BytesGuard, FieldCheck } from './bytesGuard.ts';
@@ -19,3 +20,14 @@ export {
   SCAN_VALID,
 } from './jsonBytes.ts';
 export type { JsonKind, ScanResult } from './jsonBytes.ts';
+export {
+  MAX_ERROR_MESSAGE_CHARS,
+  MAX_JSON_DEPTH,
+  MAX_REPORTED_ERRORS,
+  MAX_VALUE_PREVIEW_CHARS,
+  errorText,
+  jsonDepthExceeds,
+  previewValue,
+  reportValidationErrors,
+  truncateText,
+} from './limits.ts';

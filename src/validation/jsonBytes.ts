@@ -12,6 +12,8 @@
  * text decoded with `ignoreBOM: true` (what `routeErrors` does).
  */
 
+import { MAX_JSON_DEPTH } from './limits.ts';
+
 /** Outcome of {@link JsonBytesScanner.scan}. */
 export type ScanResult = typeof SCAN_INVALID | typeof SCAN_VALID | typeof SCAN_UNKNOWN;
 /** Not valid UTF-8 JSON: `TextDecoder(fatal)` or `JSON.parse` would throw. */
@@ -53,8 +55,12 @@ export const FIELD_END = 2;
 /** 1 when a string value contains a backslash escape (its raw bytes are not its text). */
 export const FIELD_ESCAPED = 3;
 
-/** Nesting deeper than this answers `SCAN_UNKNOWN`. */
-export const DEFAULT_MAX_DEPTH = 256;
+/**
+ * Nesting deeper than this answers `SCAN_UNKNOWN`: `MAX_JSON_DEPTH` (512), the depth beyond
+ * which `routeErrors` rejects a document (`NESTING_TOO_DEEP`). The scanner itself never
+ * recurses; its stack is one byte per level.
+ */
+export const DEFAULT_MAX_DEPTH = MAX_JSON_DEPTH;
 
 const TAB = 0x09;
 const LF = 0x0a;

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import { CORRUPTION_KINDS, corrupt, createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
+import type { CorruptionKind } from '../../src/sources/rideshareEvents.ts';
+import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../../src/validation/limits.ts';
 import {
+  DEFAULT_MAX_DEPTH,
   FIELD_END,
   FIELD_ESCAPED,
   FIELD_KIND,
@@ -292,14 +295,52 @@ describe('JsonBytesScanner: hand-written edge cases', () => {
   it('answers UNKNOWN beyond its depth limit and VALID within it', () => {
     const nest = (n: number) => bytesOf('['.repeat(n) + ']'.repeat(n));
     const objects = (n: number) => bytesOf('{"a":'.repeat(n) + '1' + '}'.repeat(n));
-    expect(new JsonBytesScanner().scan(nest(256))).toBe(SCAN_VALID);
-    expect(new JsonBytesScanner().scan(nest(257))).toBe(SCAN_UNKNOWN);
+    expect(DEFAULT_MAX_DEPTH).toBe(MAX_JSON_DEPTH);
+    expect(new JsonBytesScanner().scan(nest(MAX_JSON_DEPTH))).toBe(SCAN_VALID);
+    expect(new JsonBytesScanner().scan(nest(MAX_JSON_DEPTH + 1))).toBe(SCAN_UNKNOWN);
+    // Far beyond it: answered at the limit, in time linear in the bytes read, no recursion.
+    expect(new JsonBytesScanner(['a']).scan(nest(100_000))).toBe(SCAN_UNKNOWN);
+    expect(new JsonBytesScanner(['a']).scan(objects(100_000))).toBe(SCAN_UNKNOWN);
     expect(new JsonBytesScanner([], 1000).scan(nest(1000))).toBe(SCAN_VALID);
     expect(new JsonBytesScanner([], 3).scan(objects(3))).toBe(SCAN_VALID);
     expect(new JsonBytesScanner([], 3).scan(objects(4))).toBe(SCAN_UNKNOWN);
     // A grammar error before the limit is still a sure INVALID.
     expect(new JsonBytesScanner([], 3).scan(bytesOf('[1 2, [[[[]]]]]'))).toBe(SCAN_INVALID);
     expect(check(new JsonBytesScanner(['a']), objects(200))).toBe(SCAN_VALID);
+  });
+});
+
+describe('jsonDepthExceeds', () => {
+  const nest = (n: number, inner = '') => bytesOf('['.repeat(n) + inner + ']'.repeat(n));
+  const objects = (n: number) => bytesOf('{"a":'.repeat(n) + '1' + '}'.repeat(n));
+
+  it('tells valid JSON deeper than the limit from JSON within it', () => {
+    for (const limit of [1, 2, 3, 10, MAX_JSON_DEPTH]) {
+      expect(jsonDepthExceeds(nest(limit), limit), `[]×${limit}`).toBe(false);
+      expect(jsonDepthExceeds(nest(limit + 1), limit), `[]×${limit + 1}`).toBe(true);
+      expect(jsonDepthExceeds(objects(limit), limit)).toBe(false);
+      expect(jsonDepthExceeds(objects(limit + 1), limit)).toBe(true);
+    }
+    expect(jsonDepthExceeds(nest(50_000))).toBe(true);
+    expect(jsonDepthExceeds(objects(100_000))).toBe(true);
+    // Siblings do not add up: 1,000 arrays side by side are depth 2.
+    expect(jsonDepthExceeds(bytesOf(`[${Array.from({ length: 1000 }, () => '[1]').join(',')}]`), 2)).toBe(false);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    const inString = (s: string) => bytesOf(JSON.stringify({ a: s, pad: 'x'.repeat(64) }));
+    expect(jsonDepthExceeds(inString('['.repeat(600)), 3)).toBe(false);
+    expect(jsonDepthExceeds(inString(`"${'{'.repeat(600)}`), 3)).toBe(false);
+    expect(jsonDepthExceeds(inString(`\\"${'['.repeat(600)}`), 3)).toBe(false);
+    expect(jsonDepthExceeds(inString(`\\${'['.repeat(600)}\\`), 3)).toBe(false);
+    expect(jsonDepthExceeds(nest(4, JSON.stringify('] ] ] \\" ]'.repeat(10))), 3)).toBe(true);
+    expect(jsonDepthExceeds(nest(3, JSON.stringify('[[[[\\"[[[['.repeat(10))), 3)).toBe(false);
+  });
+
+  it('answers short documents without reading them (depth d needs 2d bytes)', () => {
+    // 2 × limit bytes cannot hold valid JSON deeper than the limit.
+    expect(jsonDepthExceeds(bytesOf('['.repeat(20)), 10)).toBe(false);
+    expect(jsonDepthExceeds(bytesOf('['.repeat(21)), 10)).toBe(true);
   });
 });
 
@@ -377,7 +418,7 @@ describe('JsonBytesScanner: seeded mutation fuzz against TextDecoder(fatal) + JS
   }
 
   function mutate(src: Uint8Array, rnd: () => number): Uint8Array {
-    let b = Uint8Array.from(src);
+    let b: Uint8Array = Uint8Array.from(src);
     const n = 1 + Math.floor(rnd() * 3);
     for (let k = 0; k < n; k++) {
       const at = Math.floor(rnd() * (b.length + 1));
@@ -426,16 +467,16 @@ describe('JsonBytesScanner: seeded mutation fuzz against TextDecoder(fatal) + JS
       const rnd = prng(seed);
       const gen = createEventGenerator({ seed });
       for (let round = 0; round < 120; round++) {
-        for (const topic of BRONZE_TOPICS) {
+        for (const [t, topic] of BRONZE_TOPICS.entries()) {
           let json = JSON.stringify(gen.next(topic).value);
           if (topic === 'gps_pings' && round % 2 === 0) json = padJson(json, 414);
           const clean = enc.encode(json);
           const doc: Uint8Array[] = [clean];
           for (let m = 0; m < 6; m++) doc.push(mutate(clean, rnd));
-          for (const kind of CORRUPTION_KINDS) {
-            const bad = corrupt(kind, clean, round);
-            if (bad !== null) doc.push(bad);
-          }
+          // One corruption per event, the kind rotating over rounds and topics: every topic meets
+          // every kind and variant, at a quarter of the cost of all kinds for every event.
+          const bad = corrupt(CORRUPTION_KINDS[(round + t) % CORRUPTION_KINDS.length] as CorruptionKind, clean, round);
+          if (bad !== null) doc.push(bad);
           for (const b of doc) {
             const r = check(scanner, b);
             cases++;
