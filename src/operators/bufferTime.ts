@@ -39,9 +39,6 @@ export function isBatchChunk<T>(value: readonly T[] | BatchChunk<T>): value is B
   return !Array.isArray(value);
 }
 
-export function bufferTime<T>(): OperatorFunction<T, T[]>;
-export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords: number }): OperatorFunction<T, BatchChunk<T>>;
-export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords?: undefined }): OperatorFunction<T, T[]>;
 /**
  * Collects records into micro-batches and emits a batch when `timeSpan` has elapsed since its
  * first record, or when it reaches `maxRecords` records or `maxBytes` bytes — whichever comes
@@ -74,6 +71,9 @@ export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRe
  * @return A function that returns an Observable of non-empty arrays of records (or, with
  * `chunkRecords`, of `BatchChunk`s).
  */
+export function bufferTime<T>(): OperatorFunction<T, T[]>;
+export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords: number }): OperatorFunction<T, BatchChunk<T>>;
+export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords?: undefined }): OperatorFunction<T, T[]>;
 export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[] | BatchChunk<T>> {
   const {
     timeSpan = 10_000,

@@ -24,11 +24,6 @@ export interface CommitOffsetsOptions {
   readonly scheduler?: SchedulerLike;
 }
 
-export function commitOffsets(target: OffsetCommitTarget): OperatorFunction<SinkAck, CommitEvent>;
-export function commitOffsets(
-  target: OffsetCommitTarget,
-  options: CommitOffsetsOptions,
-): OperatorFunction<SinkAck, CommitEvent>;
 /**
  * Commits source offsets downstream of the sinks: each `SinkAck` acknowledges its records on
  * the target, then the target commits every partition whose committable offset advanced.
@@ -52,6 +47,11 @@ export function commitOffsets(
  * @param options Retry policy and scheduler of commit retries.
  * @return A function that returns an Observable of the commits made.
  */
+export function commitOffsets(target: OffsetCommitTarget): OperatorFunction<SinkAck, CommitEvent>;
+export function commitOffsets(
+  target: OffsetCommitTarget,
+  options: CommitOffsetsOptions,
+): OperatorFunction<SinkAck, CommitEvent>;
 export function commitOffsets(
   target: OffsetCommitTarget,
   options: CommitOffsetsOptions = {},

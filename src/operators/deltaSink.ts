@@ -20,8 +20,6 @@ export interface DeltaSinkOptions {
   readonly onWrite?: (ack: SinkAck) => void;
 }
 
-export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
-export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 /**
  * Writes each batch to a Delta table as one commit and emits a `SinkAck` once the commit is
  * durable. Exactly-once: each commit records a `txn` per source partition (appId from
@@ -59,6 +57,8 @@ export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options
  * @param options `pipelineId`, `appId`, `retry`, `onWriteError`, `onWrite`.
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
+export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 export function deltaSink<Row extends RecordRef>(table: DeltaTable<Row>, options: DeltaSinkOptions = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
   const { pipelineId = 'rxlake', retry = {}, onWriteError } = options;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);

@@ -6,7 +6,6 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const COMPLETE = 1;
 const FIRST = 2;
 
-export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck>;
 /**
  * Sends every record to several branches (say, a raw table and a windowed aggregate) and
  * acknowledges a record only once **every** branch has acknowledged it, so `commitOffsets`
@@ -47,6 +46,7 @@ export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]):
  * @return A function that returns an Observable of the branches' acks, with `refs` narrowed to
  * records acknowledged by all of them.
  */
+export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck>;
 export function fanOut<T>(...branches: readonly OperatorFunction<T, SinkAck>[]): OperatorFunction<T, SinkAck> {
   if (branches.length === 0) throw new TypeError('fanOut: give at least one branch');
   if (branches.length > 30) throw new RangeError('fanOut: at most 30 branches');

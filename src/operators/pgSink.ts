@@ -32,12 +32,6 @@ export interface PgSinkOptions<Row> {
   readonly onWrite?: (ack: SinkAck) => void;
 }
 
-export function pgSink<Row extends RecordRef>(table: PgTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
-export function pgSink<Row extends RecordRef>(table: PgTable<Row>, options: PgSinkOptions<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
-export function pgSink<Row>(
-  table: PgTable<Row>,
-  options: PgSinkOptions<Row> & { readonly refsOf: (row: Row) => readonly RecordRef[] },
-): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 /**
  * Writes each batch to a PostgreSQL table in one transaction — a multi-row upsert on the
  * table's primary key — and emits a `SinkAck` once it is committed (`table`: the qualified name, `version: null`,
@@ -78,6 +72,12 @@ export function pgSink<Row>(
  * @param options `pipelineId`, `appId`, `refsOf`, `exactlyOnce`, `retry`, `onWriteError`, `onWrite`.
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
+export function pgSink<Row extends RecordRef>(table: PgTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function pgSink<Row extends RecordRef>(table: PgTable<Row>, options: PgSinkOptions<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function pgSink<Row>(
+  table: PgTable<Row>,
+  options: PgSinkOptions<Row> & { readonly refsOf: (row: Row) => readonly RecordRef[] },
+): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
   const { pipelineId = 'rxlake', refsOf, retry = {} } = options;
   const exactlyOnce = options.exactlyOnce ?? refsOf === undefined;

@@ -139,10 +139,6 @@ interface OpenWindow<A> {
   readonly refs: RecordRef[];
 }
 
-export function tumblingWindow<T extends RecordRef, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>>;
-export function tumblingWindow<T, A>(
-  options: TumblingWindowOptions<T, A> & { readonly refOf: (record: T) => RecordRef },
-): OperatorFunction<T, WindowResult<A>>;
 /**
  * Event-time tumbling windows per key, closed by a watermark: e.g. per account, 1-minute
  * windows of count, sum, average and maximum amount.
@@ -212,6 +208,10 @@ export function tumblingWindow<T, A>(
  * (`watermarkBy`, `watermarkSources`, `idleTimeout`, `scheduler`).
  * @return A function that returns an Observable of the closed windows.
  */
+export function tumblingWindow<T extends RecordRef, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>>;
+export function tumblingWindow<T, A>(
+  options: TumblingWindowOptions<T, A> & { readonly refOf: (record: T) => RecordRef },
+): OperatorFunction<T, WindowResult<A>>;
 export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>> {
   const { size, eventTime, key: keyOf, watermarkDelay, aggregate, late, watermarkBy, watermarkSources } = options;
   const initialWatermark = options.initialWatermark ?? Number.NEGATIVE_INFINITY;
