@@ -46,6 +46,9 @@ export type DeadLetterErrorType =
   | 'SCHEMA_VALIDATION_ERROR'
   | 'NULL_VALUE'
   | 'OVERSIZED_PAYLOAD'
+  /** Valid JSON nested deeper than the limit (`MAX_JSON_DEPTH`, 512 levels by default). */
+  | 'NESTING_TOO_DEEP'
+  /** Handling the record threw (a codec, a check, a conversion): the exception's message. */
   | 'PROCESSING_ERROR';
 
 /**
