@@ -19,12 +19,11 @@ import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { DeltaTable } from '../sinks/delta/table.ts';
-import { isRetriable, backoffDelay, sleep } from '../sinks/delta/retry.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { loadBronzeConfig } from '../runtime/config.ts';
 import type { BronzeConfig } from '../runtime/config.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
-import { jobSource, jobStorage, updateSourceGauges } from '../runtime/jobParts.ts';
+import { checkJobStorage, jobSource, jobStorage, requireJobTopics, startupRetry, storageFailureHint, storageStartupError, updateSourceGauges } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -136,32 +135,17 @@ function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonl
 export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
   const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
   const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
+  // Storage may be down at start: retriable failures are retried (STORAGE_STARTUP_TIMEOUT_SECONDS).
+  const retried = <T>(topic: string, fn: () => Promise<T>): Promise<T> => startupRetry(log, `open ${topic} tables`, fn, config.storageStartupTimeoutMs);
   return Promise.all(
     config.topics.map(async (topic) => {
       const [bronze, deadLetters] = await Promise.all([
-        withStartupRetry(log, `open ${topic} tables`, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), opts)),
-        withStartupRetry(log, `open ${topic} tables`, () =>
-          DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), opts),
-        ),
+        retried(topic, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), opts)),
+        retried(topic, () => DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), opts)),
       ]);
       return { topic, kafkaTopic: `${config.kafka.topicPrefix}${topic}`, bronze, deadLetters };
     }),
   );
-}
-
-/** Storage may be down at start: retry retriable failures with backoff (up to ~5 minutes). */
-async function withStartupRetry<T>(log: Logger, what: string, fn: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 5 * 60_000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isRetriable(err) || Date.now() > deadline) throw err;
-      const wait = backoffDelay(attempt, { initialMs: 500, maxMs: 15_000 });
-      log.warn(`${what} failed, retrying`, { attempt, retryInMs: wait, error: err });
-      await sleep(wait);
-    }
-  }
 }
 
 export interface BronzeRunOptions {
@@ -202,8 +186,16 @@ export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun>
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
 
   const storage = options.storage ?? jobStorage(config);
-  log.info('opening tables', { base: storage.uri, topics: config.topics.length });
-  const tables = await openBronzeTables(config, storage, log);
+  let tables: TopicTables[];
+  try {
+    await requireJobTopics(config, config.topics.map((t) => `${config.kafka.topicPrefix}${t}`), log, 'BRONZE_TOPICS');
+    await checkJobStorage(config, storage, log);
+    log.info('opening tables', { base: storage.uri, topics: config.topics.length });
+    tables = await openBronzeTables(config, storage, log);
+  } catch (err) {
+    httpServer?.server.close();
+    throw storageStartupError(err, config, storage.uri) ?? err;
+  }
   for (const t of tables) {
     monitor.registerTable(t.bronze.name, t.bronze.version);
     monitor.registerTable(t.deadLetters.name, t.deadLetters.version);
@@ -322,7 +314,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): Promise<n
       failedHint: (err) =>
         err instanceof DeadLetterError
           ? 'DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.'
-          : undefined,
+          : storageFailureHint(err),
     },
     argv,
   );

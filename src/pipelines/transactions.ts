@@ -27,7 +27,7 @@ import type { TableSpec } from '../sinks/delta/schema.ts';
 import { PgTable } from '../sinks/postgres.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { runIfEntry, runJobCli } from '../runtime/cli.ts';
-import { jobSource, jobStorage, updateSourceGauges } from '../runtime/jobParts.ts';
+import { checkJobStorage, jobSource, jobStorage, requireJobTopics, storageFailureHint, storageStartupError, updateSourceGauges } from '../runtime/jobParts.ts';
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
@@ -192,6 +192,13 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
   const storage = options.storage ?? jobStorage(config);
+  try {
+    await requireJobTopics(config, config.transactionTopics.map((t) => `${config.kafka.topicPrefix}${t}`), log, 'TRANSACTION_TOPICS');
+    await checkJobStorage(config, storage, log);
+  } catch (err) {
+    httpServer?.server.close();
+    throw err;
+  }
   const pool = new pg.Pool({ connectionString: config.postgresUrl, max: 4 });
   pool.on('error', (err) => log.warn('postgres: idle connection failed', { error: err.message }));
   let lock: pg.PoolClient | undefined;
@@ -205,7 +212,8 @@ export async function startTransactions(options: TransactionsRunOptions): Promis
   } catch (err) {
     lock?.release();
     await pool.end();
-    throw err;
+    httpServer?.server.close();
+    throw storageStartupError(err, config, storage.uri) ?? err;
   }
   for (const t of tables) {
     for (const d of [t.typed, t.quarantine, t.windowsDelta] as DeltaTable<unknown>[]) monitor.registerTable(d.name, d.version);
@@ -328,7 +336,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): Promise<n
       start: (config, log, untilCaughtUp) => startTransactions({ config, untilCaughtUp, log }),
       isStartupProblem: (err) => err instanceof InstanceRunningError,
       finished: (log, s) => log.info('transactions pipeline finished', { written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits }),
-      failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : undefined),
+      failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : storageFailureHint(err)),
     },
     argv,
   );

@@ -1,6 +1,6 @@
 /**
  * What every job's command line shares: `--help`, `--until-caught-up`, configuration errors
- * (exit 2, naming the variables), start-up errors with a fix to tell (exit 2), graceful stop on
+ * (exit 2, naming the variables), start-up errors with a fix to tell (`StartupError`, exit 2), graceful stop on
  * SIGINT/SIGTERM within a bounded time (a second signal exits at once), exit 0 on success and 1
  * on failure.
  */
@@ -8,6 +8,19 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from './env.ts';
 import { createLogger } from './log.ts';
 import type { LogLevel, Logger } from './log.ts';
+
+/**
+ * A problem found while a job starts that the user fixes in its configuration or its
+ * surroundings (a missing topic, refused credentials, an unreachable endpoint): the command line
+ * prints its message, which names the cause, the variable and the fix, with no stack trace, and
+ * exits 2 as for a bad variable.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
 
 /** What the command line needs of a job's configuration. */
 export interface JobConfig {
@@ -28,7 +41,7 @@ export interface JobCli<Config extends JobConfig, Summary> {
   /** Reads the configuration; a `ConfigError` exits 2 with its message. */
   readonly loadConfig: () => Config;
   readonly start: (config: Config, log: Logger, untilCaughtUp: boolean) => Promise<RunningJob<Summary>>;
-  /** Start-up errors that exit 2 with their message (they say what to fix). */
+  /** Start-up errors that exit 2 with their message (they say what to fix), besides `StartupError`. */
   readonly isStartupProblem?: (err: unknown) => boolean;
   /** Logged after the job ended well. */
   readonly finished: (log: Logger, summary: Summary) => void;
@@ -66,7 +79,7 @@ export async function runJobCli<Config extends JobConfig, Summary>(
   try {
     run = await cli.start(config, log, argv.includes('--until-caught-up'));
   } catch (err) {
-    if (cli.isStartupProblem?.(err) === true) {
+    if (err instanceof StartupError || cli.isStartupProblem?.(err) === true) {
       process.stderr.write(`${cli.name}: ${(err as Error).message}\n`);
       return 2;
     }

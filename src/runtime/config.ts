@@ -32,6 +32,8 @@ export const bronzeEnv = {
   KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
   /** Prefix added to every Kafka topic name (table names stay bronze_<topic>). */
   KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
+  /** Missing topics stop the job at start; with a wait, it checks again with backoff until then. */
+  KAFKA_TOPICS_WAIT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to wait at start for missing topics (0 = stop at once)', { default: '0' }),
   BRONZE_TOPICS: envVar(subsetOf(BRONZE_TOPICS), `"all" or a comma-separated subset of ${BRONZE_TOPICS.join(', ')}`, { default: 'all' }),
   DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: './data/bronze' }),
   BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
@@ -51,6 +53,7 @@ export const bronzeEnv = {
   AWS_ACCESS_KEY_ID: optionalEnvVar(NonEmptyString, 'an access key id'),
   AWS_SECRET_ACCESS_KEY: optionalEnvVar(NonEmptyString, 'a secret access key', { secret: true }),
   AWS_REGION: envVar(NonEmptyString, 'an AWS region, e.g. us-east-1', { default: 'us-east-1' }),
+  STORAGE_STARTUP_TIMEOUT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to retry unreachable storage at start (0 = stop at once)', { default: '300' }),
   DLQ_ENABLED: envVar(BooleanFromString, 'true or false', { default: 'true' }),
   DLQ_VALIDATE_JSON: envVar(BooleanFromString, 'true or false', { default: 'true' }),
   DLQ_VALIDATE_SCHEMA: envVar(BooleanFromString, 'true or false', { default: 'true' }),
@@ -75,9 +78,13 @@ export interface BronzeConfig {
     readonly sessionTimeoutMs: number;
     readonly fetchMaxBytes: number;
     readonly partitionFetchMaxBytes: number;
+    /** How long the job waits at start for missing topics (0: it stops at once). */
+    readonly topicsWaitMs: number;
   };
   readonly topics: BronzeEnv['BRONZE_TOPICS'];
   readonly deltaBasePath: string;
+  /** How long unreachable storage is retried at start before the job stops. */
+  readonly storageStartupTimeoutMs: number;
   readonly s3?: { endpoint?: string; region: string; credentials?: { accessKeyId: string; secretAccessKey: string } };
   readonly batch: { timeSpanMs: number; maxRecords: number; maxBytes: number; chunkRecords: number };
   readonly maxInFlightRecords: number;
@@ -127,9 +134,11 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
       sessionTimeoutMs: Math.round(e.KAFKA_SESSION_TIMEOUT_SECONDS * 1000),
       fetchMaxBytes: e.KAFKA_FETCH_MAX_BYTES,
       partitionFetchMaxBytes: e.KAFKA_PARTITION_FETCH_MAX_BYTES,
+      topicsWaitMs: Math.round(e.KAFKA_TOPICS_WAIT_SECONDS * 1000),
     },
     topics: e.BRONZE_TOPICS,
     deltaBasePath: e.DELTA_BASE_PATH,
+    storageStartupTimeoutMs: Math.round(e.STORAGE_STARTUP_TIMEOUT_SECONDS * 1000),
     ...(onS3
       ? {
           s3: {

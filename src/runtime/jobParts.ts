@@ -1,12 +1,16 @@
 /**
  * The parts every job builds the same way from its configuration: the Delta storage and the
  * Kafka source (with the job's consumer settings, logging into the job's log and Kafka's health
- * into its monitor).
+ * into its monitor), and the start-up checks of both, whose failures name the variable to fix.
  */
-import { storageFromUri } from '../sinks/delta/storage.ts';
+import type { SASLOptions } from 'kafkajs';
+import { backoffDelay, isRetriable, sleep } from '../sinks/delta/retry.ts';
+import { storageFailureOf, storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
+import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
+import { StartupError } from './cli.ts';
 import { bronzeConsumerSettings } from './config.ts';
 import type { BronzeConfig } from './config.ts';
 import type { Logger } from './log.ts';
@@ -62,4 +66,177 @@ export function updateSourceGauges(monitor: PipelineMonitor, source: KafkaSource
   monitor.inFlight.set({ kind: 'records' }, stats.inFlightRecords);
   monitor.inFlight.set({ kind: 'bytes' }, stats.inFlightBytes);
   return { lag, inFlightRecords: stats.inFlightRecords };
+}
+
+/**
+ * Checks at start that the job's Kafka topics exist: a missing one stops the job with a
+ * `StartupError` naming it and the fix (create it, or `topicsVariable` / `KAFKA_TOPIC_PREFIX`),
+ * or, with `KAFKA_TOPICS_WAIT_SECONDS`, after waiting that long for it (each check logged).
+ * A broker that cannot be reached stops it naming `KAFKA_BOOTSTRAP_SERVERS`.
+ */
+export async function requireJobTopics(config: BronzeConfig, topics: readonly string[], log: Logger, topicsVariable: string): Promise<void> {
+  const { kafka } = config;
+  try {
+    await requireTopics({
+      brokers: kafka.brokers,
+      topics,
+      kafkaConfig: {
+        clientId: `rxlake-${config.pipelineId}-topics`,
+        ...(kafka.ssl ? { ssl: true } : {}),
+        ...(kafka.sasl !== undefined ? { sasl: kafka.sasl as SASLOptions } : {}),
+      },
+      waitMs: kafka.topicsWaitMs,
+      onWait: (w) => {
+        if (w.missing.length > 0) {
+          log.warn('waiting for Kafka topics that do not exist yet (KAFKA_TOPICS_WAIT_SECONDS)', {
+            missing: w.missing.join(','),
+            waitedS: Math.round(w.waitedMs / 1000),
+            waitS: Math.round(kafka.topicsWaitMs / 1000),
+            retryInMs: w.retryInMs,
+          });
+        } else {
+          log.info('waiting for the partition leaders of new topics', { topics: w.leaderless.join(','), retryInMs: w.retryInMs });
+        }
+      },
+    });
+  } catch (err) {
+    if (err instanceof MissingTopicsError) {
+      const prefix = kafka.topicPrefix === '' ? 'unset' : `"${kafka.topicPrefix}"`;
+      throw new StartupError(
+        `${err.message}. Create ${err.topics.length === 1 ? 'it' : 'them'} (with kafka-topics.sh --create, or the generator in src/tools), ` +
+          `or set ${topicsVariable} to the topics to read and KAFKA_TOPIC_PREFIX (now ${prefix}) to their prefix` +
+          (kafka.topicsWaitMs === 0 ? '; KAFKA_TOPICS_WAIT_SECONDS=<seconds> waits for them at start instead.' : '.'),
+        { cause: err },
+      );
+    }
+    if (isConnectionFailure(err)) {
+      throw new StartupError(
+        `Kafka at ${kafka.brokers.join(',')} (KAFKA_BOOTSTRAP_SERVERS) cannot be reached: ${(err as Error).message}. ` +
+          'Check KAFKA_BOOTSTRAP_SERVERS (and KAFKA_SECURITY_PROTOCOL), or start the broker.',
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/** kafkajs could not connect to any broker (after its own retries). */
+function isConnectionFailure(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    const { name, code, cause } = e as { name?: unknown; code?: unknown; cause?: unknown };
+    if (name === 'KafkaJSConnectionError' || name === 'KafkaJSBrokerNotFound') return true;
+    if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code)) return true;
+    if (cause === e) break;
+    e = cause;
+  }
+  return false;
+}
+
+/**
+ * Retries `fn` at start while it fails with a retriable error (storage down, network trouble),
+ * with the shared jittered backoff, for at most `timeoutMs`; each retry is logged as `what`.
+ */
+export async function startupRetry<T>(log: Logger, what: string, fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const left = deadline - Date.now();
+      if (!isRetriable(err) || left <= 0) throw err;
+      const wait = Math.min(backoffDelay(attempt, { initialMs: 500, maxMs: 15_000 }), left);
+      log.warn(`${what} failed, retrying`, { attempt, retryInMs: wait, error: err });
+      await sleep(wait);
+    }
+  }
+}
+
+/**
+ * Checks at start that the job can list its S3 base path (local folders need no check):
+ * unreachable endpoints are retried for `STORAGE_STARTUP_TIMEOUT_SECONDS`, logged naming
+ * `S3_ENDPOINT_URL`; refused credentials, a missing bucket or an endpoint still unreachable
+ * then stop the job with a `StartupError` naming the variables to fix (never their values).
+ */
+export async function checkJobStorage(config: BronzeConfig, storage: Storage, log: Logger): Promise<void> {
+  if (!storage.uri.startsWith('s3://')) return;
+  try {
+    await startupRetry(log, `S3 at ${s3Where(config)}`, () => storage.list('_delta_log'), config.storageStartupTimeoutMs);
+  } catch (err) {
+    throw storageStartupError(err, config, storage.uri) ?? err;
+  }
+}
+
+/**
+ * A storage failure at start as a `StartupError` that names the variables to fix: refused
+ * credentials, a missing bucket, an unreachable endpoint. `undefined` for any other error.
+ */
+export function storageStartupError(err: unknown, config: BronzeConfig, uri: string = config.deltaBasePath): StartupError | undefined {
+  if (err instanceof StartupError || !uri.startsWith('s3://')) return undefined;
+  const failure = storageFailureOf(err);
+  const where = s3Where(config);
+  const detail = errorCode(err);
+  if (failure === 'access-denied' && detail.startsWith('CredentialsProviderError')) {
+    return new StartupError(
+      `S3 at ${where}: no credentials for ${uri} (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are unset and the default AWS credential chain found none): ` +
+        'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.',
+      { cause: err },
+    );
+  }
+  if (failure === 'access-denied') {
+    const credentials = config.s3?.credentials !== undefined ? 'set; values not shown' : 'unset, so the default AWS credential chain was used';
+    return new StartupError(
+      `S3 at ${where} refused access to ${uri} (${detail}): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (${credentials}), ` +
+        'that they may read and write this bucket, and that S3_ENDPOINT_URL names the server they belong to.',
+      { cause: err },
+    );
+  }
+  if (failure === 'no-such-bucket') {
+    return new StartupError(
+      `S3 at ${where} has no bucket for DELTA_BASE_PATH=${uri} (${detail}): create the bucket, or point DELTA_BASE_PATH at an existing one ` +
+        '(and S3_ENDPOINT_URL at the server that has it).',
+      { cause: err },
+    );
+  }
+  if (failure === 'unreachable') {
+    return new StartupError(
+      `S3 at ${where} cannot be reached (${err instanceof Error ? err.message : detail}; retried for ${Math.round(config.storageStartupTimeoutMs / 1000)} s, STORAGE_STARTUP_TIMEOUT_SECONDS): ` +
+        'check S3_ENDPOINT_URL, or start the S3 server.',
+      { cause: err },
+    );
+  }
+  return undefined;
+}
+
+/** A hint for a job that failed on refused S3 credentials while running; `undefined` otherwise. */
+export function storageFailureHint(err: unknown): string | undefined {
+  return storageFailureOf(err) === 'access-denied'
+    ? 'S3 refused the credentials: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that they may write the bucket of DELTA_BASE_PATH.'
+    : undefined;
+}
+
+/** `http://host:port (S3_ENDPOINT_URL)`, without any user info of the URL; or AWS and its region. */
+function s3Where(config: BronzeConfig): string {
+  const endpoint = config.s3?.endpoint;
+  if (endpoint === undefined) return `AWS (region ${config.s3?.region ?? 'us-east-1'}; S3_ENDPOINT_URL unset)`;
+  const url = new URL(endpoint);
+  url.username = '';
+  url.password = '';
+  return `${url.toString().replace(/\/$/, '')} (S3_ENDPOINT_URL)`;
+}
+
+/** The most telling code along an error's `cause` chain (`SignatureDoesNotMatch`, `ECONNREFUSED`, …), with its message when short. */
+function errorCode(err: unknown): string {
+  let e: unknown = err;
+  let code: string | undefined;
+  let status: number | undefined;
+  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    const x = e as { name?: unknown; code?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number } };
+    if (typeof x.code === 'string') code = x.code;
+    else if (typeof x.name === 'string' && x.name !== 'StorageError' && x.name !== 'Error') code = x.name;
+    status = x.$metadata?.httpStatusCode ?? status;
+    if (x.cause === e) break;
+    e = x.cause;
+  }
+  return [code, status === undefined ? undefined : `HTTP ${status}`].filter((v) => v !== undefined).join(', ') || (err instanceof Error ? err.message : String(err));
 }

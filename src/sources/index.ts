@@ -4,3 +4,5 @@ export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
 export { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator } from './rideshareEvents.ts';
 export type { CorruptionKind, EventGenerator, EventGeneratorOptions, GeneratedEvent } from './rideshareEvents.ts';
+export { MissingTopicsError, isTopicNotReady, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
+export type { RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';

@@ -279,3 +279,38 @@ export function storageFromUri(uri: string, s3: S3ConnectionOptions = {}): Stora
   if (uri.startsWith('file://')) return localStorage(fileURLToPath(uri));
   return localStorage(uri);
 }
+
+/** Why a storage operation failed, when the fix lies outside the job: see `storageFailureOf`. */
+export type StorageFailure = 'access-denied' | 'no-such-bucket' | 'unreachable';
+
+/** S3 error names of refused credentials or permissions (HTTP 403), and of no credentials at all. */
+const ACCESS_DENIED_NAMES = new Set([
+  'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'TokenRefreshRequired',
+  'AuthorizationHeaderMalformed', 'InvalidClientTokenId', 'AllAccessDisabled', 'AccountProblem', 'CredentialsProviderError',
+]);
+
+/** Node and undici codes of a server that cannot be reached at all. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ETIMEDOUT', 'ECONNRESET',
+  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET',
+]);
+
+/**
+ * Classifies a storage failure (a `StorageError` or what the S3 SDK or Node threw, looked up
+ * along the `cause` chain): `'access-denied'` (HTTP 403, or no credentials found),
+ * `'no-such-bucket'`, `'unreachable'` (connection refused, unknown host, timeouts); otherwise
+ * `undefined`. Jobs turn these into messages that name the setting to fix.
+ */
+export function storageFailureOf(err: unknown): StorageFailure | undefined {
+  let e: unknown = err;
+  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    const x = e as { name?: unknown; code?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number } };
+    const names = [x.name, x.code].filter((v): v is string => typeof v === 'string');
+    if (x.$metadata?.httpStatusCode === 403 || names.some((n) => ACCESS_DENIED_NAMES.has(n))) return 'access-denied';
+    if (names.includes('NoSuchBucket')) return 'no-such-bucket';
+    if (names.some((n) => UNREACHABLE_CODES.has(n))) return 'unreachable';
+    if (x.cause === e) break;
+    e = x.cause;
+  }
+  return undefined;
+}
