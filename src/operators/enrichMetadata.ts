@@ -17,6 +17,10 @@ export function enrichMetadata<T extends KafkaRecord>(
  * `_kafka_timestamp` (µs), `_ingested_at` (µs, when the record passed here) and
  * `_ingestion_date` (UTC `YYYY-MM-DD` of `_ingested_at`).
  *
+ * Total: no record makes it throw. A Kafka timestamp that is not a finite number of epoch ms
+ * within the `Date` range (±8.64e15 ms; producers choose it) reads as Kafka's "no timestamp",
+ * `_kafka_timestamp = -1000n` (-1 ms), whose µs every table can hold.
+ *
  * The clock is a scheduler's `now()` (or a `now` function), so marble tests pin it. The
  * date string is computed once per day, not per record.
  *
@@ -34,7 +38,7 @@ export function enrichMetadata<T extends KafkaRecord>(
   const now = clockOf(options);
   const dateOf = utcDateFormatter();
   const ingestedAt = microsCache();
-  const kafkaTimestamp = microsCache();
+  const kafkaTimestamp = kafkaMicrosCache();
   return map((record: T): T & KafkaMetadataColumns => {
     const ms = now();
     // Hot path: a record straight from the source gets an object literal of a fixed shape
@@ -74,6 +78,21 @@ function isPlainKafkaRecord(record: KafkaRecord): boolean {
   let n = 0;
   for (const _ in record) n += 1;
   return n === KAFKA_RECORD_KEYS && 'headers' in record && 'size' in record && 'key' in record;
+}
+
+/** Kafka's "no timestamp" (-1 ms), in µs. */
+const NO_TIMESTAMP_MICROS = -1000n;
+/** Largest |epoch ms| of a JavaScript `Date` (±275,760 years): µs of it fit a Delta timestamp (int64). */
+const MAX_DATE_MS = 8.64e15;
+
+/**
+ * Like `microsCache`, for the producer-chosen Kafka timestamp: one that is not a finite number
+ * within the `Date` range (a producer may send any int64, e.g. 9e18 ms, whose µs no int64
+ * holds) becomes Kafka's "no timestamp", -1 ms, so the record stays writable to every table.
+ */
+function kafkaMicrosCache(): (ms: number) => bigint {
+  const micros = microsCache();
+  return (ms: number): bigint => (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS ? micros(ms) : NO_TIMESTAMP_MICROS);
 }
 
 /** Epoch ms → µs as bigint, remembering the last conversion (records of a batch share instants). */

@@ -46,6 +46,33 @@ describe('enrichMetadata', () => {
     });
   });
 
+  it('never throws on a hostile Kafka timestamp: one no int64 of µs holds reads as "no timestamp" (-1 ms)', () => {
+    const ts = testScheduler();
+    const at = (timestamp: number) => ({ ...rec(0, 'v'), timestamp });
+    ts.run(({ cold, expectObservable }) => {
+      const e1 = cold('-abcdefgh|', {
+        a: at(9e18), // a producer may set any int64 timestamp
+        b: at(Number.NaN),
+        c: at(Number.POSITIVE_INFINITY),
+        d: at(-9e18),
+        e: at(8.64e15),
+        f: at(-1),
+        g: at(1_700_000_000_000.5),
+        h: at(1_700_000_000_000),
+      });
+      expectObservable(e1.pipe(enrichMetadata(ts), map((r) => r._kafka_timestamp))).toBe('-abcdefgh|', {
+        a: -1000n,
+        b: -1000n,
+        c: -1000n,
+        d: -1000n,
+        e: 8_640_000_000_000_000_000n,
+        f: -1000n,
+        g: 1_700_000_000_000_500n,
+        h: 1_700_000_000_000_000n,
+      });
+    });
+  });
+
   it('keeps extra fields of records that carry more than the source fields', () => {
     const ts = testScheduler();
     ts.run(({ cold, expectObservable }) => {
