@@ -13,6 +13,7 @@ import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'kafkajs';
 import { BRONZE_TOPICS, isBronzeTopic } from '../pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../pipelines/rideshare/topics.ts';
+import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../sources/rideshareEvents.ts';
 import type { CorruptionKind, EventGenerator } from '../sources/rideshareEvents.ts';
 import type { DeadLetterErrorType } from '../types.ts';
@@ -67,6 +68,19 @@ export interface GenerateOptions {
   readonly onProgress?: (progress: Progress) => void;
   /** Default 2000. */
   readonly progressIntervalMs?: number;
+  /**
+   * Called before a produce request is sent again because its topic is not ready yet ("not the
+   * leader", "does not host this topic-partition", "leader not available": a topic created a
+   * moment ago). Such requests are retried with backoff for up to a minute.
+   */
+  readonly onTopicRetry?: (retry: TopicRetry) => void;
+}
+
+export interface TopicRetry {
+  readonly topic: string;
+  readonly error: Error;
+  readonly attempt: number;
+  readonly retryInMs: number;
 }
 
 export interface Progress {
@@ -212,6 +226,7 @@ export async function generateEvents(options: GenerateOptions): Promise<Manifest
     progressIntervalMs = 2000,
     signal,
     onProgress,
+    onTopicRetry,
   } = options;
   const selected = [...new Set(topics)];
   const kafkaTopic = (t: BronzeTopic): string => topicNames[t] ?? `${topicPrefix}${t}`;
@@ -308,8 +323,13 @@ export async function generateEvents(options: GenerateOptions): Promise<Manifest
   const send = async (stats: BatchStats): Promise<void> => {
     while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
     if (failure !== null) return;
-    const p = producer
-      .send({ topic: kafkaTopic(stats.topic), messages: stats.messages, acks: -1, compression: CompressionTypes.None, timeout: 30_000 })
+    const topic = kafkaTopic(stats.topic);
+    // A topic created a moment ago answers "not the leader" / "does not host this topic-partition"
+    // for a while, past kafkajs' own few retries: send again with backoff (bounded).
+    const p = retryWhileTopicNotReady(
+      () => producer.send({ topic, messages: stats.messages, acks: -1, compression: CompressionTypes.None, timeout: 30_000 }),
+      { onRetry: (error, attempt, retryInMs) => onTopicRetry?.({ topic, error, attempt, retryInMs }) },
+    )
       .then(
         () => record(stats),
         (err: unknown) => {
@@ -633,6 +653,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       ...args.options,
       kafkaConfig: { logCreator: compactKafkaLog, ...args.options.kafkaConfig },
       signal: controller.signal,
+      onTopicRetry: (r: TopicRetry) =>
+        process.stderr.write(`generate: ${r.topic} is not ready (${r.error.message}): sending again in ${r.retryInMs} ms (retry ${r.attempt})\n`),
       ...(args.quiet
         ? {}
         : {

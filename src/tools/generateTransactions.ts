@@ -11,6 +11,7 @@ import type { Message } from 'kafkajs';
 import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from '../pipelines/transactions/events.ts';
 import type { TransactionTopic } from '../pipelines/transactions/events.ts';
 import { runIfEntry } from '../runtime/cli.ts';
+import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
 import { CORRUPTION_KINDS } from '../sources/rideshareEvents.ts';
 
 export interface GenerateTransactionsOptions {
@@ -32,6 +33,12 @@ export interface GenerateTransactionsOptions {
   readonly stepMs?: number;
   /** Called after each produced batch. */
   readonly onProgress?: (produced: number, total: number) => void;
+  /**
+   * Called before a batch is sent again because its topic is not ready yet (a topic created a
+   * moment ago answers "not the leader" / "does not host this topic-partition" for a while);
+   * such batches are retried with backoff for up to a minute.
+   */
+  readonly onTopicRetry?: (topic: string, error: Error, attempt: number, retryInMs: number) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -94,7 +101,9 @@ export async function generateTransactions(options: GenerateTransactionsOptions)
           }
           messages.push({ key: event.key, value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
         }
-        await producer.send({ topic: stats.kafkaTopic, acks: -1, messages });
+        await retryWhileTopicNotReady(() => producer.send({ topic: stats.kafkaTopic, acks: -1, messages }), {
+          onRetry: (error, attempt, retryInMs) => options.onTopicRetry?.(stats.kafkaTopic, error, attempt, retryInMs),
+        });
         stats.produced += messages.length;
         produced += messages.length;
         options.onProgress?.(produced, total);
@@ -189,6 +198,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   const result = await generateTransactions({
     ...options,
     signal: controller.signal,
+    onTopicRetry: (topic, error, attempt, retryInMs) =>
+      process.stderr.write(`generateTransactions: ${topic} is not ready (${error.message}): sending again in ${retryInMs} ms (retry ${attempt})\n`),
     onProgress: (produced, total) => {
       if (Date.now() - last < 1000 && produced < total) return;
       last = Date.now();

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BRONZE_TOPIC_INFO } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
-import type { Manifest } from '../../src/tools/generate.ts';
+import type { Manifest, TopicRetry } from '../../src/tools/generate.ts';
 import { classify } from '../support/classify.ts';
 import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
@@ -160,6 +160,35 @@ describe('generateEvents', () => {
       expect(m?.produced).toBeLessThan(1000);
       expect(await recordsIn(`${prefix}${topic}`)).toBe(m?.produced);
     }
+  });
+
+  it('sends again while its topic is not there yet ("does not host this topic-partition"), and every record lands once', async () => {
+    const name = uniqueName('gen-late');
+    createdTopics.push(name);
+    const retries: TopicRetry[] = [];
+    let created: Promise<unknown> | undefined;
+    const manifest = await generateEvents({
+      brokers: stack.kafkaBrokers,
+      // kafkajs gives up at the first answer: the generator's own bounded retry carries the produce.
+      kafkaConfig: { retry: { retries: 0 }, logLevel: logLevel.NOTHING },
+      topics: ['ratings'],
+      topicNames: { ratings: name },
+      count: 300,
+      batchSize: 100,
+      createTopics: false,
+      onTopicRetry: (r) => {
+        retries.push(r);
+        // The topic appears only once the generator has been told it is not there.
+        created ??= admin.createTopics({ topics: [{ topic: name, numPartitions: 2 }], waitForLeaders: false });
+      },
+    });
+    await created;
+    expect(retries.length).toBeGreaterThan(0);
+    expect(retries[0]?.topic).toBe(name);
+    expect(retries[0]?.error.message).toMatch(/does not host this topic-partition|not the leader|leader/i);
+    // Every record once: the broker holds exactly what the manifest counts.
+    expect(manifest.topics.ratings?.produced).toBe(300);
+    expect(await recordsIn(name)).toBe(300);
   });
 
   it('rejects bad options before touching Kafka', async () => {
