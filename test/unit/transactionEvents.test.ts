@@ -2,6 +2,8 @@ import { isLeft, isRight } from 'fp-ts/lib/Either.js';
 import { describe, expect, it } from 'vitest';
 import { parseIsoTimestampMicros } from '../../src/pipelines/rideshare/codecs.ts';
 import {
+  MAX_EVENT_MICROS,
+  MIN_EVENT_MICROS,
   RefundEvent,
   TransactionEvent,
   corruptTransactionEvent,
@@ -88,6 +90,47 @@ describe('transaction events', () => {
       { ...ok, merchant_id: 5 },
     ]) {
       expect(isLeft(TransactionEvent.decode(bad)), JSON.stringify(bad)).toBe(true);
+    }
+  });
+
+  it('accepts only what every sink stores: event times within years 0001-9999 with room for a window, PostgreSQL-safe account ids', () => {
+    const ok = { transaction_id: 'tx-1', account_id: 'a', amount: 1.5, currency: 'USD', timestamp: '2026-01-01T00:00:00Z' };
+    const refund = { ...ok, refund_id: 'rf-1' };
+    const accepted = [
+      '0001-01-02T00:00:00Z',
+      '0001-01-01T23:00:00-01:00',
+      '0002-01-01T00:00:00Z',
+      '9998-12-31T23:59:59.999999Z',
+      '9999-12-29T23:59:59.999999Z',
+      '9999-12-30T01:00:00+02:00',
+    ];
+    const rejected = [
+      '0000-01-01T00:00:00Z', // PostgreSQL has no year 0
+      '0001-01-01T00:00:00Z', // a window around it may start in year 0
+      '0001-01-02T00:00:00+00:01',
+      '9999-12-30T00:00:00Z', // a day-long window around it would end in year 10000
+      '9999-12-31T23:59:59Z',
+      '9999-12-29T23:00:00-01:00',
+    ];
+    for (const timestamp of accepted) {
+      expect(TransactionEvent.is({ ...ok, timestamp }), timestamp).toBe(true);
+      expect(isRight(RefundEvent.decode({ ...refund, timestamp })), timestamp).toBe(true);
+    }
+    for (const timestamp of rejected) {
+      expect(TransactionEvent.is({ ...ok, timestamp }), timestamp).toBe(false);
+      expect(isLeft(RefundEvent.decode({ ...refund, timestamp })), timestamp).toBe(true);
+    }
+    for (const account_id of ['a\u0000b', '\ud800', 'x\udc00y', 'x'.repeat(257), '']) {
+      expect(TransactionEvent.is({ ...ok, account_id }), JSON.stringify(account_id)).toBe(false);
+      expect(isLeft(RefundEvent.decode({ ...refund, account_id })), JSON.stringify(account_id)).toBe(true);
+    }
+    for (const account_id of ['😀', 'é'.repeat(256), 'acct-0001']) expect(TransactionEvent.is({ ...ok, account_id })).toBe(true);
+    // Every accepted event becomes a typed row whose date is a YYYY-MM-DD.
+    for (const timestamp of accepted) {
+      const bytes = new TextEncoder().encode(JSON.stringify({ ...ok, timestamp }));
+      const row = transactionRow({ ...enriched(bytes, 'transactions'), decoded: { ...ok, timestamp } as TransactionEvent });
+      expect(row.event_date, timestamp).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(row.event_time >= MIN_EVENT_MICROS && row.event_time < MAX_EVENT_MICROS).toBe(true);
     }
   });
 

@@ -7,8 +7,9 @@
  * `transactions`: `{ transaction_id, account_id, merchant_id?, amount, currency, timestamp }`
  * `refunds`:      `{ refund_id, transaction_id, account_id, amount, currency, reason?, timestamp }`
  * Amounts are non-negative numbers, `currency` three capital letters, `timestamp` ISO-8601
- * with or without the zone colon, up to nanoseconds, `T` or a space (no zone = UTC). Extra
- * fields are allowed.
+ * with or without the zone colon, up to nanoseconds, `T` or a space (no zone = UTC), from
+ * 0001-01-02 up to 9999-12-30; `account_id` 1–256 characters without NUL or lone surrogates
+ * (it keys PostgreSQL rows). Extra fields are allowed.
  */
 import * as t from 'io-ts';
 import { IsoTimestamp, NonNegative, TracingEnvelope, parseIsoTimestampMicros } from '../rideshare/codecs.ts';
@@ -28,14 +29,55 @@ const NonEmptyString = t.refinement(t.string, (s) => s.length > 0, 'NonEmptyStri
 const Currency = t.refinement(t.string, (s) => /^[A-Z]{3}$/.test(s), 'Currency');
 const OptionalText = t.union([t.string, t.null, t.undefined]);
 
+// What a valid event is must include what every sink can store: a record the codec accepts
+// never fails a write (which would stop the job for every record behind it).
+
+/**
+ * 1–256 characters, no NUL, no lone surrogate: the account is the key of the window tables'
+ * PostgreSQL primary key. PostgreSQL `text` takes no NUL; lone surrogates would all become
+ * U+FFFD there (two distinct accounts, one key: the upsert fails); a btree key holds ~2.7 kB
+ * at most (256 characters are at most 1 kB of UTF-8).
+ */
+// eslint-disable-next-line no-control-regex -- NUL is the one character PostgreSQL text refuses
+export const ACCOUNT_ID = /^[^\u0000\p{Cs}]{1,256}$/u;
+const AccountId = t.refinement(t.string, (s) => ACCOUNT_ID.test(s), 'AccountId');
+
+/** 0001-01-02T00:00:00Z in epoch µs: the first event time accepted. */
+export const MIN_EVENT_MICROS = -62_135_510_400_000_000n;
+/** 9999-12-30T00:00:00Z in epoch µs: event times must lie before it. */
+export const MAX_EVENT_MICROS = 253_402_128_000_000_000n;
+
+export interface EventTimestampBrand {
+  readonly EventTimestamp: unique symbol;
+}
+
+/**
+ * An `IsoTimestamp` from 0001-01-02 up to (not including) 9999-12-30 UTC: any window of up to a
+ * day (`WINDOW_SECONDS` ≤ 86,400) around it starts and ends within years 0001–9999 — what
+ * PostgreSQL's `timestamptz` and a `YYYY-MM-DD` partition value take (PostgreSQL refuses year
+ * 0000 and `+010000`). Years 0002–9998 are told from the text alone; only the first and last
+ * years are parsed.
+ */
+export const EventTimestamp = t.brand(
+  IsoTimestamp,
+  (s): s is t.Branded<IsoTimestamp, EventTimestampBrand> => {
+    const year = s.charCodeAt(0) * 1000 + s.charCodeAt(1) * 100 + s.charCodeAt(2) * 10 + s.charCodeAt(3) - 0x30 * 1111;
+    if (year >= 2 && year <= 9998) return true;
+    const us = parseIsoTimestampMicros(s);
+    return us !== null && us >= MIN_EVENT_MICROS && us < MAX_EVENT_MICROS;
+  },
+  'EventTimestamp',
+);
+export type EventTimestamp = t.TypeOf<typeof EventTimestamp>;
+
 export const TransactionEvent = t.intersection(
   [
     t.type({
       transaction_id: NonEmptyString,
-      account_id: NonEmptyString,
+      account_id: AccountId,
       amount: NonNegative,
       currency: Currency,
-      timestamp: IsoTimestamp,
+      timestamp: EventTimestamp,
     }),
     t.partial({ merchant_id: OptionalText }),
     TracingEnvelope,
@@ -49,10 +91,10 @@ export const RefundEvent = t.intersection(
     t.type({
       refund_id: NonEmptyString,
       transaction_id: NonEmptyString,
-      account_id: NonEmptyString,
+      account_id: AccountId,
       amount: NonNegative,
       currency: Currency,
-      timestamp: IsoTimestamp,
+      timestamp: EventTimestamp,
     }),
     t.partial({ reason: OptionalText }),
     TracingEnvelope,
