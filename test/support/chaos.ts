@@ -15,7 +15,7 @@ import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { Kafka, logLevel } from 'kafkajs';
+import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { expect } from 'vitest';
 import type { Admin, Producer } from 'kafkajs';
 import { createEventGenerator, corrupt, CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
@@ -94,6 +94,13 @@ export async function eventually(cond: () => Promise<boolean> | boolean, timeout
 // ---------------------------------------------------------------------------------------------
 
 export type JobKind = 'bronze' | 'transactions';
+
+/** What the jobs' `/health` answers (the parts the suite reads). */
+export interface JobHealth {
+  readonly status: string;
+  readonly recordsWritten: number;
+  readonly kafka?: { readonly connected: boolean };
+}
 
 export interface JobExit {
   readonly code: number | null;
@@ -192,15 +199,16 @@ export class JobProcess {
     });
   }
 
-  /** Waits until the consumer has (again) been assigned partitions: the `nth` `partitions assigned` line. */
-  assigned(nth = 1, timeoutMs = 60_000): Promise<RegExpMatchArray> {
-    return this.waitForLog(/partitions assigned .*assigned=(\[[^\]]*\])/, timeoutMs, nth);
+  /** Waits until `/health` says the consumer is in its group (`kafka.connected`). */
+  async connected(timeoutMs = 60_000): Promise<void> {
+    const ok = await eventually(async () => (await this.health())?.kafka?.connected === true || !this.alive, timeoutMs);
+    if (!ok || !this.alive) throw new Error(`${this.name} not in its group after ${timeoutMs} ms (${this.alive ? 'running' : 'exited'}):\n${this.tail()}`);
   }
 
-  async health(): Promise<{ status: string; recordsWritten: number } | undefined> {
+  async health(): Promise<JobHealth | undefined> {
     try {
       const res = await fetch(`http://127.0.0.1:${await this.port}/health`, { signal: AbortSignal.timeout(3000) });
-      return (await res.json()) as { status: string; recordsWritten: number };
+      return (await res.json()) as JobHealth;
     } catch {
       return undefined;
     }
@@ -392,6 +400,54 @@ export async function groupProgress(brokers: readonly string[], groupId: string,
     return { partitions: ends.length, lag, uncommittedPartitions };
   });
 }
+
+export interface GroupMember {
+  readonly memberId: string;
+  /** `topic/partition` assigned to the member. */
+  readonly partitions: string[];
+}
+
+export interface GroupState {
+  readonly state: string;
+  readonly members: GroupMember[];
+}
+
+/** The group as the coordinator describes it (state, members and their assignments): seen from outside the jobs. */
+export async function describeGroup(brokers: readonly string[], groupId: string): Promise<GroupState> {
+  return withAdmin(brokers, async (admin) => {
+    const { groups } = await admin.describeGroups([groupId]);
+    const g = groups[0];
+    if (g === undefined) return { state: 'Unknown', members: [] };
+    return {
+      state: g.state,
+      members: g.members.map((m) => {
+        const decoded = m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+        const partitions = Object.entries(decoded?.assignment ?? {}).flatMap(([topic, ps]) => ps.map((p) => `${topic}/${p}`));
+        return { memberId: m.memberId, partitions };
+      }),
+    };
+  });
+}
+
+/** Polls the group's description until `pred` holds (e.g. Stable with 3 members); throws after `timeoutMs` with the last state. */
+export async function waitForGroup(brokers: readonly string[], groupId: string, what: string, pred: (g: GroupState) => boolean, timeoutMs = 60_000): Promise<GroupState> {
+  let last: GroupState = { state: 'Unknown', members: [] };
+  const ok = await eventually(async () => {
+    last = await describeGroup(brokers, groupId).catch(() => last);
+    return pred(last);
+  }, timeoutMs);
+  if (!ok) throw new Error(`group ${groupId}: not ${what} after ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+  return last;
+}
+
+/** Stable, with `n` members that each hold at least one partition. */
+export const stableWith =
+  (n: number, totalPartitions?: number) =>
+  (g: GroupState): boolean =>
+    g.state === 'Stable' &&
+    g.members.length === n &&
+    g.members.every((m) => m.partitions.length > 0) &&
+    (totalPartitions === undefined || g.members.reduce((k, m) => k + m.partitions.length, 0) === totalPartitions);
 
 export interface ProducedMessage {
   readonly key: string;
