@@ -263,6 +263,7 @@ kafka_up() {
   pid_alive "$KAFKA_PID" && same_port kafka "$KAFKA_PORTS" KAFKA_PORT "$KAFKA_PORT"
   if pid_alive "$KAFKA_PID" && kafka_ready; then
     log "kafka: already running (pid $(cat "$KAFKA_PID")) on $KAFKA_HOST:$KAFKA_PORT"
+    echo "$KAFKA_PORT" >"$KAFKA_PORTS" # a stack started before ports were recorded
     return 0
   fi
   if ! pid_alive "$KAFKA_PID"; then
@@ -369,6 +370,7 @@ s3_up() {
   if pid_alive "$S3_PID" && s3_ready; then
     s3_bucket
     log "s3: already running (pid $(cat "$S3_PID")) at $S3_ENDPOINT, bucket $S3_BUCKET"
+    echo "$S3_PORT" >"$S3_PORTS"
     return 0
   fi
   if ! pid_alive "$S3_PID"; then
@@ -472,6 +474,7 @@ pg_up() {
   pid_alive "$PG_PID" "$PG_DIR" && same_port pg "$PG_PORTS" PG_PORT "$PG_PORT"
   if pid_alive "$PG_PID" "$PG_DIR" && pg_ready; then
     log "pg: already running (pid $(cat "$PG_PID")) on $PG_HOST:$PG_PORT"
+    echo "$PG_PORT" >"$PG_PORTS"
     return 0
   fi
   if ! pid_alive "$PG_PID" "$PG_DIR"; then
