@@ -6,7 +6,10 @@ import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { KafkaSource } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink, until } from './kafkaSupport.ts';
+import { Changes } from '../support/wait.ts';
+import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink } from './kafkaSupport.ts';
+
+const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? [...x] : x));
 
 describe('fromKafka in a consumer group', () => {
   it('splits partitions between two members; after one leaves nothing is lost', async () => {
@@ -19,7 +22,11 @@ describe('fromKafka in a consumer group', () => {
     // Offsets each member's sink made durable, per partition.
     const durable = new Map<number, Set<bigint>>();
     const byMember = [new Set<number>(), new Set<number>()];
+    // Per member, the highest offset per partition its commits confirmed (commitOffsets' events).
+    const committedBy = [new Map<number, bigint>(), new Map<number, bigint>()];
     const errors: unknown[] = [];
+    // Waits are on these events (deliveries, commits); an error of either chain ends them at once.
+    const changes = new Changes();
     const start = (member: 0 | 1): { source: KafkaSource; sub: Subscription } => {
       const source = fromKafka({
         brokers: stack.kafkaBrokers,
@@ -41,19 +48,30 @@ describe('fromKafka in a consumer group', () => {
                 set.add(r.offset);
                 byMember[member]?.add(r.partition);
               }
+              changes.changed();
             },
             { delayMs: 20 },
           ),
           commitOffsets(source),
         )
-        .subscribe({ error: (err: unknown) => errors.push(err) });
+        .subscribe({
+          next: (e) => {
+            const mine = committedBy[member] as Map<number, bigint>;
+            for (const o of e.offsets) if ((mine.get(o.partition) ?? -1n) < o.offset) mine.set(o.partition, o.offset);
+            changes.changed();
+          },
+          error: (err: unknown) => {
+            errors.push(err);
+            changes.fail(err);
+          },
+        });
       return { source, sub };
     };
 
     const a = start(0);
     const b = start(1);
     // Both members got partitions and delivered from them.
-    await until(() => byMember[0]!.size > 0 && byMember[1]!.size > 0, 30_000, 'both members to deliver');
+    await changes.until('both members to deliver', () => byMember[0]!.size > 0 && byMember[1]!.size > 0, 30_000);
     const assignedA = a.source.stats().partitions.map((p) => p.partition);
     const assignedB = b.source.stats().partitions.map((p) => p.partition);
     expect(assignedA.length + assignedB.length).toBe(partitions);
@@ -66,15 +84,17 @@ describe('fromKafka in a consumer group', () => {
     expect(behind.length).toBeGreaterThan(0); // B had not finished its partitions when it left
     await produce(topic, 4_000, partitions, 8_000);
 
+    // A's own commit events say when it has committed every partition to its end; the broker,
+    // read once then, must hold exactly those offsets.
     const ends = await endOffsets(topic);
-    await until(
-      async () => {
-        const committed = await committedOffsets(groupId, topic);
-        return [...ends].every(([p, end]) => committed.get(p) === end);
-      },
-      45_000,
+    await changes.until(
       'member A to commit every partition to its end offset',
+      () => [...ends].every(([p, end]) => (committedBy[0]!.get(p) ?? -1n) >= end),
+      45_000,
+      () => `ends ${text(ends)}, A committed ${text(committedBy[0])}, A's source ${text(a.source.stats())}, health ${text(a.source.health())}`,
     );
+    expect(await committedOffsets(groupId, topic)).toEqual(ends);
+    expect(committedBy[0]).toEqual(ends);
     expect(a.source.stats().partitions).toHaveLength(partitions);
     expect(byMember[0]!.size).toBe(partitions); // A took over B's partitions
     a.sub.unsubscribe();
