@@ -1,0 +1,39 @@
+/**
+ * Chaos: a young broker. A fresh KRaft broker of the test's own (50 `__consumer_offsets`
+ * partitions, Kafka's default: its group coordinator answers "not available" for a few seconds
+ * after start) gets its topic and records while three bronze processes of one group start, a
+ * seeded random moment apart (each join rebalances the group while the coordinator settles). Every
+ * record must land exactly once (delta-rs) and no process may stop by itself.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { TestBroker, disposeBrokers } from '../../support/broker.ts';
+import { BronzeCase, caseRng, chaosDelay, localBase, scaled } from '../../support/chaos.ts';
+
+let current: BronzeCase | undefined;
+afterEach(async () => {
+  await current?.dispose();
+  current = undefined;
+  await disposeBrokers();
+});
+afterAll(disposeBrokers);
+
+describe('chaos: bronze on a young broker', () => {
+  it('topic created and records produced while the jobs start: every record exactly once, no process stops by itself', async () => {
+    const name = 'young-broker';
+    const r = caseRng(name);
+    const broker = await TestBroker.create({ offsetsTopicPartitions: 50 });
+    await broker.start();
+    const c = await new BronzeCase({ name, brokers: broker.brokers, partitions: 3, base: await localBase('chaos-young') }).setUp();
+    current = c;
+    // No wait for the coordinator: the jobs start and records arrive right away.
+    c.produce(scaled(2400), 400, r.int(1, 1_000_000), 3);
+    for (let i = 0; i < 3; i++) {
+      c.startJob();
+      await chaosDelay(r, 0, 1500);
+    }
+    const outcome = await c.settle(60_000);
+    const coordinatorLines = c.fleet.grep(/coordinator|GROUP_COORDINATOR|COORDINATOR_NOT_AVAILABLE/i).length;
+    await c.conclude(outcome, { coordinatorLines });
+    expect(broker.running).toBe(true);
+  }, 240_000);
+});
