@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+/**
+ * The `rxlake` command: one entry point for the jobs and tools that ship with the package.
+ * `rxlake <command> [options]` loads that command's module and runs its `main` with the
+ * remaining arguments, ending the process as running the module directly would (the jobs exit
+ * with their code at once; `generate` sets the exit code and lets the process drain).
+ */
+import { readFileSync } from 'node:fs';
+
+interface Command {
+  /** What `rxlake --help` says of it. */
+  readonly summary: string;
+  /** The name the module uses in its own messages. */
+  readonly name: string;
+  readonly load: () => Promise<{ main: (argv: readonly string[]) => Promise<number> }>;
+  /** `exit`: `process.exit(code)` when `main` resolves; `exitCode`: set the code, let the process end by itself. */
+  readonly ending: 'exit' | 'exitCode';
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  bronze: {
+    summary: 'the bronze pipeline: the rideshare topics into bronze_<topic> and dlq_bronze_<topic> Delta tables',
+    name: 'bronze',
+    load: () => import('../pipelines/bronze.ts'),
+    ending: 'exit',
+  },
+  transactions: {
+    summary: 'the transactions pipeline: typed tables and per-account windows in Delta Lake and PostgreSQL (needs `pg`)',
+    name: 'transactions',
+    load: () => import('../pipelines/transactions.ts'),
+    ending: 'exit',
+  },
+  generate: {
+    summary: 'produces synthetic rideshare events (some corrupt, on purpose) to Kafka',
+    name: 'generate',
+    load: () => import('../tools/generate.ts'),
+    ending: 'exitCode',
+  },
+  'generate-transactions': {
+    summary: 'produces synthetic transactions and refunds events to Kafka',
+    name: 'generateTransactions',
+    load: () => import('../tools/generateTransactions.ts'),
+    ending: 'exit',
+  },
+};
+
+/** Packages the package declares as optional peers, and what needs them. */
+const OPTIONAL_PEERS: Readonly<Record<string, string>> = {
+  pg: 'the PostgreSQL client, for the transactions job',
+  '@aws-sdk/client-s3': 'the S3 client, for s3:// table paths',
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length)) + 2;
+  const lines = Object.entries(COMMANDS).map(([command, c]) => `  ${command.padEnd(width)}${c.summary}`);
+  return `Usage: rxlake <command> [options]
+
+Commands:
+${lines.join('\n')}
+
+  rxlake <command> --help   the command's options
+  rxlake --version          the package version
+
+The jobs take their configuration from environment variables (see the README): KAFKA_BOOTSTRAP_SERVERS,
+DELTA_BASE_PATH, POSTGRES_URL, … A bad value stops a job at start with exit code 2.
+NODE_OPTIONS=--max-semi-space-size=8 saves the bronze job memory at no cost in speed (README, "Memory").
+`;
+}
+
+/** The optional peer whose absence `err` reports, if any. */
+function missingOptionalPeer(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null || (err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') return undefined;
+  const missing = /Cannot find package '([^']+)'/.exec((err as Error).message)?.[1];
+  return missing !== undefined && missing in OPTIONAL_PEERS ? missing : undefined;
+}
+
+async function run(argv: readonly string[]): Promise<void> {
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    process.stderr.write(usage());
+    process.exitCode = 2;
+    return;
+  }
+  if (first === '--help' || first === '-h' || (first === 'help' && rest.length === 0)) {
+    process.stdout.write(usage());
+    return;
+  }
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  // `rxlake help <command>` is `rxlake <command> --help`.
+  const [name, args] = first === 'help' ? [rest[0] ?? '', ['--help']] : [first, rest];
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined) {
+    process.stderr.write(`rxlake: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    process.exitCode = 2;
+    return;
+  }
+  let main: (argv: readonly string[]) => Promise<number>;
+  try {
+    ({ main } = await command.load());
+  } catch (err) {
+    const peer = missingOptionalPeer(err);
+    if (peer === undefined) throw err;
+    process.stderr.write(`rxlake ${name}: needs the package ${peer} (${OPTIONAL_PEERS[peer]}), an optional peer dependency: npm install ${peer}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  let code: number;
+  try {
+    code = await main(args);
+  } catch (err) {
+    process.stderr.write(`${command.name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    if (command.ending === 'exit') process.exit(1);
+    process.exitCode = 1;
+    return;
+  }
+  if (command.ending === 'exit') process.exit(code);
+  process.exitCode = code;
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`rxlake: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
