@@ -319,12 +319,25 @@ describe('deltaSink with chunks', () => {
     const table = await DeltaTable.openOrCreate(t.storage, bronzeSpec('bronze_chunks_unsub'), inline);
     const input = new Subject<BatchChunk<BronzeRow>>();
     const acks: SinkAck[] = [];
+    const rows = bronzeRows({ count: 30 });
     const sub = input.pipe(deltaSink(table)).subscribe((a) => acks.push(a));
-    input.next(chunk(bronzeRows({ count: 30 }), false));
+    input.next(chunk(rows, false));
     sub.unsubscribe();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(acks).toEqual([]);
+    // Dropped on the spot: the handle holds none of its rows any more (a batch still staged or
+    // being committed would), so the same rows stage again in full.
+    const again = table.stage({ dedupe: { appId: (r: BronzeRow) => `rxlake-${r.topic}-${r.partition}`, offset: (r: BronzeRow) => r.offset } });
+    expect(again.add(rows)).toEqual({ rows: 30, skipped: 0 });
+    again.discard();
     expect((await verifyDelta(t.uri)).version).toBe(0);
     expect(await parquetFiles(t.uri)).toEqual([]);
+    // The next batch through the same handle is the table's first commit, and its files are the
+    // only ones: nothing of the dropped batch was committed before it or left behind.
+    const later = await lastValueFrom(from([chunk(rows, true)]).pipe(deltaSink(table), toArray()));
+    expect(later.map((a) => [a.version, a.rows, a.skipped])).toEqual([[1, 30, 0]]);
+    expect(acks).toEqual([]);
+    const v = await verifyDelta(t.uri);
+    expect(v.version).toBe(1);
+    expect(v.num_rows).toBe(30);
+    expect(await parquetFiles(t.uri)).toEqual(v.files.map((f) => decodeURIComponent(f.path)).sort());
   });
 });
