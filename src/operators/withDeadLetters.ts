@@ -13,7 +13,10 @@ export function withDeadLetters<T, R, D>(
  * `commitOffsets`.
  *
  * Each subscription gets its own dead-letter subject; the branch is subscribed before the main
- * chain, so no row is missed. The branch ends as `routeErrors` forwards it: completed with the
+ * chain, so no row is missed. Every operator of `main` that rejects records on its own may
+ * share it: `routeErrors`, and `partitionByDate({ deadLetters })` for records whose timestamp
+ * gives no partition value — so a record that fails anywhere in the chain is a dead letter,
+ * not the end of the stream. The branch ends as `routeErrors` forwards it: completed with the
  * source (after flushing) or errored with it. The output completes when both have completed,
  * errors on the first error of either, and unsubscribing tears both down.
  *

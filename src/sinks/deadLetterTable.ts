@@ -2,6 +2,10 @@
  * The dead-letter table layout shared by every pipeline: the rejected record's payload (as
  * text and as exact bytes), its Kafka metadata, the error type and message, and the tracing
  * envelope fields when the payload carried them.
+ *
+ * `error_type` is a `DeadLetterErrorType`: `NULL_VALUE`, `OVERSIZED_PAYLOAD`, `ENCODING_ERROR`,
+ * `JSON_PARSE_ERROR`, `NESTING_TOO_DEEP`, `SCHEMA_VALIDATION_ERROR` or `PROCESSING_ERROR`;
+ * `error_message` is at most `MAX_ERROR_MESSAGE_CHARS` (2,048) characters.
  */
 import type { TableSpec } from './delta/schema.ts';
 import type { DeadLetterRow } from '../types.ts';

@@ -5,6 +5,7 @@ import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
 import { compileBytesGuard } from '../../src/validation/bytesGuard.ts';
+import { MAX_JSON_DEPTH } from '../../src/validation/limits.ts';
 
 const enc = new TextEncoder();
 const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -205,6 +206,20 @@ describe('bronzeBytesGuards: guard(b) === true ⇒ the slow path accepts', () =>
       const b = enc.encode(JSON.stringify({ ...ev, rating: 0 }).replace('"rating":0', `"rating":${raw}`));
       expect(guard(b), raw).toBe(fast);
       if (fast) expect(slowAccept(bronzeCodecs.ratings, b)).toBe(true);
+    }
+  });
+});
+
+describe('bronzeBytesGuards: nesting', () => {
+  it('accept an event up to MAX_JSON_DEPTH levels deep and never beyond (routeErrors rejects those)', () => {
+    for (const topic of BRONZE_TOPICS) {
+      const event = JSON.stringify(createEventGenerator({ seed: 8 }).next(topic).value);
+      // The event object is level 1: an extra member nested n - 1 deep makes the document n deep.
+      const deep = (n: number) => enc.encode(`${event.slice(0, -1)},"extra":${'['.repeat(n - 1)}${']'.repeat(n - 1)}}`);
+      expect(bronzeBytesGuards[topic](deep(MAX_JSON_DEPTH)), topic).toBe(true);
+      expect(bronzeBytesGuards[topic](deep(MAX_JSON_DEPTH + 1)), topic).toBe(false);
+      expect(bronzeBytesGuards[topic](deep(50_000)), topic).toBe(false);
+      expect(slowAccept(bronzeCodecs[topic], deep(MAX_JSON_DEPTH)), topic).toBe(true);
     }
   });
 });
