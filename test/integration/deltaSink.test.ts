@@ -6,11 +6,12 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { from, lastValueFrom, tap, throwError, toArray } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { deltaSink } from '../../src/operators/deltaSink.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import type { SinkAck } from '../../src/types.ts';
 import { verifyDelta } from '../support/stack.ts';
+import { Changes } from '../support/wait.ts';
 import type { BronzeRow } from './deltaFixtures.ts';
 import { BIG_OFFSET, bronzeRows, bronzeSpec, freshTarget, instrumented } from './deltaFixtures.ts';
 
@@ -130,16 +131,42 @@ describe('deltaSink', () => {
     const flaky = instrumented(t.storage, { failures: 1000, failOps: ['write'] });
     const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_sink_unsub'));
     const attempts: number[] = [];
-    const sub = from([bronzeRows({ count: 5, dates: ['2026-11-22'] })])
-      .pipe(deltaSink(table, { retry: { initialMs: 40, maxMs: 40 }, onWriteError: (_e, a) => attempts.push(a) }))
-      .subscribe();
-    await new Promise((r) => setTimeout(r, 100));
-    sub.unsubscribe();
-    const seen = attempts.length;
-    expect(seen).toBeGreaterThanOrEqual(1);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(attempts.length).toBeLessThanOrEqual(seen + 1); // an attempt in flight may still finish
-    expect(flaky.failed).toBeLessThanOrEqual(seen + 1);
+    const changes = new Changes();
+    // The backoff between attempts runs on a clock this test moves: a retry comes exactly when
+    // the clock passes it, so "no retry after unsubscribing" is checked by running the clock
+    // past every pending timer, not by sleeping.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const sub = from([bronzeRows({ count: 5, dates: ['2026-11-22'] })])
+        .pipe(
+          deltaSink(table, {
+            retry: { initialMs: 40, maxMs: 40 },
+            onWriteError: (_e, a) => {
+              attempts.push(a);
+              changes.changed();
+            },
+          }),
+        )
+        .subscribe();
+      await changes.until('the first failed attempt', () => attempts.length === 1, 10_000);
+      // The retry waits on this clock: passing its backoff (at most maxMs) makes the second attempt.
+      await vi.advanceTimersByTimeAsync(40);
+      await changes.until('the second failed attempt', () => attempts.length === 2, 10_000);
+      const pending = vi.getTimerCount();
+      sub.unsubscribe();
+      // Unsubscribing cancelled the backoff then pending (nothing else runs in between) …
+      expect(vi.getTimerCount()).toBe(pending - 1);
+      const calls = flaky.calls.length;
+      const failed = flaky.failed;
+      // … and once every timer still pending has fired (a retry left scheduled would start
+      // now, and touch the storage at once), there was no further attempt.
+      await vi.runAllTimersAsync();
+      expect(attempts).toEqual([1, 2]);
+      expect(flaky.calls.length).toBe(calls);
+      expect(flaky.failed).toBe(failed);
+    } finally {
+      vi.useRealTimers();
+    }
 
     const boom = new Error('upstream failed');
     await expect(lastValueFrom(throwError(() => boom).pipe(deltaSink(table)))).rejects.toBe(boom);
