@@ -91,7 +91,8 @@ interface PhaseResult {
  * the bronze pipeline gives `fromKafka` (same fetch sizes and waits), so only the work differs.
  */
 async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
-  const { bronzeConsumerSettings, loadBronzeConfig } = await import('../src/runtime/config.ts');
+  const { jobConsumerSettings: bronzeConsumerSettings } = await import('../src/runtime/config.ts');
+  const { loadBronzeConfig } = await import('../src/pipelines/bronze/config.ts');
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadBronzeConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   // Timed from the connect, like the bronze phase (whose start-up also connects and subscribes).
@@ -129,7 +130,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
 /** (b) The bronze pipeline until caught up, into a fresh local folder. */
 async function bronzePhase(prefix: string, expected: number, bytes: number): Promise<PhaseResult> {
   const { startBronze } = await import('../src/pipelines/bronze.ts');
-  const { loadBronzeConfig } = await import('../src/runtime/config.ts');
+  const { loadBronzeConfig } = await import('../src/pipelines/bronze/config.ts');
   const { createLogger } = await import('../src/runtime/log.ts');
   const { PipelineMonitor } = await import('../src/runtime/monitor.ts');
   let joinedAt: number | undefined;

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject, lastValueFrom, tap } from 'rxjs';
 import { bronzeTopicPipeline, openBronzeTables } from '../src/pipelines/bronze.ts';
-import { loadBronzeConfig } from '../src/runtime/config.ts';
+import { loadBronzeConfig } from '../src/pipelines/bronze/config.ts';
 import { createLogger } from '../src/runtime/log.ts';
 import { PipelineMonitor } from '../src/runtime/monitor.ts';
 import { localStorage } from '../src/sinks/delta/storage.ts';

@@ -37,8 +37,8 @@ interface PhaseResult {
 }
 
 async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
-  const { bronzeConsumerSettings } = await import('../src/runtime/config.ts');
-  const { loadTransactionsConfig } = await import('../src/runtime/transactionsConfig.ts');
+  const { jobConsumerSettings: bronzeConsumerSettings } = await import('../src/runtime/config.ts');
+  const { loadTransactionsConfig } = await import('../src/pipelines/transactions/config.ts');
   const kafka = new Kafka({ brokers, clientId: 'bench-raw', logLevel: logLevel.ERROR });
   const consumer = kafka.consumer({ ...bronzeConsumerSettings(loadTransactionsConfig(process.env)), groupId: `bench-raw-${Date.now()}` });
   const cpu = cpuMeter();
@@ -66,7 +66,7 @@ async function rawPhase(topic: string, expected: number): Promise<PhaseResult> {
 
 async function transactionsPhase(prefix: string, expected: number): Promise<PhaseResult> {
   const { startTransactions } = await import('../src/pipelines/transactions.ts');
-  const { loadTransactionsConfig } = await import('../src/runtime/transactionsConfig.ts');
+  const { loadTransactionsConfig } = await import('../src/pipelines/transactions/config.ts');
   const { createLogger } = await import('../src/runtime/log.ts');
   const dir = await mkdtemp(join(tmpdir(), 'bench-tx-'));
   const id = `bench_${Date.now().toString(36)}`;

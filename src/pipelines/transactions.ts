@@ -31,8 +31,8 @@ import { checkJobStorage, jobSource, jobStorage, requireJobTopics, storageFailur
 import { createLogger } from '../runtime/log.ts';
 import type { Logger } from '../runtime/log.ts';
 import { PipelineMonitor } from '../runtime/monitor.ts';
-import { loadTransactionsConfig } from '../runtime/transactionsConfig.ts';
-import type { TransactionsConfig } from '../runtime/transactionsConfig.ts';
+import { loadTransactionsConfig } from './transactions/config.ts';
+import type { TransactionsConfig } from './transactions/config.ts';
 import type { DeadLetterRow, EnrichedRecord, KafkaRecord, SinkAck } from '../types.ts';
 import { RefundEvent, TransactionEvent, refundRow, transactionRow } from './transactions/events.ts';
 import type { TransactionTopic, TypedRowBase } from './transactions/events.ts';

@@ -1,73 +1,75 @@
 /**
- * The bronze job's configuration, from environment variables (names compatible with the
- * existing Python bronze service). Unknown values stop start-up with a message per variable.
+ * What every job reads from its environment: Kafka, Delta storage, batching, backpressure, dead
+ * letters, HTTP, logging (names compatible with the existing Python bronze service), with the
+ * job's own defaults. A job adds its own variables (its topics, …) through `loadJobConfig`.
+ * Unknown values stop start-up with a message per variable.
  */
-import { BRONZE_TOPICS } from '../pipelines/rideshare/topics.ts';
-import {
-  BooleanFromString,
-  BrokerList,
-  HttpUrl,
-  NonEmptyString,
-  ConfigError,
-  decodeEnv,
-  envVar,
-  optionalEnvVar,
-  numberIn,
-  oneOf,
-  subsetOf,
-} from './env.ts';
-import type { EnvOf } from './env.ts';
+import { BooleanFromString, BrokerList, HttpUrl, NonEmptyString, ConfigError, decodeEnv, envVar, optionalEnvVar, numberIn, oneOf } from './env.ts';
+import type { EnvOf, EnvSpec } from './env.ts';
 
-export const bronzeEnv = {
-  KAFKA_BOOTSTRAP_SERVERS: envVar(BrokerList, 'a comma-separated list of host:port, e.g. 127.0.0.1:9092', { default: '127.0.0.1:9092' }),
-  KAFKA_CONSUMER_GROUP: envVar(NonEmptyString, 'a consumer group id', { default: 'bronze-ingestion' }),
-  KAFKA_SECURITY_PROTOCOL: envVar(oneOf(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const), 'one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL', { default: 'PLAINTEXT' }),
-  KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
-  KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
-  KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
-  KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
-  // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
-  KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: String(10 * 1024 * 1024) }),
-  KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: String(1024 * 1024) }),
-  KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
-  /** Prefix added to every Kafka topic name (table names stay bronze_<topic>). */
-  KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
-  /** Missing topics stop the job at start; with a wait, it checks again with backoff until then. */
-  KAFKA_TOPICS_WAIT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to wait at start for missing topics (0 = stop at once)', { default: '0' }),
-  BRONZE_TOPICS: envVar(subsetOf(BRONZE_TOPICS), `"all" or a comma-separated subset of ${BRONZE_TOPICS.join(', ')}`, { default: 'all' }),
-  DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: './data/bronze' }),
-  BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
-  BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 50000', { default: '50000' }),
-  // Chunks: a batch's records are encoded into its files as each chunk fills, so no more than
-  // about a chunk of them is held as records; the batch still becomes one file per partition.
-  BATCH_CHUNK_RECORDS: envVar(numberIn(0, 10_000_000, true), 'a whole number, e.g. 5000 (records encoded at a time; 0 = whole batches)', { default: '5000' }),
-  BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
-  MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
-  MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
-  MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 25000 (records read and queued before the chain takes them)', { default: '25000' }),
-  /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
-  // inline: measured ~220 MB less peak memory than a worker for 0-10 % less throughput (README, "Memory").
-  PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'inline' }),
-  MAX_PAYLOAD_BYTES: envVar(numberIn(1, 2 ** 31, true), 'a number of bytes; larger payloads go to the dead-letter table', { default: String(1024 * 1024) }),
-  S3_ENDPOINT_URL: optionalEnvVar(HttpUrl, 'an http(s) URL of an S3-compatible endpoint, e.g. http://127.0.0.1:9000 (unset = AWS)'),
-  AWS_ACCESS_KEY_ID: optionalEnvVar(NonEmptyString, 'an access key id'),
-  AWS_SECRET_ACCESS_KEY: optionalEnvVar(NonEmptyString, 'a secret access key', { secret: true }),
-  AWS_REGION: envVar(NonEmptyString, 'an AWS region, e.g. us-east-1', { default: 'us-east-1' }),
-  STORAGE_STARTUP_TIMEOUT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to retry unreachable storage at start (0 = stop at once)', { default: '300' }),
-  DLQ_ENABLED: envVar(BooleanFromString, 'true or false', { default: 'true' }),
-  DLQ_VALIDATE_JSON: envVar(BooleanFromString, 'true or false', { default: 'true' }),
-  DLQ_VALIDATE_SCHEMA: envVar(BooleanFromString, 'true or false', { default: 'true' }),
-  PIPELINE_ID: envVar(NonEmptyString, 'a stable id for this pipeline (part of the Delta txn appId)', { default: 'bronze' }),
-  HTTP_PORT: envVar(numberIn(0, 65535, true), 'a TCP port (0 = any free port, -1 is not allowed)', { default: '8080' }),
-  HTTP_HOST: envVar(NonEmptyString, 'an address to bind the health/metrics server, e.g. 0.0.0.0', { default: '127.0.0.1' }),
-  PROGRESS_INTERVAL_SECONDS: envVar(numberIn(0, 3600), 'seconds between progress lines on stderr (0 = off)', { default: '10' }),
-  SHUTDOWN_TIMEOUT_SECONDS: envVar(numberIn(1, 3600), 'seconds to flush and commit on SIGTERM before exiting', { default: '30' }),
-  LOG_LEVEL: envVar(oneOf(['debug', 'info', 'warn', 'error'] as const), 'one of debug, info, warn, error', { default: 'info' }),
-} as const;
+/** The defaults that name a job: its consumer group, base path, pipeline id and HTTP port. */
+export interface JobDefaults {
+  readonly KAFKA_CONSUMER_GROUP: string;
+  readonly DELTA_BASE_PATH: string;
+  readonly PIPELINE_ID: string;
+  readonly HTTP_PORT: string;
+  /** Default `5000`; `0` for jobs whose batches are written whole. */
+  readonly BATCH_CHUNK_RECORDS?: string;
+}
 
-export type BronzeEnv = EnvOf<typeof bronzeEnv>;
+/** The variables every job reads, with `defaults` where the job chooses its own. */
+export function jobEnv(defaults: JobDefaults) {
+  return {
+    KAFKA_BOOTSTRAP_SERVERS: envVar(BrokerList, 'a comma-separated list of host:port, e.g. 127.0.0.1:9092', { default: '127.0.0.1:9092' }),
+    KAFKA_CONSUMER_GROUP: envVar(NonEmptyString, 'a consumer group id', { default: defaults.KAFKA_CONSUMER_GROUP }),
+    KAFKA_SECURITY_PROTOCOL: envVar(oneOf(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const), 'one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL', { default: 'PLAINTEXT' }),
+    KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
+    KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
+    KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
+    KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
+    // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
+    KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: String(10 * 1024 * 1024) }),
+    KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: String(1024 * 1024) }),
+    KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
+    /** Prefix added to every Kafka topic name (table names keep the bare topic). */
+    KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
+    /** Missing topics stop the job at start; with a wait, it checks again with backoff until then. */
+    KAFKA_TOPICS_WAIT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to wait at start for missing topics (0 = stop at once)', { default: '0' }),
+    DELTA_BASE_PATH: envVar(NonEmptyString, 'a local folder or s3://bucket/prefix', { default: defaults.DELTA_BASE_PATH }),
+    BATCH_INTERVAL_SECONDS: envVar(numberIn(0.01, 3600), 'a number of seconds between 0.01 and 3600, e.g. 10', { default: '10' }),
+    BATCH_MAX_RECORDS: envVar(numberIn(1, 10_000_000, true), 'a positive integer, e.g. 50000', { default: '50000' }),
+    // Chunks: a batch's records are encoded into its files as each chunk fills, so no more than
+    // about a chunk of them is held as records; the batch still becomes one file per partition.
+    BATCH_CHUNK_RECORDS: envVar(numberIn(0, 10_000_000, true), 'a whole number, e.g. 5000 (records encoded at a time; 0 = whole batches)', { default: defaults.BATCH_CHUNK_RECORDS ?? '5000' }),
+    BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
+    MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
+    MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
+    MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 25000 (records read and queued before the chain takes them)', { default: '25000' }),
+    /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
+    // inline: measured ~220 MB less peak memory than a worker for 0-10 % less throughput (README, "Memory").
+    PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'inline' }),
+    MAX_PAYLOAD_BYTES: envVar(numberIn(1, 2 ** 31, true), 'a number of bytes; larger payloads go to the dead-letter table', { default: String(1024 * 1024) }),
+    S3_ENDPOINT_URL: optionalEnvVar(HttpUrl, 'an http(s) URL of an S3-compatible endpoint, e.g. http://127.0.0.1:9000 (unset = AWS)'),
+    AWS_ACCESS_KEY_ID: optionalEnvVar(NonEmptyString, 'an access key id'),
+    AWS_SECRET_ACCESS_KEY: optionalEnvVar(NonEmptyString, 'a secret access key', { secret: true }),
+    AWS_REGION: envVar(NonEmptyString, 'an AWS region, e.g. us-east-1', { default: 'us-east-1' }),
+    STORAGE_STARTUP_TIMEOUT_SECONDS: envVar(numberIn(0, 86_400), 'seconds between 0 and 86400 to retry unreachable storage at start (0 = stop at once)', { default: '300' }),
+    DLQ_ENABLED: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+    DLQ_VALIDATE_JSON: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+    DLQ_VALIDATE_SCHEMA: envVar(BooleanFromString, 'true or false', { default: 'true' }),
+    PIPELINE_ID: envVar(NonEmptyString, 'a stable id for this pipeline (part of the Delta txn appId)', { default: defaults.PIPELINE_ID }),
+    HTTP_PORT: envVar(numberIn(0, 65535, true), 'a TCP port (0 = any free port, -1 is not allowed)', { default: defaults.HTTP_PORT }),
+    HTTP_HOST: envVar(NonEmptyString, 'an address to bind the health/metrics server, e.g. 0.0.0.0', { default: '127.0.0.1' }),
+    PROGRESS_INTERVAL_SECONDS: envVar(numberIn(0, 3600), 'seconds between progress lines on stderr (0 = off)', { default: '10' }),
+    SHUTDOWN_TIMEOUT_SECONDS: envVar(numberIn(1, 3600), 'seconds to flush and commit on SIGTERM before exiting', { default: '30' }),
+    LOG_LEVEL: envVar(oneOf(['debug', 'info', 'warn', 'error'] as const), 'one of debug, info, warn, error', { default: 'info' }),
+  } as const;
+}
 
-export interface BronzeConfig {
+type SharedEnv = EnvOf<ReturnType<typeof jobEnv>>;
+
+/** A job's configuration: what every job reads (`jobEnv`). */
+export interface JobConfig {
   readonly kafka: {
     readonly brokers: string[];
     readonly groupId: string;
@@ -81,7 +83,6 @@ export interface BronzeConfig {
     /** How long the job waits at start for missing topics (0: it stops at once). */
     readonly topicsWaitMs: number;
   };
-  readonly topics: BronzeEnv['BRONZE_TOPICS'];
   readonly deltaBasePath: string;
   /** How long unreachable storage is retried at start before the job stops. */
   readonly storageStartupTimeoutMs: number;
@@ -98,12 +99,44 @@ export interface BronzeConfig {
   readonly http: { host: string; port: number };
   readonly progressIntervalMs: number;
   readonly shutdownTimeoutMs: number;
-  readonly logLevel: BronzeEnv['LOG_LEVEL'];
+  readonly logLevel: SharedEnv['LOG_LEVEL'];
 }
 
-/** Reads and checks the bronze job's configuration; throws `ConfigError` naming bad variables. */
-export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeConfig {
-  const e = decodeEnv(bronzeEnv, env);
+export interface JobEnvOptions<S extends EnvSpec> {
+  readonly defaults: JobDefaults;
+  /** The job's own variables. */
+  readonly env: S;
+  /** Further problems of the raw environment (each a sentence naming the variable and the fix). */
+  readonly problems?: (env: NodeJS.ProcessEnv) => readonly string[];
+}
+
+/**
+ * Reads and checks a job's configuration: the shared variables (`jobEnv` with the job's defaults)
+ * and the job's own. Throws one `ConfigError` naming every bad variable, shared or own.
+ */
+export function loadJobConfig<S extends EnvSpec>(env: NodeJS.ProcessEnv, options: JobEnvOptions<S>): { readonly config: JobConfig; readonly own: EnvOf<S> } {
+  const problems: string[] = [];
+  let config: JobConfig | undefined;
+  let own: EnvOf<S> | undefined;
+  try {
+    config = sharedConfig(decodeEnv(jobEnv(options.defaults), env));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  try {
+    own = decodeEnv(options.env, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  problems.push(...(options.problems?.(env) ?? []));
+  if (problems.length > 0 || config === undefined || own === undefined) throw new ConfigError(problems);
+  return { config, own };
+}
+
+/** The shared variables as a `JobConfig`; throws `ConfigError` for variables that do not fit together. */
+function sharedConfig(e: SharedEnv): JobConfig {
   const problems: string[] = [];
   const saslOn = e.KAFKA_SECURITY_PROTOCOL.startsWith('SASL');
   if (saslOn && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
@@ -136,7 +169,6 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
       partitionFetchMaxBytes: e.KAFKA_PARTITION_FETCH_MAX_BYTES,
       topicsWaitMs: Math.round(e.KAFKA_TOPICS_WAIT_SECONDS * 1000),
     },
-    topics: e.BRONZE_TOPICS,
     deltaBasePath: e.DELTA_BASE_PATH,
     storageStartupTimeoutMs: Math.round(e.STORAGE_STARTUP_TIMEOUT_SECONDS * 1000),
     ...(onS3
@@ -165,8 +197,13 @@ export function loadBronzeConfig(env: NodeJS.ProcessEnv = process.env): BronzeCo
   };
 }
 
-/** The kafkajs consumer settings of the bronze job (also what its benchmark's raw consumer uses). */
-export function bronzeConsumerSettings(config: BronzeConfig): {
+/** The Kafka topic of a job's `topic`: with `KAFKA_TOPIC_PREFIX`. */
+export function kafkaTopicOf(config: JobConfig, topic: string): string {
+  return `${config.kafka.topicPrefix}${topic}`;
+}
+
+/** The kafkajs consumer settings of a job (also what the benchmarks' raw consumer uses). */
+export function jobConsumerSettings(config: JobConfig): {
   maxWaitTimeInMs: number;
   sessionTimeout: number;
   heartbeatInterval: number;

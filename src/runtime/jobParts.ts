@@ -11,13 +11,13 @@ import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { StartupError } from './cli.ts';
-import { bronzeConsumerSettings } from './config.ts';
-import type { BronzeConfig } from './config.ts';
+import { jobConsumerSettings } from './config.ts';
+import type { JobConfig } from './config.ts';
 import type { Logger } from './log.ts';
 import type { PipelineMonitor } from './monitor.ts';
 
 /** `DELTA_BASE_PATH` as a `Storage`: a local folder, or S3 with the configured endpoint and credentials. */
-export function jobStorage(config: BronzeConfig): Storage {
+export function jobStorage(config: JobConfig): Storage {
   return storageFromUri(config.deltaBasePath, {
     ...(config.s3?.endpoint !== undefined ? { endpoint: config.s3.endpoint, forcePathStyle: true } : {}),
     ...(config.s3?.region !== undefined ? { region: config.s3.region } : {}),
@@ -26,7 +26,7 @@ export function jobStorage(config: BronzeConfig): Storage {
 }
 
 /** The job's Kafka source over `topics`. */
-export function jobSource(config: BronzeConfig, topics: readonly string[], untilCaughtUp: boolean, log: Logger, monitor: PipelineMonitor): KafkaSource {
+export function jobSource(config: JobConfig, topics: readonly string[], untilCaughtUp: boolean, log: Logger, monitor: PipelineMonitor): KafkaSource {
   return fromKafka({
     brokers: config.kafka.brokers,
     groupId: config.kafka.groupId,
@@ -39,7 +39,7 @@ export function jobSource(config: BronzeConfig, topics: readonly string[], until
     maxInFlightBytes: config.maxInFlightBytes,
     maxReadAheadRecords: config.maxReadAheadRecords,
     untilCaughtUp,
-    consumer: bronzeConsumerSettings(config),
+    consumer: jobConsumerSettings(config),
     logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
     // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).
     onHealthChange: (h) => {
@@ -74,7 +74,7 @@ export function updateSourceGauges(monitor: PipelineMonitor, source: KafkaSource
  * or, with `KAFKA_TOPICS_WAIT_SECONDS`, after waiting that long for it (each check logged).
  * A broker that cannot be reached stops it naming `KAFKA_BOOTSTRAP_SERVERS`.
  */
-export async function requireJobTopics(config: BronzeConfig, topics: readonly string[], log: Logger, topicsVariable: string): Promise<void> {
+export async function requireJobTopics(config: JobConfig, topics: readonly string[], log: Logger, topicsVariable: string): Promise<void> {
   const { kafka } = config;
   try {
     await requireTopics({
@@ -158,7 +158,7 @@ export async function startupRetry<T>(log: Logger, what: string, fn: () => Promi
  * `S3_ENDPOINT_URL`; refused credentials, a missing bucket or an endpoint still unreachable
  * then stop the job with a `StartupError` naming the variables to fix (never their values).
  */
-export async function checkJobStorage(config: BronzeConfig, storage: Storage, log: Logger): Promise<void> {
+export async function checkJobStorage(config: JobConfig, storage: Storage, log: Logger): Promise<void> {
   if (!storage.uri.startsWith('s3://')) return;
   try {
     await startupRetry(log, `S3 at ${s3Where(config)}`, () => storage.list('_delta_log'), config.storageStartupTimeoutMs);
@@ -171,7 +171,7 @@ export async function checkJobStorage(config: BronzeConfig, storage: Storage, lo
  * A storage failure at start as a `StartupError` that names the variables to fix: refused
  * credentials, a missing bucket, an unreachable endpoint. `undefined` for any other error.
  */
-export function storageStartupError(err: unknown, config: BronzeConfig, uri: string = config.deltaBasePath): StartupError | undefined {
+export function storageStartupError(err: unknown, config: JobConfig, uri: string = config.deltaBasePath): StartupError | undefined {
   if (err instanceof StartupError || !uri.startsWith('s3://')) return undefined;
   const failure = storageFailureOf(err);
   const where = s3Where(config);
@@ -216,7 +216,7 @@ export function storageFailureHint(err: unknown): string | undefined {
 }
 
 /** `http://host:port (S3_ENDPOINT_URL)`, without any user info of the URL; or AWS and its region. */
-function s3Where(config: BronzeConfig): string {
+function s3Where(config: JobConfig): string {
   const endpoint = config.s3?.endpoint;
   if (endpoint === undefined) return `AWS (region ${config.s3?.region ?? 'us-east-1'}; S3_ENDPOINT_URL unset)`;
   const url = new URL(endpoint);

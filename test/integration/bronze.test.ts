@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBronze } from '../../src/pipelines/bronze.ts';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import type { Manifest } from '../../src/tools/generate.ts';

@@ -14,7 +14,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBronze } from '../../src/pipelines/bronze.ts';
 import type { BronzeRun } from '../../src/pipelines/bronze.ts';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { generateEvents } from '../../src/tools/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';

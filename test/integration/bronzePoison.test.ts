@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startBronze } from '../../src/pipelines/bronze.ts';
 import { bronzeCodecs } from '../../src/pipelines/rideshare/codecs.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createEventGenerator } from '../../src/sources/rideshareEvents.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InstanceRunningError, startTransactions } from '../../src/pipelines/transactions.ts';
 import { corruptTransactionEvent, createTransactionGenerator } from '../../src/pipelines/transactions/events.ts';
 import type { GeneratedTransactionEvent, TransactionTopic } from '../../src/pipelines/transactions/events.ts';
-import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 import { CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startTransactions } from '../../src/pipelines/transactions.ts';
 import { RefundEvent, TransactionEvent, createTransactionGenerator } from '../../src/pipelines/transactions/events.ts';
 import type { TransactionTopic } from '../../src/pipelines/transactions/events.ts';
-import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bronzeConsumerSettings, loadBronzeConfig } from '../../src/runtime/config.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
+import { jobConsumerSettings as bronzeConsumerSettings } from '../../src/runtime/config.ts';
 import { ConfigError } from '../../src/runtime/env.ts';
 
 describe('loadBronzeConfig', () => {

@@ -22,7 +22,7 @@ import { bronzeBytesGuards, bronzeCodecs } from '../../src/pipelines/rideshare/c
 import { ACCOUNT_ID, MAX_EVENT_MICROS, MIN_EVENT_MICROS, TransactionEvent, createTransactionGenerator, transactionRow } from '../../src/pipelines/transactions/events.ts';
 import type { TransactionRow } from '../../src/pipelines/transactions/events.ts';
 import { transactionsTableSpec } from '../../src/pipelines/transactions/tables.ts';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { PipelineMonitor } from '../../src/runtime/monitor.ts';
 import { packColumns } from '../../src/sinks/delta/columnar.ts';

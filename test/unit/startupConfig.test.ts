@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadBronzeConfig } from '../../src/runtime/config.ts';
-import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
+import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 
 describe('start-up check settings', () => {
   it('stop at once on missing topics and retry unreachable storage for 5 minutes by default', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/runtime/env.ts';
-import { loadTransactionsConfig } from '../../src/runtime/transactionsConfig.ts';
+import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 
 describe('loadTransactionsConfig', () => {
   it('gives its own defaults for an empty environment', () => {

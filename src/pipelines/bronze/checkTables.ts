@@ -8,7 +8,7 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import type { SASLOptions } from 'kafkajs';
-import type { BronzeConfig } from '../../runtime/config.ts';
+import type { JobConfig } from '../../runtime/config.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
 
 export class TableTopicMismatchError extends Error {
@@ -31,7 +31,7 @@ export interface TopicTablesRef {
 }
 
 /** Throws `TableTopicMismatchError` when a table's `txn` version is at or past a partition's end. */
-export async function checkTablesAgainstTopics(config: BronzeConfig, topics: readonly TopicTablesRef[]): Promise<void> {
+export async function checkTablesAgainstTopics(config: JobConfig, topics: readonly TopicTablesRef[]): Promise<void> {
   const kafka = new Kafka({
     brokers: config.kafka.brokers,
     clientId: `rxlake-${config.pipelineId}-check`,
