@@ -23,7 +23,7 @@ import { loadBronzeConfig } from '../src/pipelines/bronze/config.ts';
 import { createLogger } from '../src/runtime/log.ts';
 import { PipelineMonitor } from '../src/runtime/monitor.ts';
 import { localStorage } from '../src/sinks/delta/storage.ts';
-import { createEventGenerator, padJson } from '../src/sources/rideshareEvents.ts';
+import { createEventGenerator, padJson } from '../src/pipelines/rideshare/events.ts';
 import type { KafkaRecord } from '../src/types.ts';
 import { arg, cpuMeter, peakRssMb } from './measure.ts';
 

@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { bronzeBytesGuards, bronzeCodecs } from '../src/pipelines/rideshare/codecs.ts';
-import { createEventGenerator, padJson } from '../src/sources/rideshareEvents.ts';
+import { createEventGenerator, padJson } from '../src/pipelines/rideshare/events.ts';
 
 const N = Number(process.argv[2] ?? 200_000);
 const PAYLOAD_BYTES = Number(process.argv[3] ?? 400);

@@ -2,7 +2,5 @@ export { fromKafka, isRetriableKafkaError } from './fromKafka.ts';
 export type { FromKafkaOptions, KafkaHealth, KafkaLogLevel, KafkaLogger, KafkaSource, KafkaSourceStats, StartFrom } from './fromKafka.ts';
 export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
-export { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator } from './rideshareEvents.ts';
-export type { CorruptionKind, EventGenerator, EventGeneratorOptions, GeneratedEvent } from './rideshareEvents.ts';
 export { MissingTopicsError, isTopicNotReady, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
 export type { RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';

@@ -14,8 +14,8 @@ import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'ka
 import { BRONZE_TOPICS, isBronzeTopic } from '../pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../pipelines/rideshare/topics.ts';
 import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
-import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../sources/rideshareEvents.ts';
-import type { CorruptionKind, EventGenerator } from '../sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../pipelines/rideshare/events.ts';
+import type { CorruptionKind, EventGenerator } from '../pipelines/rideshare/events.ts';
 import type { DeadLetterErrorType } from '../types.ts';
 
 // ---------------------------------------------------------------------------------------------

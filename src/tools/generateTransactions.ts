@@ -12,7 +12,7 @@ import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator
 import type { TransactionTopic } from '../pipelines/transactions/events.ts';
 import { runIfEntry } from '../runtime/cli.ts';
 import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
-import { CORRUPTION_KINDS } from '../sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS } from '../pipelines/rideshare/events.ts';
 
 export interface GenerateTransactionsOptions {
   /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */

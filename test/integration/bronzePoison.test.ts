@@ -17,7 +17,7 @@ import { bronzeCodecs } from '../../src/pipelines/rideshare/codecs.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
-import { createEventGenerator } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator } from '../../src/pipelines/rideshare/events.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { expectedRoute, hostileCases } from '../unit/hostilePayloads.ts';
 

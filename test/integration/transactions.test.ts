@@ -14,7 +14,7 @@ import { InstanceRunningError, startTransactions } from '../../src/pipelines/tra
 import { corruptTransactionEvent, createTransactionGenerator } from '../../src/pipelines/transactions/events.ts';
 import type { GeneratedTransactionEvent, TransactionTopic } from '../../src/pipelines/transactions/events.ts';
 import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
-import { CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS } from '../../src/pipelines/rideshare/events.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { startTcpProxy } from '../support/tcpProxy.ts';

@@ -18,7 +18,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/c
 import { AssignerProtocol, Kafka, logLevel } from 'kafkajs';
 import { expect } from 'vitest';
 import type { Admin, Producer } from 'kafkajs';
-import { createEventGenerator, corrupt, CORRUPTION_KINDS } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator, corrupt, CORRUPTION_KINDS } from '../../src/pipelines/rideshare/events.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { appendWithDeltaRs, stack, uniqueName, verifyDelta } from './stack.ts';
 import { reapWithTestProcess } from './broker.ts';

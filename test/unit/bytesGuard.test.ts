@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IsoTimestamp, bronzeBytesGuards, bronzeCodecs, isIsoTimestampBytes, rideshareByteChecks } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator, padJson, mulberry32 } from '../../src/pipelines/rideshare/events.ts';
 import { compileBytesGuard } from '../../src/validation/bytesGuard.ts';
 import { MAX_JSON_DEPTH } from '../../src/validation/limits.ts';
 

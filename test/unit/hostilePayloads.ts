@@ -8,7 +8,7 @@
  */
 import { isRight } from 'fp-ts/lib/Either.js';
 import type * as t from 'io-ts';
-import { mulberry32 } from '../../src/sources/rideshareEvents.ts';
+import { mulberry32 } from '../../src/pipelines/rideshare/events.ts';
 import type { DeadLetterErrorType } from '../../src/types.ts';
 
 const enc = new TextEncoder();

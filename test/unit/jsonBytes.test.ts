@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
-import { CORRUPTION_KINDS, corrupt, createEventGenerator, padJson, mulberry32 } from '../../src/sources/rideshareEvents.ts';
-import type { CorruptionKind } from '../../src/sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS, corrupt, createEventGenerator, padJson, mulberry32 } from '../../src/pipelines/rideshare/events.ts';
+import type { CorruptionKind } from '../../src/pipelines/rideshare/events.ts';
 import { MAX_JSON_DEPTH, jsonDepthExceeds } from '../../src/validation/limits.ts';
 import {
   DEFAULT_MAX_DEPTH,

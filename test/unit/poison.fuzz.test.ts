@@ -27,7 +27,7 @@ import { createLogger } from '../../src/runtime/log.ts';
 import { PipelineMonitor } from '../../src/runtime/monitor.ts';
 import { packColumns } from '../../src/sinks/delta/columnar.ts';
 import { localStorage } from '../../src/sinks/delta/storage.ts';
-import { createEventGenerator } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator } from '../../src/pipelines/rideshare/events.ts';
 import type { DeadLetterRow, EnrichedRecord, KafkaRecord } from '../../src/types.ts';
 import { deadLetterTableSpec } from '../../src/sinks/deadLetterTable.ts';
 import { MAX_ERROR_MESSAGE_CHARS } from '../../src/validation/limits.ts';

@@ -3,7 +3,7 @@ import type * as t from 'io-ts';
 import { describe, expect, it } from 'vitest';
 import { IsoTimestamp, LatLon, bronzeCodecs, parseIsoTimestampMicros } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPICS, BRONZE_TOPIC_INFO, isBronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { createEventGenerator } from '../../src/sources/rideshareEvents.ts';
+import { createEventGenerator } from '../../src/pipelines/rideshare/events.ts';
 
 describe('topics', () => {
   it('lists the eight bronze topics once each, with facts for every one', () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { bronzeCodecs } from '../../src/pipelines/rideshare/codecs.ts';
 import { BRONZE_TOPICS, BRONZE_TOPIC_INFO } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../../src/sources/rideshareEvents.ts';
+import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../../src/pipelines/rideshare/events.ts';
 import { classify } from '../support/classify.ts';
 
 const SCHEMA_DIR = process.env.RIDESHARE_SCHEMA_DIR ?? '/work/shared/reference/rideshare-kafka-schemas';

@@ -15,8 +15,8 @@ import * as t from 'io-ts';
 import { IsoTimestamp, NonNegative, TracingEnvelope, parseIsoTimestampMicros } from '../rideshare/codecs.ts';
 import type { EnrichedRecord } from '../../types.ts';
 import { utcDateFormatter } from '../../operators/internal/utcDate.ts';
-import { corrupt, mulberry32 } from '../../sources/rideshareEvents.ts';
-import type { CorruptionKind } from '../../sources/rideshareEvents.ts';
+import { corrupt, mulberry32 } from '../rideshare/events.ts';
+import type { CorruptionKind } from '../rideshare/events.ts';
 
 export const TRANSACTION_TOPICS = ['transactions', 'refunds'] as const;
 export type TransactionTopic = (typeof TRANSACTION_TOPICS)[number];

@@ -10,8 +10,8 @@
  * tracing envelope links events of one trip (`correlation_id` = trip id, `causation_id` = the
  * trip's previous event).
  */
-import type { DeadLetterErrorType } from '../types.ts';
-import type { BronzeTopic } from '../pipelines/rideshare/topics.ts';
+import type { DeadLetterErrorType } from '../../types.ts';
+import type { BronzeTopic } from './topics.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public shapes
