@@ -34,6 +34,11 @@ export function scaled(n: number): number {
   return Math.round(n * CHAOS_SCALE);
 }
 
+/** A case's vitest timeout: `ms` at scale 1, longer for soak runs. */
+export function caseTimeout(ms = 240_000): number {
+  return ms * CHAOS_SCALE;
+}
+
 /** A small seeded PRNG (mulberry32): the same seed gives the same kill times and victims. */
 export interface Rng {
   readonly seed: number;
@@ -448,6 +453,25 @@ export const stableWith =
     g.members.length === n &&
     g.members.every((m) => m.partitions.length > 0) &&
     (totalPartitions === undefined || g.members.reduce((k, m) => k + m.partitions.length, 0) === totalPartitions);
+
+/**
+ * A member that joins `groupId` (same subscription, kafkajs' default assignor like the jobs),
+ * takes its share of the partitions, reads and commits nothing (paused, no offset resolved,
+ * no auto-commit), and leaves after `hold()` resolves: a rebalance that takes partitions from
+ * the jobs and returns them untouched.
+ */
+export async function briefMember(brokers: readonly string[], groupId: string, topic: string, hold: () => Promise<void>): Promise<void> {
+  const consumer = kafkaClient(brokers, 'rxlake-chaos-brief-member').consumer({ groupId, sessionTimeout: 6000, heartbeatInterval: 500, maxWaitTimeInMs: 200 });
+  consumer.on(consumer.events.GROUP_JOIN, () => consumer.pause([{ topic }]));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic] });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: () => Promise.resolve() });
+    await hold();
+  } finally {
+    await consumer.disconnect();
+  }
+}
 
 export interface ProducedMessage {
   readonly key: string;

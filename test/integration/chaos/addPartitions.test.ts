@@ -5,7 +5,7 @@
  * (delta-rs) and no process may stop by itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BronzeCase, addPartitions, caseRng, chaosDelay, eventually, localBase, scaled } from '../../support/chaos.ts';
+import { BronzeCase, addPartitions, caseRng, chaosDelay, eventually, localBase, scaled, caseTimeout } from '../../support/chaos.ts';
 import { stack } from '../../support/stack.ts';
 
 let current: BronzeCase | undefined;
@@ -30,5 +30,5 @@ describe('chaos: partitions added while the bronze job runs', () => {
     }
     const outcome = await c.settle(45_000);
     await c.conclude(outcome, { partitions: 6 });
-  }, 240_000);
+  }, caseTimeout());
 });

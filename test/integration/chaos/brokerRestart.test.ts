@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestBroker, disposeBrokers } from '../../support/broker.ts';
-import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled } from '../../support/chaos.ts';
+import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, caseTimeout } from '../../support/chaos.ts';
 
 let current: BronzeCase | undefined;
 afterEach(async () => {
@@ -41,5 +41,5 @@ describe('chaos: bronze while its broker restarts', () => {
     }
     const outcome = await c.settle(60_000);
     await c.conclude(outcome, { brokerRestarts: done });
-  }, 240_000);
+  }, caseTimeout());
 });

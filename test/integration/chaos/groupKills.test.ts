@@ -5,7 +5,7 @@
  * no process may stop by itself.
  */
 import { afterEach, describe, it } from 'vitest';
-import { BronzeCase, caseRng, chaosDelay, localBase, s3Base, scaled } from '../../support/chaos.ts';
+import { BronzeCase, caseRng, chaosDelay, localBase, s3Base, scaled, caseTimeout } from '../../support/chaos.ts';
 import type { TableBase } from '../../support/chaos.ts';
 import { stack } from '../../support/stack.ts';
 
@@ -49,9 +49,9 @@ async function killAndRestart(name: string, base: TableBase): Promise<void> {
 describe('chaos: three bronze processes in one group, SIGKILLed and restarted', () => {
   it('local disk: every record exactly once, no process stops by itself', async () => {
     await killAndRestart('group-kills-local', await localBase('chaos-kills'));
-  }, 240_000);
+  }, caseTimeout());
 
   it('S3 (S3Proxy): every record exactly once, no process stops by itself', async () => {
     await killAndRestart('group-kills-s3', s3Base('chaos-kills'));
-  }, 240_000);
+  }, caseTimeout());
 });

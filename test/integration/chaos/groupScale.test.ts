@@ -5,7 +5,7 @@
  * exactly once (delta-rs), each SIGTERMed process exits 0, and none stops by itself.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup } from '../../support/chaos.ts';
+import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup, caseTimeout } from '../../support/chaos.ts';
 import { stack } from '../../support/stack.ts';
 
 let current: BronzeCase | undefined;
@@ -44,5 +44,5 @@ describe('chaos: bronze group scaled 1 → 3 → 1 (SIGTERM, no kills)', () => {
     expect(producer.acked).toBeGreaterThan(0);
     const outcome = await c.settle(45_000);
     await c.conclude(outcome, { cycles });
-  }, 240_000);
+  }, caseTimeout());
 });

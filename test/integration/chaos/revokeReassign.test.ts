@@ -6,7 +6,7 @@
  * its first copies still in its open batch. Every record must land exactly once (delta-rs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup } from '../../support/chaos.ts';
+import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup, caseTimeout } from '../../support/chaos.ts';
 import { stack } from '../../support/stack.ts';
 
 let current: BronzeCase | undefined;
@@ -48,5 +48,5 @@ describe('chaos: a partition revoked and reassigned to the same process with rec
     }
     const outcome = await c.settle(45_000);
     await c.conclude(outcome, { cycles, inFlightAtJoin });
-  }, 240_000);
+  }, caseTimeout());
 });

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestBroker, disposeBrokers } from '../../support/broker.ts';
-import { BronzeCase, caseRng, chaosDelay, localBase, scaled } from '../../support/chaos.ts';
+import { BronzeCase, caseRng, chaosDelay, localBase, scaled, caseTimeout } from '../../support/chaos.ts';
 
 let current: BronzeCase | undefined;
 afterEach(async () => {
@@ -27,13 +27,19 @@ describe('chaos: bronze on a young broker', () => {
     current = c;
     // No wait for the coordinator: the jobs start and records arrive right away.
     c.produce(scaled(2400), 400, r.int(1, 1_000_000), 3);
-    for (let i = 0; i < 3; i++) {
-      c.startJob();
+    const firstJoin = (async () => {
+      const first = c.startJob();
+      const t0 = Date.now();
+      await first.connected();
+      return Date.now() - t0;
+    })();
+    for (let i = 1; i < 3; i++) {
       await chaosDelay(r, 0, 1500);
+      c.startJob();
     }
     const outcome = await c.settle(60_000);
-    const coordinatorLines = c.fleet.grep(/coordinator|GROUP_COORDINATOR|COORDINATOR_NOT_AVAILABLE/i).length;
-    await c.conclude(outcome, { coordinatorLines });
+    // From the first process's start to its first join (start-up, coordinator wait, join).
+    await c.conclude(outcome, { firstJoinMs: await firstJoin.catch(() => -1) });
     expect(broker.running).toBe(true);
-  }, 240_000);
+  }, caseTimeout());
 });
