@@ -6,7 +6,7 @@
  */
 import { Subject, from, lastValueFrom, tap, toArray } from 'rxjs';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pgSink } from '../../src/operators/pgSink.ts';
 import type { BatchChunk } from '../../src/operators/bufferTime.ts';
 import { PgSinkError, PgTable, isRetriablePg } from '../../src/sinks/postgres.ts';
@@ -14,7 +14,7 @@ import type { PgTableOptions, PgTableSpec } from '../../src/sinks/postgres.ts';
 import type { RecordRef, SinkAck } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { startTcpProxy } from '../support/tcpProxy.ts';
-import { waitFor } from '../support/wait.ts';
+import { Changes, waitFor } from '../support/wait.ts';
 
 interface Txn extends RecordRef {
   readonly id: string;
@@ -289,15 +289,57 @@ describe('pgSink', () => {
       expect(attempts).toEqual([1, 2, 3]);
       expect(acks).toEqual([]);
 
+      // The backoff between attempts runs on a clock this test moves: a retry comes exactly when
+      // the clock passes it, so "no retry after unsubscribing" is checked by running the clock
+      // past every pending timer, not by sleeping. Each attempt starts with a write to the table
+      // (counted here, as it is called).
+      let writes = 0;
+      const counted = new Proxy(table, {
+        get(target, key) {
+          const v: unknown = Reflect.get(target, key, target);
+          if (key === 'write' && typeof v === 'function') {
+            return (...args: unknown[]): unknown => {
+              writes += 1;
+              return (v as (...a: unknown[]) => unknown).apply(target, args);
+            };
+          }
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
       const later: number[] = [];
-      const sub = from([txns(3)])
-        .pipe(pgSink(table, { retry: { initialMs: 30, maxMs: 30 }, onWriteError: (_e, a) => later.push(a) }))
-        .subscribe();
-      await waitFor('a failed attempt', () => later.length >= 1, 10_000);
-      sub.unsubscribe();
-      const seen = later.length;
-      await new Promise((r) => setTimeout(r, 200));
-      expect(later.length).toBe(seen);
+      const changes = new Changes();
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const sub = from([txns(3)])
+          .pipe(
+            pgSink(counted, {
+              retry: { initialMs: 30, maxMs: 30 },
+              onWriteError: (_e, a) => {
+                later.push(a);
+                changes.changed();
+              },
+            }),
+          )
+          .subscribe();
+        await changes.until('a failed attempt', () => later.length === 1, 10_000);
+        // The retry waits on this clock: passing its backoff (at most maxMs) makes the second attempt.
+        await vi.advanceTimersByTimeAsync(30);
+        await changes.until('a second failed attempt', () => later.length === 2, 10_000);
+        const pending = vi.getTimerCount();
+        sub.unsubscribe();
+        // Unsubscribing cancelled the backoff then pending (nothing else runs in between) …
+        expect(vi.getTimerCount()).toBe(pending - 1);
+        const seen = later.length;
+        const started = writes;
+        // … and once every timer still pending has fired (a retry left scheduled would start
+        // now, with a write), there was no further attempt.
+        await vi.runAllTimersAsync();
+        expect(later.length).toBe(seen);
+        expect(later).toEqual([1, 2]);
+        expect(writes).toBe(started);
+      } finally {
+        vi.useRealTimers();
+      }
     } finally {
       await proxy.close();
     }
