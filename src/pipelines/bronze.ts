@@ -8,39 +8,27 @@
 import { filter, pipe, tap } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { bufferTime, isBatchChunk } from '../operators/bufferTime.ts';
-import { byKey } from '../operators/internal/byKey.ts';
 import type { BatchChunk, BufferTimeOptions } from '../operators/bufferTime.ts';
-import { commitOffsets } from '../operators/commitOffsets.ts';
-import type { CommitEvent } from '../operators/commitOffsets.ts';
 import { deltaSink } from '../operators/deltaSink.ts';
 import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { partitionByDate } from '../operators/partitionByDate.ts';
 import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
-import type { Storage } from '../sinks/delta/storage.ts';
-import { DeltaTable } from '../sinks/delta/table.ts';
-import type { KafkaSource } from '../sources/fromKafka.ts';
+import { runIfEntry } from '../runtime/cli.ts';
+import { storageFailureHint } from '../runtime/jobParts.ts';
+import type { PipelineMonitor } from '../runtime/monitor.ts';
+import { runJob, startJob } from '../runtime/runJob.ts';
+import type { Job, JobRun, JobRunOptions, JobSummary } from '../runtime/runJob.ts';
+import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
 import { loadBronzeConfig } from './bronze/config.ts';
 import type { BronzeConfig } from './bronze/config.ts';
-import { runIfEntry, runJobCli } from '../runtime/cli.ts';
-import { checkJobStorage, jobSource, jobStorage, requireJobTopics, startupRetry, storageFailureHint, storageStartupError, updateSourceGauges } from '../runtime/jobParts.ts';
-import { createLogger } from '../runtime/log.ts';
-import type { Logger } from '../runtime/log.ts';
-import { PipelineMonitor } from '../runtime/monitor.ts';
-import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
-import { bronzeBytesGuards, bronzeCodecs } from './rideshare/codecs.ts';
-import type { BronzeTopic } from './rideshare/topics.ts';
 import { TableTopicMismatchError, checkTablesAgainstTopics } from './bronze/checkTables.ts';
-import { bronzeTableSpec, deadLetterTableSpec } from './bronze/tables.ts';
-import type { BronzeRow } from './bronze/tables.ts';
+import { openBronzeTables } from './bronze/tables.ts';
+import type { TopicTables } from './bronze/tables.ts';
+import { bronzeBytesGuards, bronzeCodecs } from './rideshare/codecs.ts';
 
-/** The two tables of one topic. */
-export interface TopicTables {
-  readonly topic: BronzeTopic;
-  readonly kafkaTopic: string;
-  readonly bronze: DeltaTable<BronzeRow>;
-  readonly deadLetters: DeltaTable<DeadLetterRow>;
-}
+export type BronzeSummary = JobSummary;
+export type BronzeRun = JobRun<BronzeSummary>;
 
 /**
  * One topic's chain: raw records in, sink acknowledgements out (bronze table and dead-letter
@@ -131,155 +119,6 @@ function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonl
   monitor.recordsIn.inc({ topic }, rows.length);
 }
 
-/** Opens (creating when missing) the bronze and dead-letter tables of every configured topic. */
-export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
-  const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
-  const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
-  // Storage may be down at start: retriable failures are retried (STORAGE_STARTUP_TIMEOUT_SECONDS).
-  const retried = <T>(topic: string, fn: () => Promise<T>): Promise<T> => startupRetry(log, `open ${topic} tables`, fn, config.storageStartupTimeoutMs);
-  return Promise.all(
-    config.topics.map(async (topic) => {
-      const [bronze, deadLetters] = await Promise.all([
-        retried(topic, () => DeltaTable.openOrCreate(storage.sub(`bronze_${topic}`), bronzeTableSpec(topic), opts)),
-        retried(topic, () => DeltaTable.openOrCreate(storage.sub(`dlq_bronze_${topic}`), deadLetterTableSpec(topic), opts)),
-      ]);
-      return { topic, kafkaTopic: `${config.kafka.topicPrefix}${topic}`, bronze, deadLetters };
-    }),
-  );
-}
-
-export interface BronzeRunOptions {
-  readonly config: BronzeConfig;
-  /** Ingest everything available at start, then exit. */
-  readonly untilCaughtUp?: boolean;
-  readonly log?: Logger;
-  readonly monitor?: PipelineMonitor;
-  /** Storage override (tests); default from `config.deltaBasePath`. */
-  readonly storage?: Storage;
-  /** Serve /health, /ready, /metrics; default true. */
-  readonly http?: boolean;
-}
-
-export interface BronzeRun {
-  /** Resolves when the pipeline has ended (caught up, or stopped and flushed). */
-  readonly done: Promise<BronzeSummary>;
-  /** Stop fetching, flush open batches, commit, disconnect. */
-  stop(): void;
-  readonly monitor: PipelineMonitor;
-  readonly source: KafkaSource;
-  readonly httpPort: number | undefined;
-}
-
-export interface BronzeSummary {
-  readonly recordsWritten: number;
-  readonly deadLetters: number;
-  readonly commits: number;
-  readonly tables: Record<string, { version: number | null; rows: number }>;
-}
-
-/** Starts the bronze pipeline; tables exist (created if missing) before the first record is read. */
-export async function startBronze(options: BronzeRunOptions): Promise<BronzeRun> {
-  const { config } = options;
-  const log = options.log ?? createLogger(config.logLevel);
-  const monitor = options.monitor ?? new PipelineMonitor();
-  const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
-  if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
-
-  const storage = options.storage ?? jobStorage(config);
-  let tables: TopicTables[];
-  try {
-    await requireJobTopics(config, config.topics.map((t) => `${config.kafka.topicPrefix}${t}`), log, 'BRONZE_TOPICS');
-    await checkJobStorage(config, storage, log);
-    log.info('opening tables', { base: storage.uri, topics: config.topics.length });
-    tables = await openBronzeTables(config, storage, log);
-  } catch (err) {
-    httpServer?.server.close();
-    throw storageStartupError(err, config, storage.uri) ?? err;
-  }
-  for (const t of tables) {
-    monitor.registerTable(t.bronze.name, t.bronze.version);
-    monitor.registerTable(t.deadLetters.name, t.deadLetters.version);
-  }
-  await checkTablesAgainstTopics(
-    config,
-    tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] as DeltaTable<unknown>[] })),
-  );
-
-  const source = jobSource(config, tables.map((t) => t.kafkaTopic), options.untilCaughtUp === true, log, monitor);
-
-  const commits$: Observable<CommitEvent> = source.records$.pipe(
-    byKey(
-      (r) => r.topic,
-      new Map(tables.map((t) => [t.kafkaTopic, bronzeTopicPipeline(t, config, monitor, source.saturated$)])),
-    ),
-    commitOffsets(source),
-  );
-
-  const progress = startProgress(config, log, monitor, source);
-  let commits = 0;
-  const settled = async (): Promise<void> => {
-    await Promise.resolve();
-    await source.closed();
-  };
-  const done = new Promise<BronzeSummary>((resolve, reject) => {
-    commits$.subscribe({
-      next: (e) => {
-        commits += 1;
-        for (const o of e.offsets) monitor.committedOffset.set({ topic: o.topic, partition: String(o.partition) }, Number(o.offset));
-      },
-      // The chain's teardown (which disconnects the consumer) runs right after these
-      // callbacks: wait for the disconnect, so the member has left its group on return.
-      error: (err: unknown) => {
-        clearInterval(progress);
-        httpServer?.server.close();
-        void settled().then(() => reject(err instanceof Error ? err : new Error(String(err))));
-      },
-      complete: () => {
-        clearInterval(progress);
-        httpServer?.server.close();
-        const snap = monitor.snapshot();
-        void settled().then(() => resolve({
-          recordsWritten: snap.recordsWritten,
-          deadLetters: snap.dlqRecords,
-          commits,
-          tables: Object.fromEntries(Object.entries(snap.tables).map(([k, v]) => [k, { version: v.version, rows: v.rows }])),
-        }));
-      },
-    });
-  });
-  monitor.setReady(true);
-  return { done, stop: () => source.drain(), monitor, source, httpPort: httpServer?.port };
-}
-
-/** One line on stderr every `progressIntervalMs`: rates, lag, in-flight, latest versions. */
-function startProgress(config: BronzeConfig, log: Logger, monitor: PipelineMonitor, source: KafkaSource): NodeJS.Timeout {
-  let last = { t: Date.now(), written: 0, dlq: 0 };
-  const timer = setInterval(
-    () => {
-      const snap = monitor.snapshot();
-      const { lag, inFlightRecords } = updateSourceGauges(monitor, source);
-      const now = Date.now();
-      const secs = Math.max(0.001, (now - last.t) / 1000);
-      const rate = Math.round((snap.recordsWritten + snap.dlqRecords - last.written - last.dlq) / secs);
-      last = { t: now, written: snap.recordsWritten, dlq: snap.dlqRecords };
-      if (config.progressIntervalMs > 0) {
-        log.info('progress', {
-          records_per_s: rate,
-          written: snap.recordsWritten,
-          dlq: snap.dlqRecords,
-          lag: lag.toString(),
-          in_flight: inFlightRecords,
-          status: snap.status,
-          versions: tableVersions(snap.tables),
-        });
-      }
-    },
-    Math.max(1000, config.progressIntervalMs || 5000),
-  );
-  timer.unref();
-  return timer;
-}
-
 /** `trips=12/3,…`: the latest bronze/dead-letter table version per topic. */
 function tableVersions(tables: Record<string, { version: number | null }>): string {
   const out: string[] = [];
@@ -291,33 +130,55 @@ function tableVersions(tables: Record<string, { version: number | null }>): stri
   return out.join(',');
 }
 
-function usage(): string {
-  return `Usage: bronze [--until-caught-up] [--help]
+const USAGE = `Usage: bronze [--until-caught-up] [--help]
 
 Ingests the rideshare topics into bronze Delta tables (bronze_<topic>, dlq_bronze_<topic>).
   --until-caught-up   ingest everything available at start, then exit 0
 Configuration comes from environment variables (see README): KAFKA_BOOTSTRAP_SERVERS,
 KAFKA_CONSUMER_GROUP, DELTA_BASE_PATH, BATCH_INTERVAL_SECONDS, S3_ENDPOINT_URL, DLQ_ENABLED, …
 `;
+
+/** The bronze job: its configuration, and one chain per topic into its two tables. */
+export const bronzeJob: Job<BronzeConfig, BronzeSummary> = {
+  name: 'bronze',
+  usage: USAGE,
+  loadConfig: () => loadBronzeConfig(),
+  topicsVariable: 'BRONZE_TOPICS',
+  topics: (config) => config.topics,
+  async open({ config, log, monitor, storage }) {
+    log.info('opening tables', { base: storage.uri, topics: config.topics.length });
+    const tables = await openBronzeTables(config, storage, log);
+    await checkTablesAgainstTopics(config, tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] })));
+    return {
+      topics: tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters], chain: ({ flush$ }) => bronzeTopicPipeline(t, config, monitor, flush$) })),
+      progress: ({ rate, lag, inFlight, health }) => ({
+        records_per_s: rate,
+        written: health.recordsWritten,
+        dlq: health.dlqRecords,
+        lag,
+        in_flight: inFlight,
+        status: health.status,
+        versions: tableVersions(health.tables),
+      }),
+      summary: (totals) => totals,
+    };
+  },
+  finished: (s) => ({ written: s.recordsWritten, dlq: s.deadLetters, commits: s.commits }),
+  isStartupProblem: (err) => err instanceof TableTopicMismatchError,
+  failedHint: (err) =>
+    err instanceof DeadLetterError
+      ? 'DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.'
+      : storageFailureHint(err),
+};
+
+/** Starts the bronze pipeline; tables exist (created if missing) before the first record is read. */
+export function startBronze(options: JobRunOptions<BronzeConfig>): Promise<BronzeRun> {
+  return startJob(bronzeJob, options);
 }
 
 /** CLI entry point. */
 export function main(argv: readonly string[] = process.argv.slice(2)): Promise<number> {
-  return runJobCli<BronzeConfig, BronzeSummary>(
-    {
-      name: 'bronze',
-      usage: usage(),
-      loadConfig: () => loadBronzeConfig(),
-      start: (config, log, untilCaughtUp) => startBronze({ config, untilCaughtUp, log }),
-      isStartupProblem: (err) => err instanceof TableTopicMismatchError,
-      finished: (log, summary) => log.info('bronze pipeline finished', { written: summary.recordsWritten, dlq: summary.deadLetters, commits: summary.commits }),
-      failedHint: (err) =>
-        err instanceof DeadLetterError
-          ? 'DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.'
-          : storageFailureHint(err),
-    },
-    argv,
-  );
+  return runJob(bronzeJob, argv);
 }
 
 runIfEntry(import.meta.url, 'bronze', main);

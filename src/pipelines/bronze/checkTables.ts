@@ -27,7 +27,7 @@ export class TableTopicMismatchError extends Error {
 
 export interface TopicTablesRef {
   readonly kafkaTopic: string;
-  readonly tables: readonly DeltaTable<unknown>[];
+  readonly tables: readonly Pick<DeltaTable<unknown>, 'name' | 'txnVersion'>[];
 }
 
 /** Throws `TableTopicMismatchError` when a table's `txn` version is at or past a partition's end. */
