@@ -363,7 +363,17 @@ export function kafkaClient(brokers: readonly string[], clientId = 'rxlake-chaos
 
 export async function withAdmin<T>(brokers: readonly string[], fn: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = kafkaClient(brokers, 'rxlake-chaos-admin').admin();
-  await admin.connect();
+  // The shared broker may be away for a moment (another test's outage): wait for it, up to a minute.
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      await admin.connect();
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
   try {
     return await fn(admin);
   } finally {

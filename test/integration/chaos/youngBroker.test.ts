@@ -23,10 +23,17 @@ describe('chaos: bronze on a young broker', () => {
     const r = caseRng(name);
     const broker = await TestBroker.create({ offsetsTopicPartitions: 50 });
     await broker.start();
-    const c = await new BronzeCase({ name, brokers: broker.brokers, partitions: 3, base: await localBase('chaos-young') }).setUp();
+    const c = await new BronzeCase({
+      name,
+      brokers: broker.brokers,
+      partitions: 3,
+      base: await localBase('chaos-young'),
+      // Batches open for 2 s: records are in flight while the joins rebalance the group.
+      env: { BATCH_INTERVAL_SECONDS: '2' },
+    }).setUp();
     current = c;
     // No wait for the coordinator: the jobs start and records arrive right away.
-    c.produce(scaled(2400), 400, r.int(1, 1_000_000), 3);
+    c.produce(scaled(3000), 500, r.int(1, 1_000_000), 3);
     const firstJoin = (async () => {
       const first = c.startJob();
       const t0 = Date.now();
