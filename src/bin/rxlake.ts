@@ -33,13 +33,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   generate: {
     summary: 'produces synthetic rideshare events (some corrupt, on purpose) to Kafka',
     name: 'generate',
-    load: () => import('../tools/generate.ts'),
+    load: () => import('../pipelines/rideshare/generate.ts'),
     ending: 'exitCode',
   },
   'generate-transactions': {
     summary: 'produces synthetic transactions and refunds events to Kafka',
     name: 'generateTransactions',
-    load: () => import('../tools/generateTransactions.ts'),
+    load: () => import('../pipelines/transactions/generate.ts'),
     ending: 'exit',
   },
 };
