@@ -17,7 +17,8 @@ afterEach(async () => {
 
 async function killAndRestart(name: string, base: TableBase): Promise<void> {
   const r = caseRng(name);
-  const c = await new BronzeCase({ name, brokers: stack.kafkaBrokers, partitions: 6, base }).setUp();
+  // Batches open for 1.5 s: each kill's rebalance finds records in flight on the members that stay.
+  const c = await new BronzeCase({ name, brokers: stack.kafkaBrokers, partitions: 6, base, env: { BATCH_INTERVAL_SECONDS: '1.5' } }).setUp();
   current = c;
   const total = scaled(4000);
   const rate = 400;
