@@ -93,7 +93,7 @@ trap cleanup EXIT
 TSX="$ROOT/node_modules/.bin/tsx"
 
 log "producing $RECORDS gps_pings (~$PAYLOAD B) to $TOPIC ($PARTITIONS partitions)"
-"$TSX" src/tools/generate.ts --topics gps_pings --count "$RECORDS" --payload-bytes "$PAYLOAD" \
+"$TSX" src/pipelines/rideshare/generate.ts --topics gps_pings --count "$RECORDS" --payload-bytes "$PAYLOAD" \
   --partitions "$PARTITIONS" --topic-prefix "$PREFIX" --manifest "$WORK/manifest.json" --quiet >&2
 
 # Runs "$@" under /usr/bin/time -v; writes NAME.time (time's report) and NAME.out (stdout).

@@ -257,7 +257,7 @@ async function main(): Promise<void> {
   const payloadBytes = arg('payload-bytes', 400);
   const partitions = arg('partitions', 6);
   const prefix = `bench-${Date.now().toString(36)}.`;
-  const { generateEvents } = await import('../src/tools/generate.ts');
+  const { generateEvents } = await import('../src/pipelines/rideshare/generate.ts');
   process.stderr.write(`producing ${records} gps_pings (~${payloadBytes} B) to ${prefix}gps_pings (${partitions} partitions)…\n`);
   const manifest = await generateEvents({
     brokers,

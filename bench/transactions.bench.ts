@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   const records = arg('records', 300_000);
   const repeat = arg('repeat', 3);
   const prefix = `bench-tx-${Date.now().toString(36)}.`;
-  const { generateTransactions } = await import('../src/tools/generateTransactions.ts');
+  const { generateTransactions } = await import('../src/pipelines/transactions/generate.ts');
   process.stderr.write(`producing ${records} transactions to ${prefix}transactions (3 partitions)…\n`);
   // 1,000 accounts, 10 minutes of event time (~30 events per account and window at 300,000).
   const stepMs = Math.max(1, Math.round(600_000 / records));

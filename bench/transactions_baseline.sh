@@ -42,7 +42,7 @@ trap 'rm -rf "$WORK"' EXIT
 # 1,000 accounts over 10 minutes of event time.
 STEP=$(python3 -c "print(max(1, round(600000 / $RECORDS)))")
 log "producing $RECORDS transactions to ${PREFIX}transactions (3 partitions, step ${STEP} ms)"
-"$ROOT/node_modules/.bin/tsx" src/tools/generateTransactions.ts --count "$RECORDS" --topics transactions \
+"$ROOT/node_modules/.bin/tsx" src/pipelines/transactions/generate.ts --count "$RECORDS" --topics transactions \
   --topic-prefix "$PREFIX" --partitions 3 --accounts 1000 --step-ms "$STEP" >/dev/null
 
 log "rxlake transactions job ($("$NODE_BIN" --version))"

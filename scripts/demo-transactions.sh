@@ -27,7 +27,7 @@ events="${DEMO_EVENTS:-3000}"
 corrupt="${DEMO_CORRUPT_FRACTION:-0.02}"
 
 echo "==> producing ${events} events per topic (${corrupt} corrupt) to transactions and refunds"
-npx tsx src/tools/generateTransactions.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)"
+npx tsx src/pipelines/transactions/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)"
 
 echo "==> transactions pipeline until caught up → ${DELTA_BASE_PATH} and PostgreSQL"
 echo "    (windows still open at the end are written by a later run, once the watermark passes them)"

@@ -46,7 +46,7 @@ case "$DELTA_BASE_PATH" in
 esac
 
 echo "==> producing ${events} events per topic (${corrupt} corrupt) to 8 topics"
-npx tsx src/tools/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)" \
+npx tsx src/pipelines/rideshare/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)" \
   --manifest "$stack_dir/demo-manifest.json"
 
 echo "==> bronze pipeline until caught up → ${DELTA_BASE_PATH}"

@@ -103,7 +103,7 @@ export async function requireJobTopics(config: JobConfig, topics: readonly strin
     if (err instanceof MissingTopicsError) {
       const prefix = kafka.topicPrefix === '' ? 'unset' : `"${kafka.topicPrefix}"`;
       throw new StartupError(
-        `${err.message}. Create ${err.topics.length === 1 ? 'it' : 'them'} (with kafka-topics.sh --create, or the generator in src/tools), ` +
+        `${err.message}. Create ${err.topics.length === 1 ? 'it' : 'them'} (with kafka-topics.sh --create, or with the job's event generator), ` +
           `or set ${topicsVariable} to the topics to read and KAFKA_TOPIC_PREFIX (now ${prefix}) to their prefix` +
           (kafka.topicsWaitMs === 0 ? '; KAFKA_TOPICS_WAIT_SECONDS=<seconds> waits for them at start instead.' : '.'),
         { cause: err },

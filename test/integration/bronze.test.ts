@@ -12,8 +12,8 @@ import { BRONZE_TOPICS } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
-import { generateEvents } from '../../src/tools/generate.ts';
-import type { Manifest } from '../../src/tools/generate.ts';
+import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
+import type { Manifest } from '../../src/pipelines/rideshare/generate.ts';
 import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 

@@ -16,7 +16,7 @@ import { startBronze } from '../../src/pipelines/bronze.ts';
 import type { BronzeRun } from '../../src/pipelines/bronze.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
-import { generateEvents } from '../../src/tools/generate.ts';
+import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateEvents } from '../../src/tools/generate.ts';
+import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 

@@ -11,8 +11,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BRONZE_TOPIC_INFO } from '../../src/pipelines/rideshare/topics.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
-import { generateEvents } from '../../src/tools/generate.ts';
-import type { Manifest, TopicRetry } from '../../src/tools/generate.ts';
+import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
+import type { Manifest, TopicRetry } from '../../src/pipelines/rideshare/generate.ts';
 import { classify } from '../support/classify.ts';
 import { readTopics } from '../support/kafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
@@ -210,7 +210,7 @@ interface CliRun {
 
 function runCli(args: string[], opts: { interruptAfterMs?: number } = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(stack.root, 'src', 'tools', 'generate.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(stack.root, 'src', 'pipelines', 'rideshare', 'generate.ts'), ...args], {
       cwd: stack.root,
       env: { ...process.env, KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(',') },
       stdio: ['ignore', 'pipe', 'pipe'],

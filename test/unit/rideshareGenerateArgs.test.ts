@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GenerateOptionError, parseCliArgs } from '../../src/tools/generate.ts';
+import { GenerateOptionError, parseCliArgs } from '../../src/pipelines/rideshare/generate.ts';
 
 function flagOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   try {

@@ -3,7 +3,7 @@
  * Kafka, optionally with a fraction of corrupted records, and writes a manifest of what it
  * produced (per topic, per corruption kind, per expected dead-letter error type).
  *
- * CLI: `npx tsx src/tools/generate.ts --help`. Programmatic: `generateEvents(options)`.
+ * CLI: `npx tsx src/pipelines/rideshare/generate.ts --help`. Programmatic: `generateEvents(options)`.
  */
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -11,12 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'kafkajs';
-import { BRONZE_TOPICS, isBronzeTopic } from '../pipelines/rideshare/topics.ts';
-import type { BronzeTopic } from '../pipelines/rideshare/topics.ts';
-import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
-import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from '../pipelines/rideshare/events.ts';
-import type { CorruptionKind, EventGenerator } from '../pipelines/rideshare/events.ts';
-import type { DeadLetterErrorType } from '../types.ts';
+import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
+import type { DeadLetterErrorType } from '../../types.ts';
+import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from './events.ts';
+import type { CorruptionKind, EventGenerator } from './events.ts';
+import { BRONZE_TOPICS, isBronzeTopic } from './topics.ts';
+import type { BronzeTopic } from './topics.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public shapes
@@ -449,7 +449,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 // CLI
 // ---------------------------------------------------------------------------------------------
 
-const HELP = `Usage: npx tsx src/tools/generate.ts (--count N | --rate R) [options]
+const HELP = `Usage: npx tsx src/pipelines/rideshare/generate.ts (--count N | --rate R) [options]
 
 Produces synthetic rideshare events to Kafka (brokers from KAFKA_BOOTSTRAP_SERVERS,
 default 127.0.0.1:9092; KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* as for the bronze pipeline).

@@ -2,17 +2,17 @@
  * Produces generated `transactions` and `refunds` events (keyed by account, some out of order,
  * optionally some corrupt) to Kafka, for the transactions pipeline.
  *
- * CLI: `npx tsx src/tools/generateTransactions.ts --count 5000 [--topic-prefix p.] [--corrupt-fraction 0.02]`
+ * CLI: `npx tsx src/pipelines/transactions/generate.ts --count 5000 [--topic-prefix p.] [--corrupt-fraction 0.02]`
  * (`--help` for every flag). Programmatic: `generateTransactions(options)`.
  */
 import { parseArgs } from 'node:util';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
-import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from '../pipelines/transactions/events.ts';
-import type { TransactionTopic } from '../pipelines/transactions/events.ts';
-import { runIfEntry } from '../runtime/cli.ts';
-import { retryWhileTopicNotReady } from '../sources/checkTopics.ts';
-import { CORRUPTION_KINDS } from '../pipelines/rideshare/events.ts';
+import { runIfEntry } from '../../runtime/cli.ts';
+import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
+import { CORRUPTION_KINDS } from '../rideshare/events.ts';
+import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from './events.ts';
+import type { TransactionTopic } from './events.ts';
 
 export interface GenerateTransactionsOptions {
   /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */
