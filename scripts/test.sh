@@ -16,7 +16,7 @@ echo "==> lint + type check + build"
 npx eslint .
 npx tsc -p tsconfig.json --noEmit
 npm run build --silent
-node -e "import('./dist/src/index.js').then((m) => { if (typeof m.fromKafka !== 'function') process.exit(1); })"
+node -e "import('./dist/index.js').then((m) => { if (typeof m.fromKafka !== 'function') process.exit(1); })"
 
 echo "==> tests"
 mkdir -p .stack

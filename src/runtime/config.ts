@@ -27,6 +27,7 @@ export function jobEnv(defaults: JobDefaults) {
     KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
     KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
     KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
+    KAFKA_METADATA_MAX_AGE_SECONDS: envVar(numberIn(1, 3600), 'seconds between 1 and 3600 (partitions added to a topic are consumed within this long)', { default: '30' }),
     // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
     KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: String(10 * 1024 * 1024) }),
     KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: String(1024 * 1024) }),
@@ -78,6 +79,8 @@ export interface JobConfig {
     readonly startFrom: 'earliest' | 'latest';
     readonly topicPrefix: string;
     readonly sessionTimeoutMs: number;
+    /** Cluster metadata refresh period: partitions added to a topic are assigned within it. */
+    readonly metadataMaxAgeMs: number;
     readonly fetchMaxBytes: number;
     readonly partitionFetchMaxBytes: number;
     /** How long the job waits at start for missing topics (0: it stops at once). */
@@ -165,6 +168,7 @@ function sharedConfig(e: SharedEnv): JobConfig {
       startFrom: e.KAFKA_STARTING_OFFSETS,
       topicPrefix: e.KAFKA_TOPIC_PREFIX ?? '',
       sessionTimeoutMs: Math.round(e.KAFKA_SESSION_TIMEOUT_SECONDS * 1000),
+      metadataMaxAgeMs: Math.round(e.KAFKA_METADATA_MAX_AGE_SECONDS * 1000),
       fetchMaxBytes: e.KAFKA_FETCH_MAX_BYTES,
       partitionFetchMaxBytes: e.KAFKA_PARTITION_FETCH_MAX_BYTES,
       topicsWaitMs: Math.round(e.KAFKA_TOPICS_WAIT_SECONDS * 1000),
@@ -209,8 +213,12 @@ export function jobConsumerSettings(config: JobConfig): {
   heartbeatInterval: number;
   maxBytes: number;
   maxBytesPerPartition: number;
+  metadataMaxAge: number;
 } {
   return {
+    // kafkajs notices partitions added to a topic (and rejoins to get them assigned) only when
+    // its metadata is older than this; its default, 5 minutes, left new partitions unread.
+    metadataMaxAge: config.kafka.metadataMaxAgeMs,
     // Short fetch waits: a stop, a rebalance or the end of a bounded run waits for an idle fetch
     // to return (up to this long): 1000 ms added ~0.9 s to every `--until-caught-up` run. An
     // idle consumer then asks five times a second; a fetch with data returns at once either way.

@@ -903,6 +903,7 @@ export class BronzeCase {
       DELTA_BASE_PATH: this.options.base.uri,
       // A SIGKILLed member's partitions move after this long (6 s is the broker's minimum).
       KAFKA_SESSION_TIMEOUT_SECONDS: '6',
+      KAFKA_METADATA_MAX_AGE_SECONDS: '2',
       BATCH_INTERVAL_SECONDS: '0.5',
       BATCH_MAX_RECORDS: '300',
       ...this.options.base.env,
