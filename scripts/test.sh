@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 echo "==> local stack (and npm packages)"
 bash scripts/stack.sh up
+# The chaos suite starts brokers of its own from the Kafka jars: present even when `up` found
+# a broker it did not start (another checkout's) and so installed none.
+bash scripts/stack.sh install kafka
 
 echo "==> current Node (users run the TypeScript sources directly on Node 22.18+)"
 RXLAKE_NODE_CURRENT="$(bash scripts/node-current.sh)"
