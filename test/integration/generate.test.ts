@@ -142,8 +142,12 @@ describe('generateEvents', () => {
   it('stops on abort, flushes what it generated, and reports exactly what reached the broker', async () => {
     const prefix = `${uniqueName('gen-abort')}.`;
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 800);
+    // Aborted once it is really producing (a progress report with more than 100 events acknowledged).
     const manifest = await generateEvents({
+      progressIntervalMs: 50,
+      onProgress: (p) => {
+        if (p.produced > 100) controller.abort();
+      },
       brokers: stack.kafkaBrokers,
       topicPrefix: prefix,
       topics: ['ratings', 'payments'],
@@ -154,10 +158,12 @@ describe('generateEvents', () => {
     });
     track(manifest);
     expect(manifest.interrupted).toBe(true);
+    const total = (manifest.topics.ratings?.produced ?? 0) + (manifest.topics.payments?.produced ?? 0);
+    expect(total).toBeGreaterThan(100);
+    expect(total).toBeLessThan(2000); // rate mode runs until aborted: it stopped at the abort
     for (const topic of ['ratings', 'payments'] as const) {
       const m = manifest.topics[topic];
-      expect(m?.produced).toBeGreaterThan(50);
-      expect(m?.produced).toBeLessThan(1000);
+      expect(m?.produced).toBeGreaterThan(0);
       expect(await recordsIn(`${prefix}${topic}`)).toBe(m?.produced);
     }
   });
