@@ -1,14 +1,13 @@
-import { Observable, Subject, concatMap } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import type { PgTable } from '../sinks/postgres.ts';
+import type { PgSinkTarget } from '../sinks/postgres.ts';
 import { PgSinkError } from '../sinks/postgres.ts';
-import { retryingWrite } from './internal/retryingWrite.ts';
-import { uniqueRecords } from './internal/uniqueRecords.ts';
+import { sinkCore } from './internal/sinkCore.ts';
+import type { SinkCoreOptions } from './internal/sinkCore.ts';
 import type { BatchChunk } from './bufferTime.ts';
-import { isBatchChunk } from './bufferTime.ts';
 import type { RecordRef, SinkAck } from '../types.ts';
 
-export interface PgSinkOptions<Row> {
+/** Also `retry`, `onWriteError`, `onWrite` and `scheduler`, as every sink takes them (see `SinkCoreOptions`). */
+export interface PgSinkOptions<Row> extends SinkCoreOptions {
   /** Pipeline id; the default appId of a record is `${pipelineId}-${topic}-${partition}` (default `'rxlake'`). */
   readonly pipelineId?: string;
   /** The offsets key of a record, overriding the default built from `pipelineId`. */
@@ -24,12 +23,6 @@ export interface PgSinkOptions<Row> {
    * false with it (the upsert's idempotence is then the guarantee).
    */
   readonly exactlyOnce?: boolean;
-  /** Backoff for failed writes: `initialMs` (default 200), `maxMs` (default 30 000), `maxAttempts` (default Infinity). */
-  readonly retry?: { readonly initialMs?: number; readonly maxMs?: number; readonly maxAttempts?: number };
-  /** Called for every failed attempt (retriable or not), before waiting or erroring. */
-  readonly onWriteError?: (err: Error, attempt: number) => void;
-  /** Called for every acknowledged batch, before it is emitted. */
-  readonly onWrite?: (ack: SinkAck) => void;
 }
 
 /**
@@ -68,87 +61,39 @@ export interface PgSinkOptions<Row> {
  * );
  * ```
  *
- * @param table The table, from `PgTable.openOrCreate`.
- * @param options `pipelineId`, `appId`, `refsOf`, `exactlyOnce`, `retry`, `onWriteError`, `onWrite`.
+ * @param table The table, from `PgTable.openOrCreate` (or any `PgSinkTarget`: an in-memory table in tests).
+ * @param options `pipelineId`, `appId`, `refsOf`, `exactlyOnce`, `retry`, `onWriteError`, `onWrite`, `scheduler` (of the backoff waits and `durationMs`).
  * @return A function that returns an Observable of one `SinkAck` per non-empty batch.
  */
-export function pgSink<Row extends RecordRef>(table: PgTable<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
-export function pgSink<Row extends RecordRef>(table: PgTable<Row>, options: PgSinkOptions<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function pgSink<Row extends RecordRef>(table: PgSinkTarget<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
+export function pgSink<Row extends RecordRef>(table: PgSinkTarget<Row>, options: PgSinkOptions<Row>): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
 export function pgSink<Row>(
-  table: PgTable<Row>,
+  table: PgSinkTarget<Row>,
   options: PgSinkOptions<Row> & { readonly refsOf: (row: Row) => readonly RecordRef[] },
 ): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck>;
-export function pgSink<Row>(table: PgTable<Row>, options: PgSinkOptions<Row> = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
-  const { pipelineId = 'rxlake', refsOf, retry = {} } = options;
+export function pgSink<Row>(table: PgSinkTarget<Row>, options: PgSinkOptions<Row> = {}): OperatorFunction<readonly Row[] | BatchChunk<Row>, SinkAck> {
+  const { pipelineId = 'rxlake', refsOf } = options;
   const exactlyOnce = options.exactlyOnce ?? refsOf === undefined;
   const appId = options.appId ?? ((ref: RecordRef): string => `${pipelineId}-${ref.topic}-${ref.partition}`);
-
-  const refsFor = (rows: readonly Row[]): readonly RecordRef[] => {
-    if (refsOf) return rows.flatMap((row) => refsOf(row));
-    for (const row of rows) {
-      const r = row as Partial<RecordRef> | null;
-      if (typeof r?.topic !== 'string' || typeof r.partition !== 'number' || typeof r.offset !== 'bigint') {
-        throw new PgSinkError(`PostgreSQL table ${table.qualifiedName}: rows that are not Kafka records need refsOf`);
-      }
-    }
-    return rows as unknown as readonly RecordRef[];
-  };
-
-  /** Writes one batch (retrying as configured) and emits its ack. */
-  const write = (batch: readonly Row[]): Observable<SinkAck> => {
-    let refs: readonly RecordRef[] | undefined;
-    let rows = batch;
-    let repeats = 0;
-    return retryingWrite(
-      'pgSink',
-      async (signal) => {
-        if (refs === undefined) {
-          refs = refsFor(batch);
-          if (exactlyOnce) {
-            // Defence in depth: a batch never writes a (topic, partition, offset) twice.
-            const u = uniqueRecords(batch as unknown as readonly RecordRef[]);
-            rows = u.rows as unknown as readonly Row[];
-            repeats = u.dropped;
+  const name = table.qualifiedName;
+  return sinkCore<Row>(
+    {
+      sink: 'pgSink',
+      table: name,
+      // Defence in depth: a batch never writes a (topic, partition, offset) twice.
+      dropRepeats: exactlyOnce,
+      refs: (rows) => {
+        if (refsOf) return rows.flatMap((row) => refsOf(row));
+        for (const row of rows) {
+          const r = row as Partial<RecordRef> | null;
+          if (typeof r?.topic !== 'string' || typeof r.partition !== 'number' || typeof r.offset !== 'bigint') {
+            throw new PgSinkError(`PostgreSQL table ${name}: rows that are not Kafka records need refsOf`);
           }
         }
-        const r = await table.write(rows, exactlyOnce ? { appId, signal } : { signal });
-        return { table: table.qualifiedName, version: null, rows: r.rows, skipped: r.skipped + repeats, bytes: 0, refs };
+        return rows as unknown as readonly RecordRef[];
       },
-      retry,
-      options,
-    );
-  };
-
-  return (source) =>
-    new Observable<SinkAck>((subscriber) => {
-      const jobs = new Subject<Observable<SinkAck>>();
-      const writes = jobs.pipe(concatMap((job) => job)).subscribe(subscriber);
-      /** Rows of the batch being received in chunks. */
-      let open: Row[] = [];
-      const upstream = source.subscribe({
-        next: (input) => {
-          if (!isBatchChunk(input)) {
-            if (input.length) jobs.next(write(input));
-            return;
-          }
-          for (const row of input.records) open.push(row);
-          if (input.last) {
-            const rows = open;
-            open = [];
-            if (rows.length) jobs.next(write(rows));
-          }
-        },
-        error: (err: unknown) => subscriber.error(err),
-        complete: () => {
-          if (open.length) jobs.next(write(open));
-          open = [];
-          jobs.complete();
-        },
-      });
-      return () => {
-        upstream.unsubscribe();
-        writes.unsubscribe();
-        open = [];
-      };
-    });
+      write: (rows, signal) => table.write(rows, exactlyOnce ? { appId, signal } : { signal }),
+    },
+    options,
+  );
 }

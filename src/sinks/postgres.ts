@@ -12,6 +12,7 @@
  *   `'nothing'` keeps the first). No offsets are recorded; a replay rewrites the rows.
  */
 import type { Pool, PoolClient } from 'pg';
+import type { ObservableInput } from 'rxjs';
 import type { RecordRef } from '../types.ts';
 
 /**
@@ -81,6 +82,18 @@ export interface PgWriteResult {
   readonly skipped: number;
   /** Of `skipped`, the replayed records. */
   readonly replayed: number;
+}
+
+/**
+ * What `pgSink` writes through: a `PgTable`, or a table of your own with the same contract (an
+ * in-memory one in tests). `write` lands the whole batch or nothing, as `PgTable.write` does,
+ * and yields one result: a Promise, or an Observable (which a test scheduler can drive).
+ */
+export interface PgSinkTarget<Row> {
+  /** `schema.name` (or `name`): what acks and messages name. */
+  readonly qualifiedName: string;
+  /** Writes `rows` in one transaction (see `PgTable.write`). */
+  write(rows: readonly Row[], opts?: PgWriteOptions): ObservableInput<PgWriteResult>;
 }
 
 /**
@@ -237,7 +250,7 @@ interface Prepared {
  * A PostgreSQL table written by `pgSink`: created with its primary key (and the offsets table)
  * if missing; each `write` is one transaction.
  */
-export class PgTable<Row> {
+export class PgTable<Row> implements PgSinkTarget<Row> {
   readonly pool: Pool;
   readonly spec: PgTableSpec<Row>;
   /** The table's name as the spec gives it (what acks name). */

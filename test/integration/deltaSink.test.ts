@@ -135,7 +135,7 @@ describe('deltaSink', () => {
     // The backoff between attempts runs on a clock this test moves: a retry comes exactly when
     // the clock passes it, so "no retry after unsubscribing" is checked by running the clock
     // past every pending timer, not by sleeping.
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
     try {
       const sub = from([bronzeRows({ count: 5, dates: ['2026-11-22'] })])
         .pipe(

@@ -308,7 +308,7 @@ describe('pgSink', () => {
       });
       const later: number[] = [];
       const changes = new Changes();
-      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
       try {
         const sub = from([txns(3)])
           .pipe(
