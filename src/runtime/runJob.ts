@@ -19,7 +19,7 @@ import { kafkaTopicOf } from './config.ts';
 import type { JobConfig } from './config.ts';
 import { ConfigError } from './env.ts';
 import { checkJobStorage, jobSource, jobStorage, requireJobTopics, storageStartupError, updateSourceGauges } from './jobParts.ts';
-import { createLogger } from './log.ts';
+import { jobLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { PipelineMonitor } from './monitor.ts';
 import type { HealthSnapshot } from './monitor.ts';
@@ -136,7 +136,7 @@ export interface JobRun<Summary> {
 /** Starts a job; its tables exist (created if missing) before the first record is read. */
 export async function startJob<Config extends JobConfig, Summary>(job: Job<Config, Summary>, options: JobRunOptions<Config>): Promise<JobRun<Summary>> {
   const { config } = options;
-  const log = options.log ?? createLogger(config.logLevel);
+  const log = options.log ?? jobLogger(config);
   const monitor = options.monitor ?? new PipelineMonitor();
   const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
@@ -223,7 +223,7 @@ export async function runJob<Config extends JobConfig, Summary>(job: Job<Config,
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = jobLogger(config);
   dropKnownClientWarning();
   let run: JobRun<Summary>;
   try {
