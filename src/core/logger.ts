@@ -206,6 +206,8 @@ export function pinoLogger(options: PinoLoggerOptions = {}): Logger {
       base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Errors are turned into fields before pino sees them (`plain`): no second error format.
+      serializers: { err: (v: unknown) => v },
     },
     { write },
   );
