@@ -9,6 +9,7 @@
  * second signal exits at once), exit 0 when the job ended well and 1 when it failed.
  */
 import type { Observable, OperatorFunction } from 'rxjs';
+import { redact } from '../core/logger.ts';
 import { commitOffsets } from '../operators/commitOffsets.ts';
 import { byKey } from '../operators/internal/byKey.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -218,7 +219,7 @@ export async function runJob<Config extends JobConfig, Summary>(job: Job<Config,
     config = job.loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${job.name}: ${err.message}\n`);
+      process.stderr.write(`${job.name}: ${redact(err.message)}\n`);
       return 2;
     }
     throw err;
@@ -230,7 +231,7 @@ export async function runJob<Config extends JobConfig, Summary>(job: Job<Config,
     run = await startJob(job, { config, log, untilCaughtUp: argv.includes('--until-caught-up') });
   } catch (err) {
     if (err instanceof StartupError || job.isStartupProblem?.(err) === true) {
-      process.stderr.write(`${job.name}: ${(err as Error).message}\n`);
+      process.stderr.write(`${job.name}: ${redact((err as Error).message)}\n`);
       return 2;
     }
     throw err;
