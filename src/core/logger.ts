@@ -119,9 +119,12 @@ function plain(value: unknown, depth: number): unknown {
   if (typeof value === 'bigint') return value.toString();
   if (typeof value !== 'object' || value === null) return value;
   if (value instanceof Error) return errorField(value, depth);
-  if (depth >= 6 || ArrayBuffer.isView(value)) return value;
+  if (ArrayBuffer.isView(value)) return `<${value.byteLength} bytes>`; // payloads are not for logs
+  if (depth >= 6) return '[…]';
   if (Array.isArray(value)) return value.map((v) => plain(v, depth + 1));
   if (value instanceof Date) return value.toISOString();
+  if (value instanceof Map) return plain(Object.fromEntries(value), depth);
+  if (value instanceof Set) return plain([...value], depth);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[k] = plain(v, depth + 1);
   return out;

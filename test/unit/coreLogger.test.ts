@@ -17,11 +17,11 @@ function capture(format: 'json' | 'text', level: 'debug' | 'info' | 'warn' | 'er
 describe('pinoLogger', () => {
   it('writes JSON lines with level, time, bindings, fields and message', () => {
     const { lines, log } = capture('json');
-    log.child({ table: 'bronze_trips' }).info('batch written', { rows: 12, version: 3n, when: new Date(0) });
+    log.child({ table: 'bronze_trips' }).info('batch written', { rows: 12, version: 3n, when: new Date(0), payload: new Uint8Array(300), apps: new Map([['a', 1n]]) });
     expect(lines).toHaveLength(1);
     expect(lines[0]?.endsWith('\n')).toBe(true);
     const entry = JSON.parse(lines[0] as string) as Record<string, unknown>;
-    expect(entry).toMatchObject({ level: 'info', table: 'bronze_trips', rows: 12, version: '3', when: '1970-01-01T00:00:00.000Z', msg: 'batch written' });
+    expect(entry).toMatchObject({ level: 'info', table: 'bronze_trips', rows: 12, version: '3', when: '1970-01-01T00:00:00.000Z', payload: '<300 bytes>', apps: { a: '1' }, msg: 'batch written' });
     expect(new Date(entry.time as string).toISOString()).toBe(entry.time);
   });
 
