@@ -2,6 +2,14 @@ export * from './operators/index.ts';
 export * from './sinks/index.ts';
 export * from './sources/index.ts';
 export * from './validation/index.ts';
+export { MissingDependencyError, RxlakeError, asError, causeChain, isRetriable } from './core/errors.ts';
+export type { RxlakeErrorOptions } from './core/errors.ts';
+export { backoffDelay, retryWith, sleep, withRetry } from './core/retry.ts';
+export type { RetryEvent, RetryOptions, RetryPolicy } from './core/retry.ts';
+export { defaultLogger, fromPino, pinoLogger, redact, redactError, registerSecret, silentLogger } from './core/logger.ts';
+export type { LogDestination, LogFields, LogLevel, Logger, PinoLoggerOptions } from './core/logger.ts';
+export { ConfigError } from './runtime/env.ts';
+export { StartupError } from './runtime/cli.ts';
 export type {
   DeadLetterErrorType,
   DeadLetterRow,

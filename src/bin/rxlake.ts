@@ -6,6 +6,7 @@
  * with their code at once; `generate` sets the exit code and lets the process drain).
  */
 import { readFileSync } from 'node:fs';
+import { errorReport } from '../runtime/cli.ts';
 
 interface Command {
   /** What `rxlake --help` says of it. */
@@ -116,7 +117,7 @@ async function run(argv: readonly string[]): Promise<void> {
   try {
     code = await main(args);
   } catch (err) {
-    process.stderr.write(`${command.name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${command.name}: ${errorReport(err)}\n`);
     if (command.ending === 'exit') process.exit(1);
     process.exitCode = 1;
     return;
@@ -126,6 +127,6 @@ async function run(argv: readonly string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
-  process.stderr.write(`rxlake: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`rxlake: ${errorReport(err)}\n`);
   process.exit(1);
 });

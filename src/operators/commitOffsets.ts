@@ -1,5 +1,7 @@
-import { Observable, asyncScheduler, defer, from, retry, throwError, timer } from 'rxjs';
+import { Observable, defer, from } from 'rxjs';
 import type { OperatorFunction, SchedulerLike, Subscription } from 'rxjs';
+import { retryWith } from '../core/retry.ts';
+import type { RetryPolicy } from '../core/retry.ts';
 import type { CommittedOffset, OffsetCommitTarget } from '../sources/offsetTracker.ts';
 import type { SinkAck } from '../types.ts';
 
@@ -12,17 +14,17 @@ export interface CommitEvent {
 }
 
 export interface CommitOffsetsOptions {
-  /** Retries of a failed commit whose error is `retriable`; default 5. */
-  readonly retries?: number;
-  /** First retry delay in ms (doubles each retry); default 300. */
-  readonly initialRetryTime?: number;
-  /** Longest retry delay in ms; default 30 000. */
-  readonly maxRetryTime?: number;
-  /** Random spread of each delay, as a fraction (0.2 = ±20 %); default 0.2. */
-  readonly jitter?: number;
+  /**
+   * Retries of a failed commit whose error `isRetriable` accepts. Default: 6 attempts in all,
+   * the first retry after 300 ms, doubling up to 30 s, jitter 0.2.
+   */
+  readonly retry?: RetryPolicy;
   /** Scheduler of the retry delays; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
 }
+
+/** The default policy of commit retries. */
+const COMMIT_RETRY: RetryPolicy = { maxAttempts: 6, initialMs: 300, maxMs: 30_000, jitter: 0.2 };
 
 /**
  * Commits source offsets downstream of the sinks: each `SinkAck` acknowledges its records on
@@ -30,9 +32,9 @@ export interface CommitOffsetsOptions {
  *
  * At most one commit is in flight; acks that arrive meanwhile are acknowledged at once and
  * covered together by the next commit. On completion of the acks the last pending commit is
- * performed, then the output completes. A failed commit whose error has `retriable: true` is
- * retried with exponential backoff (with jitter); any other failure, or running out of
- * retries, errors the output. An error of the acks passes on at once without a further commit:
+ * performed, then the output completes. A failed commit whose error `isRetriable` accepts is
+ * retried with the `retry` policy (exponential backoff with jitter); any other failure, or
+ * running out of attempts, errors the output. An error of the acks passes on at once without a further commit:
  * the uncommitted records are delivered again after a restart (at least once). While
  * subscribed, the operator keeps the target's connection (`retain()`), so a bounded source
  * that completes stays connected until the final commit is done.
@@ -44,7 +46,7 @@ export interface CommitOffsetsOptions {
  * ```
  *
  * @param target The `KafkaSource`, or any `OffsetCommitTarget`.
- * @param options Retry policy and scheduler of commit retries.
+ * @param options Retry policy (`RetryPolicy`) and scheduler of commit retries.
  * @return A function that returns an Observable of the commits made.
  */
 export function commitOffsets(target: OffsetCommitTarget): OperatorFunction<SinkAck, CommitEvent>;
@@ -56,26 +58,8 @@ export function commitOffsets(
   target: OffsetCommitTarget,
   options: CommitOffsetsOptions = {},
 ): OperatorFunction<SinkAck, CommitEvent> {
-  const {
-    retries = 5,
-    initialRetryTime = 300,
-    maxRetryTime = 30_000,
-    jitter = 0.2,
-    scheduler = asyncScheduler,
-  } = options;
-
-  const commitOnce = (): Observable<readonly CommittedOffset[]> =>
-    defer(() => from(target.commit())).pipe(
-      retry({
-        count: retries,
-        delay: (err: unknown, attempt: number) => {
-          if (!isRetriable(err)) return throwError(() => err);
-          const base = Math.min(maxRetryTime, initialRetryTime * 2 ** (attempt - 1));
-          const spread = jitter > 0 ? base * jitter * (Math.random() * 2 - 1) : 0;
-          return timer(Math.max(0, Math.round(base + spread)), scheduler);
-        },
-      }),
-    );
+  const policy = { ...COMMIT_RETRY, ...options.retry, ...(options.scheduler === undefined ? {} : { scheduler: options.scheduler }) };
+  const commitOnce = (): Observable<readonly CommittedOffset[]> => defer(() => from(target.commit())).pipe(retryWith(policy));
 
   return (source) =>
     new Observable<CommitEvent>((subscriber) => {
@@ -139,8 +123,4 @@ export function commitOffsets(
         release?.();
       };
     });
-}
-
-function isRetriable(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { readonly retriable?: unknown }).retriable === true;
 }

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Observable } from 'rxjs';
 import type { Observer, OperatorFunction } from 'rxjs';
 import type * as t from 'io-ts';
+import { RxlakeError } from '../core/errors.ts';
 import type { DeadLetterErrorType, DeadLetterRow, EnrichedRecord, RecordRef } from '../types.ts';
 import { MAX_ERROR_MESSAGE_CHARS, MAX_JSON_DEPTH, errorText, jsonDepthExceeds, reportValidationErrors, truncateText } from '../validation/limits.ts';
 
@@ -63,11 +64,14 @@ export interface RouteErrorsOptions {
 /** A valid record with its decoded value (`undefined` when nothing was decoded). */
 export type Routed<T, A> = T & { readonly decoded: A | undefined };
 
-/** Thrown (as the stream's error) by `routeErrors({ enabled: false })` for the first bad record. */
-export class DeadLetterError extends Error {
+/**
+ * Thrown (as the stream's error) by `routeErrors({ enabled: false })` for the first bad record:
+ * code `DEAD_LETTER`, not retriable (the same record fails again).
+ */
+export class DeadLetterError extends RxlakeError {
   readonly row: DeadLetterRow;
   constructor(row: DeadLetterRow) {
-    super(`${row.error_type} at ${row.kafka_topic}/${row.partition}@${row.offset}: ${row.error_message}`);
+    super(`${row.error_type} at ${row.kafka_topic}/${row.partition}@${row.offset}: ${row.error_message}`, { code: 'DEAD_LETTER' });
     this.name = 'DeadLetterError';
     this.row = row;
   }
@@ -77,8 +81,9 @@ export class DeadLetterError extends Error {
  * The stream's error when `maxConsecutiveProcessingErrors` records in a row threw while being
  * handled: the failure hits every record (a bug or a broken codec), so routing them all to the
  * dead-letter table would only hide it. `row` is the last record's dead-letter row (not sent).
+ * Code `SYSTEMATIC_PROCESSING_ERROR`, not retriable.
  */
-export class SystematicProcessingError extends Error {
+export class SystematicProcessingError extends RxlakeError {
   readonly row: DeadLetterRow;
   readonly count: number;
   constructor(row: DeadLetterRow, count: number) {
@@ -86,6 +91,7 @@ export class SystematicProcessingError extends Error {
       `${count} records in a row failed while being handled, the last at ${row.kafka_topic}/${row.partition}@${row.offset}: ${row.error_message}. ` +
         'A failure that hits every record is not about one record (a bug or a broken codec): stopping instead of dead-lettering everything. ' +
         `The ${count - 1} before it are in the dead-letter table as PROCESSING_ERROR.`,
+      { code: 'SYSTEMATIC_PROCESSING_ERROR' },
     );
     this.name = 'SystematicProcessingError';
     this.row = row;

@@ -4,18 +4,25 @@
  * when it is the process's entry point, and the one client warning users are not shown.
  */
 import { pathToFileURL } from 'node:url';
+import { RxlakeError } from '../core/errors.ts';
+import { redact } from '../core/logger.ts';
 
 /**
  * A problem found while a job starts that the user fixes in its configuration or its
  * surroundings (a missing topic, refused credentials, an unreachable endpoint): the command line
  * prints its message, which names the cause, the variable and the fix, with no stack trace, and
- * exits 2 as for a bad variable.
+ * exits 2 as for a bad variable. Code `STARTUP_ERROR`, not retriable.
  */
-export class StartupError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+export class StartupError extends RxlakeError {
+  constructor(message: string, options: ErrorOptions = {}) {
+    super(message, { ...options, code: 'STARTUP_ERROR' });
     this.name = 'StartupError';
   }
+}
+
+/** An error as a command line prints it when it fails: its stack (or text), registered secrets redacted. */
+export function errorReport(err: unknown): string {
+  return redact(err instanceof Error ? (err.stack ?? err.message) : String(err));
 }
 
 /** Runs `main` and exits with its code when `moduleUrl` is the process's entry point. */
@@ -25,7 +32,7 @@ export function runIfEntry(moduleUrl: string, name: string, main: () => Promise<
   main().then(
     (code) => process.exit(code),
     (err: unknown) => {
-      process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.stderr.write(`${name}: ${errorReport(err)}\n`);
       process.exit(1);
     },
   );

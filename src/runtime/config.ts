@@ -64,6 +64,7 @@ export function jobEnv(defaults: JobDefaults) {
     PROGRESS_INTERVAL_SECONDS: envVar(numberIn(0, 3600), 'seconds between progress lines on stderr (0 = off)', { default: '10' }),
     SHUTDOWN_TIMEOUT_SECONDS: envVar(numberIn(1, 3600), 'seconds to flush and commit on SIGTERM before exiting', { default: '30' }),
     LOG_LEVEL: envVar(oneOf(['debug', 'info', 'warn', 'error'] as const), 'one of debug, info, warn, error', { default: 'info' }),
+    LOG_FORMAT: envVar(oneOf(['text', 'json'] as const), 'text (one line per event: time, level, message, key=value) or json (JSON lines)', { default: 'text' }),
   } as const;
 }
 
@@ -103,6 +104,8 @@ export interface JobConfig {
   readonly progressIntervalMs: number;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: SharedEnv['LOG_LEVEL'];
+  /** `text` (default) or `json` lines on stderr. */
+  readonly logFormat: SharedEnv['LOG_FORMAT'];
 }
 
 export interface JobEnvOptions<S extends EnvSpec> {
@@ -198,6 +201,7 @@ function sharedConfig(e: SharedEnv): JobConfig {
     progressIntervalMs: Math.round(e.PROGRESS_INTERVAL_SECONDS * 1000),
     shutdownTimeoutMs: Math.round(e.SHUTDOWN_TIMEOUT_SECONDS * 1000),
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }
 

@@ -5,6 +5,8 @@
  */
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { RxlakeError } from '../core/errors.ts';
+import { registerSecret } from '../core/logger.ts';
 
 /** One environment variable: how to decode it, its default, what it accepts. */
 export interface EnvVar<A> {
@@ -13,7 +15,7 @@ export interface EnvVar<A> {
   readonly default?: string;
   /** What is accepted, shown when the value is bad ("a positive integer, e.g. 10"). */
   readonly accepts: string;
-  /** Hide the value in error messages (passwords, keys). */
+  /** A password or key: hidden in error messages, and registered as a secret (`registerSecret`) so that no log line shows it. */
   readonly secret?: boolean;
   /** Unset is fine: the decoded value is then `undefined`. */
   readonly optional?: boolean;
@@ -24,22 +26,23 @@ export type EnvOf<S extends EnvSpec> = {
   [K in keyof S]: S[K] extends EnvVar<infer A> ? (S[K] extends { optional: true } ? A | undefined : A) : never;
 };
 
-/** Thrown when the environment does not decode; `message` lists every problem. */
-export class ConfigError extends Error {
+/** Thrown when the environment does not decode; `message` lists every problem. Code `CONFIG_ERROR`. */
+export class ConfigError extends RxlakeError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`, { code: 'CONFIG_ERROR' });
     this.name = 'ConfigError';
     this.problems = problems;
   }
 }
 
-/** Decodes `env` against `spec`; throws a `ConfigError` naming each bad variable. */
+/** Decodes `env` against `spec`; throws a `ConfigError` naming each bad variable. Secret variables' values are registered as secrets. */
 export function decodeEnv<S extends EnvSpec>(spec: S, env: NodeJS.ProcessEnv = process.env): EnvOf<S> {
   const out: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [name, v] of Object.entries(spec)) {
     const raw = env[name];
+    if (v.secret === true) registerSecret(raw, raw?.trim());
     const value = raw === undefined || raw.trim() === '' ? v.default : raw.trim();
     if (value === undefined) {
       if (v.optional) continue;

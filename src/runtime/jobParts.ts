@@ -4,7 +4,9 @@
  * into its monitor), and the start-up checks of both, whose failures name the variable to fix.
  */
 import type { SASLOptions } from 'kafkajs';
-import { backoffDelay, isRetriable, sleep } from '../sinks/delta/retry.ts';
+import { MissingDependencyError, RxlakeError, causeChain } from '../core/errors.ts';
+import { withRetry } from '../core/retry.ts';
+import { SystematicProcessingError } from '../operators/routeErrors.ts';
 import { storageFailureOf, storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
@@ -120,36 +122,29 @@ export async function requireJobTopics(config: JobConfig, topics: readonly strin
   }
 }
 
+/** Node codes of a broker that cannot be reached at all. */
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT']);
+
 /** kafkajs could not connect to any broker (after its own retries). */
 function isConnectionFailure(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
-    const { name, code, cause } = e as { name?: unknown; code?: unknown; cause?: unknown };
-    if (name === 'KafkaJSConnectionError' || name === 'KafkaJSBrokerNotFound') return true;
-    if (typeof code === 'string' && ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(code)) return true;
-    if (cause === e) break;
-    e = cause;
-  }
-  return false;
+  return causeChain(err).some((e) => {
+    const { name, code } = e as { name?: unknown; code?: unknown };
+    return name === 'KafkaJSConnectionError' || name === 'KafkaJSBrokerNotFound' || (typeof code === 'string' && UNREACHABLE_CODES.has(code));
+  });
 }
 
 /**
  * Retries `fn` at start while it fails with a retriable error (storage down, network trouble),
- * with the shared jittered backoff, for at most `timeoutMs`; each retry is logged as `what`.
+ * with the library's backoff (from 500 ms up to 15 s), for at most `timeoutMs`; each retry is
+ * logged as `what`.
  */
-export async function startupRetry<T>(log: Logger, what: string, fn: () => Promise<T>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const left = deadline - Date.now();
-      if (!isRetriable(err) || left <= 0) throw err;
-      const wait = Math.min(backoffDelay(attempt, { initialMs: 500, maxMs: 15_000 }), left);
-      log.warn(`${what} failed, retrying`, { attempt, retryInMs: wait, error: err });
-      await sleep(wait);
-    }
-  }
+export function startupRetry<T>(log: Logger, what: string, fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  return withRetry(fn, {
+    initialMs: 500,
+    maxMs: 15_000,
+    giveUpAfterMs: timeoutMs,
+    onRetry: (err, { attempt, delayMs }) => log.warn(`${what} failed, retrying`, { attempt, retryInMs: delayMs, error: err }),
+  });
 }
 
 /**
@@ -173,6 +168,7 @@ export async function checkJobStorage(config: JobConfig, storage: Storage, log: 
  */
 export function storageStartupError(err: unknown, config: JobConfig, uri: string = config.deltaBasePath): StartupError | undefined {
   if (err instanceof StartupError || !uri.startsWith('s3://')) return undefined;
+  if (err instanceof MissingDependencyError) return new StartupError(`DELTA_BASE_PATH=${uri}: ${err.message}`, { cause: err });
   const failure = storageFailureOf(err);
   const where = s3Where(config);
   const detail = errorCode(err);
@@ -215,6 +211,22 @@ export function storageFailureHint(err: unknown): string | undefined {
     : undefined;
 }
 
+/**
+ * What to do after a job failed, for the failures whose fix is the same in every job: records
+ * that all failed while being handled (`SystematicProcessingError`), refused S3 credentials;
+ * `undefined` otherwise (the error's message says it all).
+ */
+export function jobFailureHint(err: unknown): string | undefined {
+  if (err instanceof SystematicProcessingError) {
+    return (
+      `Every record failed while being handled (${err.count} in a row, the last at ${err.row.kafka_topic}/${err.row.partition}@${err.row.offset}): ` +
+      'a bug or a broken codec, not bad records. Fix it (the PROCESSING_ERROR rows of the dead-letter table show the error of each) and start the job again: ' +
+      'the records past the last committed offset are read again.'
+    );
+  }
+  return storageFailureHint(err);
+}
+
 /** `http://host:port (S3_ENDPOINT_URL)`, without any user info of the URL; or AWS and its region. */
 function s3Where(config: JobConfig): string {
   const endpoint = config.s3?.endpoint;
@@ -227,16 +239,14 @@ function s3Where(config: JobConfig): string {
 
 /** The most telling code along an error's `cause` chain (`SignatureDoesNotMatch`, `ECONNREFUSED`, …), with its message when short. */
 function errorCode(err: unknown): string {
-  let e: unknown = err;
   let code: string | undefined;
   let status: number | undefined;
-  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
-    const x = e as { name?: unknown; code?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number } };
+  for (const e of causeChain(err)) {
+    if (e instanceof RxlakeError) continue; // ours wrap the cause, which tells more
+    const x = e as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
     if (typeof x.code === 'string') code = x.code;
-    else if (typeof x.name === 'string' && x.name !== 'StorageError' && x.name !== 'Error') code = x.name;
+    else if (typeof x.name === 'string' && x.name !== 'Error') code = x.name;
     status = x.$metadata?.httpStatusCode ?? status;
-    if (x.cause === e) break;
-    e = x.cause;
   }
   return [code, status === undefined ? undefined : `HTTP ${status}`].filter((v) => v !== undefined).join(', ') || (err instanceof Error ? err.message : String(err));
 }

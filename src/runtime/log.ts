@@ -1,38 +1,30 @@
 /**
- * Minimal structured logger: one line per event on stderr, `time level message key=value…`.
- * Values named like secrets are never printed.
+ * The jobs' logging: the library's `Logger` (pino, `src/core/logger.ts`) at `LOG_LEVEL`, in the
+ * format of `LOG_FORMAT` — `text` (default): one line per event on stderr,
+ * `<ISO time> <LEVEL> <message> key=value…`; `json`: pino's JSON lines. Registered secrets are
+ * redacted (the environment's secret variables are registered when the configuration is read).
  */
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+import { pinoLogger } from '../core/logger.ts';
+import type { Logger, LogLevel } from '../core/logger.ts';
 
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const SECRET = /pass(word)?|secret|token|credential/i;
+export type { Logger, LogLevel } from '../core/logger.ts';
 
-export interface Logger {
-  debug(msg: string, fields?: Record<string, unknown>): void;
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
+/** How the jobs write their log lines. */
+export type LogFormat = 'text' | 'json';
+
+/**
+ * A job's logger.
+ *
+ * @param level Lowest level written; default `info`.
+ * @param write Gets each line, newline included; default stderr.
+ * @param format `text` (default) or `json`.
+ * @return A `Logger`.
+ */
+export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l), format: LogFormat = 'text'): Logger {
+  return pinoLogger({ level, format, destination: write });
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
-  const min = ORDER[level];
-  const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>): void => {
-    if (ORDER[lvl] < min) return;
-    let line = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${msg}`;
-    for (const [k, v] of Object.entries(fields ?? {})) line += ` ${k}=${SECRET.test(k) ? '***' : formatValue(v)}`;
-    write(`${line}\n`);
-  };
-  return {
-    debug: (m, f) => emit('debug', m, f),
-    info: (m, f) => emit('info', m, f),
-    warn: (m, f) => emit('warn', m, f),
-    error: (m, f) => emit('error', m, f),
-  };
-}
-
-function formatValue(v: unknown): string {
-  if (v instanceof Error) return JSON.stringify(v.message);
-  if (typeof v === 'string') return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
-  if (typeof v === 'bigint') return v.toString();
-  return JSON.stringify(v) ?? String(v);
+/** The logger of a job's configuration (`LOG_LEVEL`, `LOG_FORMAT`), on stderr. */
+export function jobLogger(config: { readonly logLevel: LogLevel; readonly logFormat: LogFormat }): Logger {
+  return createLogger(config.logLevel, undefined, config.logFormat);
 }

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { redact } from '../core/logger.ts';
 import type { SinkAck } from '../types.ts';
 
 export interface HealthSnapshot {
@@ -116,7 +117,7 @@ export class PipelineMonitor {
     this.tables.set(table, t);
     this.errors += 1;
     this.lastErrorAt = Date.now();
-    this.lastError = `${table}: ${err.message}`;
+    this.lastError = `${table}: ${redact(err.message)}`;
     this.writeErrors.inc({ table });
   }
 
@@ -130,9 +131,10 @@ export class PipelineMonitor {
     }
     this.kafka.healthy = false;
     this.kafka.connected = false;
-    this.kafka.lastError = err.message;
+    const message = redact(err.message);
+    this.kafka.lastError = message;
     this.lastErrorAt = now;
-    this.lastError = `kafka: ${err.message}`;
+    this.lastError = `kafka: ${message}`;
     this.kafkaConnected.set(0);
   }
 

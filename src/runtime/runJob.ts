@@ -9,6 +9,7 @@
  * second signal exits at once), exit 0 when the job ended well and 1 when it failed.
  */
 import type { Observable, OperatorFunction } from 'rxjs';
+import { redact } from '../core/logger.ts';
 import { commitOffsets } from '../operators/commitOffsets.ts';
 import { byKey } from '../operators/internal/byKey.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -19,7 +20,7 @@ import { kafkaTopicOf } from './config.ts';
 import type { JobConfig } from './config.ts';
 import { ConfigError } from './env.ts';
 import { checkJobStorage, jobSource, jobStorage, requireJobTopics, storageStartupError, updateSourceGauges } from './jobParts.ts';
-import { createLogger } from './log.ts';
+import { jobLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { PipelineMonitor } from './monitor.ts';
 import type { HealthSnapshot } from './monitor.ts';
@@ -136,7 +137,7 @@ export interface JobRun<Summary> {
 /** Starts a job; its tables exist (created if missing) before the first record is read. */
 export async function startJob<Config extends JobConfig, Summary>(job: Job<Config, Summary>, options: JobRunOptions<Config>): Promise<JobRun<Summary>> {
   const { config } = options;
-  const log = options.log ?? createLogger(config.logLevel);
+  const log = options.log ?? jobLogger(config);
   const monitor = options.monitor ?? new PipelineMonitor();
   const httpServer = options.http === false ? undefined : await monitor.listen(config.http.port, config.http.host);
   if (httpServer) log.info('health and metrics', { url: `http://${config.http.host}:${httpServer.port}/health`, metrics: '/metrics' });
@@ -218,19 +219,19 @@ export async function runJob<Config extends JobConfig, Summary>(job: Job<Config,
     config = job.loadConfig();
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${job.name}: ${err.message}\n`);
+      process.stderr.write(`${job.name}: ${redact(err.message)}\n`);
       return 2;
     }
     throw err;
   }
-  const log = createLogger(config.logLevel);
+  const log = jobLogger(config);
   dropKnownClientWarning();
   let run: JobRun<Summary>;
   try {
     run = await startJob(job, { config, log, untilCaughtUp: argv.includes('--until-caught-up') });
   } catch (err) {
     if (err instanceof StartupError || job.isStartupProblem?.(err) === true) {
-      process.stderr.write(`${job.name}: ${(err as Error).message}\n`);
+      process.stderr.write(`${job.name}: ${redact((err as Error).message)}\n`);
       return 2;
     }
     throw err;

@@ -13,6 +13,9 @@
  */
 import type { Pool, PoolClient } from 'pg';
 import type { ObservableInput } from 'rxjs';
+import { RxlakeError, isRetriable } from '../core/errors.ts';
+import type { RxlakeErrorOptions } from '../core/errors.ts';
+import { withRetry } from '../core/retry.ts';
 import type { RecordRef } from '../types.ts';
 
 /**
@@ -97,74 +100,50 @@ export interface PgSinkTarget<Row> {
 }
 
 /**
- * A PostgreSQL sink failure: names the table and the cause (`cause`, with the SQLSTATE in
- * `code`); `retriable` tells whether trying again can help.
+ * A PostgreSQL sink failure: names the table and the cause (`cause`; the server's SQLSTATE in
+ * `sqlState`); `retriable` tells whether trying again can help. `code`: `PG_SINK_ERROR`, or
+ * `SCHEMA_MISMATCH` (an existing table does not match its spec), `INVALID_SPEC`.
  */
-export class PgSinkError extends Error {
-  readonly retriable: boolean;
-  readonly code: string | undefined;
+export class PgSinkError extends RxlakeError {
+  /** The SQLSTATE the server answered with (`57P01`, `23505`, …), when it did. */
+  readonly sqlState: string | undefined;
 
-  constructor(message: string, opts: { retriable?: boolean; cause?: unknown; code?: string } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+  constructor(message: string, options: RxlakeErrorOptions & { readonly sqlState?: string } = {}) {
+    const { sqlState, ...rest } = options;
+    super(message, { code: 'PG_SINK_ERROR', ...rest });
     this.name = 'PgSinkError';
-    this.retriable = opts.retriable ?? false;
-    this.code = opts.code;
+    this.sqlState = sqlState;
   }
 }
 
-const RETRIABLE_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300']);
-const RETRIABLE_NODE_CODES = new Set([
-  'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND',
-  'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN',
-]);
-/** Messages of the `pg` client's own connection failures, which carry no code. */
-const RETRIABLE_MESSAGE = /Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i;
-
 /**
- * Whether a PostgreSQL or connection error is worth retrying: connection failures (refused,
- * reset, class 08, the client's "Connection terminated"), serialization failures and deadlocks
- * (40001, 40P01), server shutdown or restart (57P01–57P03) and too many connections (53300).
- * Anything else — data exceptions (22), constraint violations (23), schema errors (42) — is not.
+ * Whether a PostgreSQL or connection error is worth retrying: `isRetriable`, which knows the
+ * SQLSTATE classes of PostgreSQL (08, 40, 53, 57) and the `pg` client's connection failures.
  *
- * ## Example
- * ```ts
- * try { await table.write(rows); } catch (err) { if (!isRetriablePg(err)) throw err; }
- * ```
- *
+ * @deprecated Use `isRetriable`.
  * @param err The error, as thrown by `pg` or by `PgTable`.
  * @return True when a new attempt can succeed.
  */
-export function isRetriablePg(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const e = err as { code?: unknown; severity?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
-  if (err instanceof PgSinkError) return err.retriable;
-  if (typeof e.code === 'string') {
-    if (RETRIABLE_SQLSTATES.has(e.code) || /^08[0-9A-Z]{3}$/.test(e.code) || RETRIABLE_NODE_CODES.has(e.code)) return true;
-    // The server's own errors carry a severity: any other SQLSTATE is final.
-    if (typeof e.severity === 'string') return false;
-  }
-  if (typeof e.message === 'string' && RETRIABLE_MESSAGE.test(e.message)) return true;
-  // Node's AggregateError for a host that resolved to several addresses, all refused.
-  if (Array.isArray(e.errors) && e.errors.some((x) => isRetriablePg(x))) return true;
-  if (e.cause !== undefined && e.cause !== err) return isRetriablePg(e.cause);
-  return false;
-}
+export const isRetriablePg: (err: unknown) => boolean = isRetriable;
 
 /** Wraps an error as a `PgSinkError` naming the table, with `retriable` classified. */
 function pgError(table: string, err: unknown): PgSinkError {
   if (err instanceof PgSinkError) return err;
-  const e = err as { message?: unknown; code?: unknown; detail?: unknown; errors?: unknown } | null;
+  const e = err as { message?: unknown; code?: unknown; detail?: unknown; errors?: unknown; severity?: unknown } | null;
   const first = Array.isArray(e?.errors) ? (e.errors[0] as { message?: unknown } | undefined) : undefined;
   const message =
     typeof e?.message === 'string' && e.message !== '' ? e.message : typeof first?.message === 'string' ? first.message : String(err);
   const code = typeof e?.code === 'string' ? e.code : undefined;
   const detail = typeof e?.detail === 'string' ? ` (${e.detail})` : '';
   return new PgSinkError(`PostgreSQL table ${table}: ${message}${detail}${code ? ` [${code}]` : ''}`, {
-    retriable: isRetriablePg(err),
+    retriable: isRetriable(err),
     cause: err,
-    ...(code === undefined ? {} : { code }),
+    ...(code !== undefined && typeof e?.severity === 'string' ? { sqlState: code } : {}),
   });
 }
+
+/** SQLSTATEs of two sessions creating the same object at once (the loser's statement is a no-op when run again). */
+const DUPLICATE_OBJECT = new Set(['23505', '42P07', '42P06', '42710']);
 
 /** Quotes an SQL identifier. */
 function ident(name: string): string {
@@ -333,15 +312,12 @@ export class PgTable<Row> implements PgSinkTarget<Row> {
       for (const sql of ddl) {
         // Two sessions creating the same object at once: one wins, the other sees a duplicate
         // (of the relation, its row type or a catalog key) and tries again, now a no-op.
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await pool.query(sql);
-            break;
-          } catch (err) {
-            const code = (err as { code?: unknown }).code;
-            if (attempt >= 5 || (code !== '23505' && code !== '42P07' && code !== '42P06' && code !== '42710')) throw err;
-          }
-        }
+        await withRetry(() => pool.query(sql), {
+          maxAttempts: 5,
+          initialMs: 10,
+          maxMs: 100,
+          retryIf: (err) => DUPLICATE_OBJECT.has((err as { code?: unknown }).code as string),
+        });
       }
       await table.#check();
     } catch (err) {

@@ -6,6 +6,7 @@ import { cp, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
+import { pinoLogger } from '../../src/core/logger.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import { localStorage } from '../../src/sinks/delta/storage.ts';
 import { verifyDelta } from '../support/stack.ts';
@@ -109,11 +110,15 @@ describe('checkpoints on local storage', () => {
   it('a failed checkpoint does not fail the append; the next one is written', async () => {
     const t = freshTarget('local', 'delta-cp-fail');
     const flaky = instrumented(t.storage, { failures: 1, failOps: ['write'], failPaths: /checkpoint\.parquet$/ });
-    const warnings: string[] = [];
-    const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_cp_fail'), { logger: { warn: (m) => warnings.push(m) } });
+    const lines: string[] = [];
+    const table = await DeltaTable.openOrCreate(flaky, bronzeSpec('bronze_cp_fail'), { logger: pinoLogger({ destination: (l) => lines.push(l) }) });
     await write25(table);
     expect(flaky.failed).toBe(1);
-    expect(warnings.some((w) => /checkpoint .* at version 10 failed/.test(w))).toBe(true);
+    // one JSON line, naming the table, the version and the failure
+    const warnings = lines.map((l) => JSON.parse(l) as { level: string; msg: string; table: string; version: number; error: { message: string } });
+    expect(warnings.map((w) => [w.level, w.table, w.version])).toEqual([['warn', t.storage.uri, 10]]);
+    expect(warnings[0]?.msg).toMatch(/checkpoint .* at version 10 failed \(the commit itself succeeded\)/);
+    expect(warnings[0]?.error.message).toMatch(/injected/);
     const log = await t.storage.list('_delta_log');
     expect(log.filter((n) => n.endsWith('.checkpoint.parquet'))).toEqual(['00000000000000000020.checkpoint.parquet']);
     const v = await verifyDelta(t.uri);

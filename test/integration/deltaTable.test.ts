@@ -1,10 +1,14 @@
 /**
  * DeltaTable against real storage (local disk and the S3 server), judged by delta-rs.
  */
+import { S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
+import { pinoLogger } from '../../src/core/logger.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import { SchemaMismatchError } from '../../src/sinks/delta/retry.ts';
-import { appendWithDeltaRs, verifyDelta } from '../support/stack.ts';
+import { storageFromUri } from '../../src/sinks/delta/storage.ts';
+import type { S3ClientLike } from '../../src/sinks/delta/storage.ts';
+import { appendWithDeltaRs, stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import type { BronzeRow } from './deltaFixtures.ts';
 import { BIG_OFFSET, BRONZE_COLUMNS, bronzeRows, bronzeSpec, expectedRow, freshTarget, isoMicros } from './deltaFixtures.ts';
 
@@ -173,5 +177,28 @@ describe('DeltaTable on local storage', () => {
     const v = await verifyDelta(t.uri);
     expect(v.version).toBe(8);
     expect(v.num_rows).toBe(80);
+  });
+});
+
+describe('S3 storage with a client of the application', () => {
+  it("takes an AWS SDK S3Client as its S3ClientLike, and logs a table's warnings through any Logger", async () => {
+    const client = new S3Client({
+      endpoint: stack.s3.endpoint,
+      region: stack.s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey },
+    });
+    const asLike: S3ClientLike = client; // the SDK's client fits the package's own structural type
+    const storage = storageFromUri(`s3://${stack.s3.bucket}/tests/${uniqueName('own-client')}`, { client: asLike });
+    const lines: string[] = [];
+    const table = await DeltaTable.openOrCreate(storage, bronzeSpec('bronze_own_client'), {
+      logger: pinoLogger({ destination: (l) => lines.push(l) }),
+      checkpointInterval: 1,
+    });
+    await table.append(bronzeRows({ count: 5 }), { dedupe });
+    const v = await verifyDelta(storage.uri);
+    expect([v.version, v.num_rows]).toEqual([1, 5]);
+    expect(lines).toEqual([]); // nothing went wrong, nothing logged
+    client.destroy();
   });
 });

@@ -212,3 +212,39 @@ describe('a job started with wrong S3 settings', () => {
     expect(unreachable.out).not.toMatch(STACK_LINE);
   });
 });
+
+describe('the job log', () => {
+  it('LOG_FORMAT=json writes pino JSON lines; a secret variable is cut from every line and from the final message', async () => {
+    const port = await closedPort();
+    // A value of a secret variable that also turns up in texts the job writes (here: its base path).
+    const secret = `s3cr3t${uniqueName('k').replaceAll('-', '').toLowerCase()}`;
+    const prefix = `${uniqueName('json')}.`;
+    await admin.createTopics({ topics: [{ topic: `${prefix}ratings`, numPartitions: 1 }], waitForLeaders: true });
+    const r = await run('bronze', {
+      LOG_FORMAT: 'json',
+      KAFKA_TOPIC_PREFIX: prefix,
+      BRONZE_TOPICS: 'ratings',
+      KAFKA_TOPICS_WAIT_SECONDS: '0',
+      S3_ENDPOINT_URL: `http://127.0.0.1:${port}`,
+      DELTA_BASE_PATH: `s3://${stack.s3.bucket}/${secret}/bronze`,
+      AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: secret,
+      STORAGE_STARTUP_TIMEOUT_SECONDS: '1',
+    });
+    expect(r.code, r.out).toBe(2);
+    expect(r.out).not.toContain(secret);
+    const lines = r.out.split('\n').filter((l) => l.trim() !== '');
+    const logged = lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { level: string; time: string; msg: string; [k: string]: unknown });
+    // the health line, the S3 retries; the final message is the command line's own (not a log line)
+    expect(logged.length).toBeGreaterThanOrEqual(2);
+    for (const entry of logged) expect(Object.keys(entry).slice(0, 2)).toEqual(['level', 'time']);
+    expect(logged.some((e) => e.level === 'info' && e.msg === 'health and metrics' && typeof e.url === 'string')).toBe(true);
+    const retry = logged.find((e) => e.level === 'warn' && e.msg === `S3 at http://127.0.0.1:${port} (S3_ENDPOINT_URL) failed, retrying`);
+    expect(retry).toMatchObject({ attempt: 1, error: { type: 'StorageError', code: 'STORAGE_ERROR', retriable: true } });
+    expect(JSON.stringify(retry)).toContain('***');
+    // (other lines: Node's own warnings, e.g. the AWS SDK's about the Node version)
+    const final = lines.filter((l) => l.startsWith('bronze: '));
+    expect(final).toHaveLength(1);
+    expect(final[0]).toMatch(new RegExp(`^bronze: S3 at http://127\\.0\\.0\\.1:${port} \\(S3_ENDPOINT_URL\\) cannot be reached \\(.*s3://${stack.s3.bucket}/\\*\\*\\*/bronze`));
+  });
+});

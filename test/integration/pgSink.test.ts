@@ -356,7 +356,7 @@ describe('pgSink', () => {
       .pipe(
         pgSink(table, {
           retry: { initialMs: 20, maxMs: 50 },
-          onWriteError: (e, attempt) => errors.push([(e as PgSinkError).code, attempt, isRetriablePg(e)]),
+          onWriteError: (e, attempt) => errors.push([(e as PgSinkError).sqlState, attempt, isRetriablePg(e)]),
         }),
       )
       .subscribe((a) => acks.push(a));

@@ -149,7 +149,7 @@ describe('commitOffsets', () => {
     testScheduler().run(({ hot, expectObservable }) => {
       const acks = hot('-a-|', { a: ack('m', 0) });
       // attempt 1 fails at 2, retry after 5 → attempt 2 starts at 7, succeeds at 8
-      expectObservable(acks.pipe(commitOffsets(t, { initialRetryTime: 5, jitter: 0 }))).toBe('--------(x|)', {
+      expectObservable(acks.pipe(commitOffsets(t, { retry: { initialMs: 5, jitter: 0 } }))).toBe('--------(x|)', {
         x: { offsets: at(1), acks: 1 },
       });
     });
@@ -166,7 +166,7 @@ describe('commitOffsets', () => {
       const acks = hot('-a-|', { a: ack('m', 0) });
       expectObservable(acks.pipe(commitOffsets(t1))).toBe('--#', undefined, fatal);
       // attempts at 1, 4 (after 2), 9 (after 4): each fails one frame later; 2 retries allowed
-      expectObservable(acks.pipe(commitOffsets(t2, { retries: 2, initialRetryTime: 2, jitter: 0 }))).toBe(
+      expectObservable(acks.pipe(commitOffsets(t2, { retry: { maxAttempts: 3, initialMs: 2, jitter: 0 } }))).toBe(
         '----------#',
         undefined,
         flaky,

@@ -9,7 +9,9 @@ import { parseCommit, serializeCommit } from '../../src/sinks/delta/log.ts';
 import { encodePacked, packColumns } from '../../src/sinks/delta/columnar.ts';
 import { encodeParquet, InvalidValueError } from '../../src/sinks/delta/parquet.ts';
 import { parquetSchema } from '../../src/sinks/delta/schema.ts';
-import { backoffDelay, isRetriable, storageError } from '../../src/sinks/delta/retry.ts';
+import { isRetriable } from '../../src/core/errors.ts';
+import { backoffDelay } from '../../src/core/retry.ts';
+import { storageError } from '../../src/sinks/delta/retry.ts';
 import { checkCompatible, schemaString } from '../../src/sinks/delta/schema.ts';
 import { escapePartition } from '../../src/sinks/delta/table.ts';
 
@@ -116,7 +118,7 @@ describe('errors and backoff', () => {
     expect(isRetriable(Object.assign(new Error('x'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }))).toBe(false);
     expect(isRetriable(new Error('plain'))).toBe(false);
     const wrapped = storageError('write x', Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
-    expect(wrapped).toMatchObject({ retriable: true, code: 'ECONNRESET' });
+    expect(wrapped).toMatchObject({ retriable: true, code: 'STORAGE_ERROR', message: 'write x: reset' });
     expect((wrapped.cause as Error).message).toBe('reset');
   });
 

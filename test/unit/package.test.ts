@@ -159,6 +159,14 @@ describe('package shape', () => {
       ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'amountStats', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
+    // Every error class the sinks throw, and the base class.
+    for (const name of ['RxlakeError', 'DeltaError', 'StorageError', 'CommitConflictError', 'SchemaMismatchError', 'ConcurrentMetadataChangeError', 'CorruptLogError', 'InvalidValueError', 'ParquetWorkerError', 'PgSinkError', 'MissingDependencyError']) {
+      expect(sinks).toHaveProperty(name);
+    }
+    // The error model, the retry path and the logger, from the root.
+    for (const name of ['RxlakeError', 'isRetriable', 'causeChain', 'backoffDelay', 'retryWith', 'withRetry', 'pinoLogger', 'fromPino', 'silentLogger', 'defaultLogger', 'registerSecret', 'redact', 'redactError', 'ConfigError', 'StartupError']) {
+      expect(root).toHaveProperty(name);
+    }
     for (const name of ['fromKafka', 'OffsetTracker', 'requireTopics']) expect(sources).toHaveProperty(name);
     // The synthetic event generators belong to the jobs (src/pipelines), not to the library.
     for (const name of ['createEventGenerator', 'corrupt', 'CORRUPTION_KINDS', 'EXPECTED_ERROR_TYPE']) expect(root).not.toHaveProperty(name);

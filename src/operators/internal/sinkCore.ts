@@ -5,23 +5,21 @@
  * dropping, retry with backoff, the `onWrite`/`onWriteError` hooks, flush on complete, error
  * pass-through and teardown.
  */
-import { Observable, Subject, asyncScheduler, concatMap, defer, from, map, retry, take, throwError, throwIfEmpty, timer } from 'rxjs';
+import { Observable, Subject, catchError, concatMap, defer, from, map, take, throwError, throwIfEmpty } from 'rxjs';
 import type { ObservableInput, OperatorFunction, SchedulerLike } from 'rxjs';
-import { backoffDelay, isRetriable } from '../../sinks/delta/retry.ts';
+import { asError } from '../../core/errors.ts';
+import { retryWith } from '../../core/retry.ts';
+import type { RetryPolicy } from '../../core/retry.ts';
 import type { BatchChunk } from '../bufferTime.ts';
 import { isBatchChunk } from '../bufferTime.ts';
 import { BatchRecords, uniqueRecords } from './uniqueRecords.ts';
 import type { RecordRef, SinkAck } from '../../types.ts';
 
-/** Backoff of a sink's failed writes. */
-export interface WriteRetry {
-  /** First delay in ms (doubles per attempt, jittered); default 200. */
-  readonly initialMs?: number;
-  /** Longest delay in ms; default 30 000. */
-  readonly maxMs?: number;
-  /** Attempts before giving up; default Infinity. */
-  readonly maxAttempts?: number;
-}
+/**
+ * Backoff of a sink's failed writes: the library's `RetryPolicy`, with `initialMs` 200 and
+ * `maxMs` 30 000 by default here.
+ */
+export type WriteRetry = RetryPolicy;
 
 /** The options every sink operator shares. */
 export interface SinkCoreOptions {
@@ -94,8 +92,6 @@ interface OpenStaged<Row> {
   readonly records: BatchRecords | undefined;
   received: number;
 }
-
-const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /**
  * A sink operator over `target`. Batches are written strictly one at a time, in order (a batch
@@ -204,7 +200,7 @@ export function sinkCore<Row>(target: SinkTarget<Row>, options: SinkCoreOptions 
             // A value the table cannot take: bad input, not retriable (as from a whole write).
             // (The teardown drops the staged batches.)
             open = undefined;
-            const error = toError(err);
+            const error = asError(err);
             onWriteError?.(error, 1);
             subscriber.error(error);
             return;
@@ -243,7 +239,7 @@ function retryingWrite(
   attempt: (signal: AbortSignal) => ObservableInput<Omit<SinkAck, 'durationMs'>>,
   options: SinkCoreOptions,
 ): Observable<SinkAck> {
-  const { retry: { initialMs = 200, maxMs = 30_000, maxAttempts = Infinity } = {}, onWriteError, onWrite, scheduler } = options;
+  const { retry: policy = {}, onWriteError, onWrite, scheduler } = options;
   const now = scheduler ? (): number => scheduler.now() : (): number => performance.now();
   return new Observable<SinkAck>((subscriber) => {
     const abort = new AbortController();
@@ -254,18 +250,14 @@ function retryingWrite(
       return from(attempt(abort.signal)).pipe(
         take(1),
         throwIfEmpty(() => new Error(`${sink}: a write ended without a result`)),
+        catchError((err: unknown) => {
+          const error = asError(err);
+          onWriteError?.(error, n);
+          return throwError(() => error);
+        }),
       );
     })
-      .pipe(
-        retry({
-          delay: (err: unknown) => {
-            const error = toError(err);
-            onWriteError?.(error, n);
-            if (!isRetriable(error) || n >= maxAttempts) return throwError(() => error);
-            return timer(backoffDelay(n, { initialMs, maxMs }), scheduler ?? asyncScheduler);
-          },
-        }),
-      )
+      .pipe(retryWith({ initialMs: 200, maxMs: 30_000, ...policy, ...(scheduler === undefined ? {} : { scheduler }) }))
       .subscribe({
         next: (written) => {
           const ack: SinkAck = { ...written, durationMs: now() - started };

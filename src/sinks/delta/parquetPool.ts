@@ -21,6 +21,8 @@ import type { SchemaElement } from 'hyparquet';
 import type { PackedFile } from './columnar.ts';
 import { encodePacked, transferList } from './columnar.ts';
 import type { EncodedFile } from './parquet.ts';
+import { defaultLogger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
 import { InvalidValueError } from './parquet.ts';
 import { DeltaError } from './retry.ts';
 import type { EncodeReply, EncodeRequest } from './parquetWorker.ts';
@@ -31,10 +33,6 @@ export class ParquetWorkerError extends DeltaError {
     super(message, { retriable: true, cause, code: 'PARQUET_WORKER' });
     this.name = 'ParquetWorkerError';
   }
-}
-
-export interface ParquetPoolLogger {
-  warn(message: string, err?: unknown): void;
 }
 
 export interface ParquetWorkerPoolOptions {
@@ -57,8 +55,8 @@ export interface ParquetWorkerPoolOptions {
   maxCrashes?: number;
   /** An idle worker exits after this long (default 30 000 ms); a new one starts on demand. */
   idleTimeoutMs?: number;
-  /** Where the switch to inline encoding is reported; default `console.warn`. */
-  logger?: ParquetPoolLogger;
+  /** Where the switch to inline encoding is reported: any `Logger` (only `warn` is used); default `defaultLogger()`. */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 export interface EncodeOptions {
@@ -91,7 +89,7 @@ const SPARE_BUFFERS = 1;
 export class ParquetWorkerPool {
   readonly #size: number;
   readonly #opts: ParquetWorkerPoolOptions;
-  readonly #logger: ParquetPoolLogger;
+  readonly #logger: Pick<Logger, 'warn'>;
   readonly #queue: Job[] = [];
   readonly #slots = new Set<Slot>();
   #mode: ParquetPoolMode = 'worker';
@@ -103,7 +101,7 @@ export class ParquetWorkerPool {
   constructor(options: ParquetWorkerPoolOptions = {}) {
     this.#opts = options;
     this.#size = Math.max(1, Math.floor(options.size ?? Math.min(4, availableParallelism() - 1)));
-    this.#logger = options.logger ?? { warn: (m, e) => console.warn(`[rxlake parquet] ${m}`, e ?? '') };
+    this.#logger = options.logger ?? defaultLogger();
   }
 
   /** `'worker'` while workers are used; `'inline'` once the pool gave up on them. */
@@ -215,7 +213,7 @@ export class ParquetWorkerPool {
   #goInline(reason: string, err?: unknown): void {
     if (this.#mode === 'inline') return;
     this.#mode = 'inline';
-    this.#logger.warn(`${reason}: encoding Parquet on the calling thread from now on`, err);
+    this.#logger.warn(`${reason}: encoding Parquet on the calling thread from now on`, err === undefined ? {} : { error: err });
     for (const slot of [...this.#slots]) {
       if (!slot.job) {
         slot.retired = true;

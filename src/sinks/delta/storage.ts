@@ -8,12 +8,14 @@
  * what makes concurrent Delta commits safe.
  */
 import type * as S3SdkModule from '@aws-sdk/client-s3';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { MissingDependencyError, causeChain } from '../../core/errors.ts';
+import { registerSecret } from '../../core/logger.ts';
+import { withRetry } from '../../core/retry.ts';
 import { StorageError, storageError } from './retry.ts';
 
 export interface Storage {
@@ -121,18 +123,37 @@ export function localStorage(root: string, opts: LocalStorageOptions = {}): Stor
   };
 }
 
+/**
+ * The part of an AWS SDK v3 `S3Client` (`@aws-sdk/client-s3`) that S3 storage uses: an
+ * `S3Client` is one. Declared here so that the package's types do not depend on the SDK, an
+ * optional peer dependency.
+ */
+export interface S3ClientLike {
+  send(command: object): Promise<unknown>;
+}
+
+/** Access keys of S3 (registered as secrets: never logged). */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
 export interface S3Options {
   bucket: string;
   /** Key prefix of the table root (no leading or trailing `/` needed). */
   prefix?: string;
   endpoint?: string;
   region?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  credentials?: S3Credentials;
   /** Path-style addressing; default true when an endpoint is given (S3-compatible servers). */
   forcePathStyle?: boolean;
-  /** Use this client instead of building one (its settings win). */
-  client?: S3Client;
+  /** Use this client (an `S3Client` of `@aws-sdk/client-s3`) instead of building one (its settings win). */
+  client?: S3ClientLike;
 }
+
+/** Retries of a conditional PUT that raced another one (409): short, fully jittered waits. */
+const CONDITIONAL_CONFLICT_RETRY = { initialMs: 20, maxMs: 1000, jitter: 1, maxAttempts: 20 } as const;
 
 function statusOf(err: unknown): number | undefined {
   return (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -140,25 +161,42 @@ function statusOf(err: unknown): number | undefined {
 
 /**
  * The AWS SDK is loaded on first use of an S3 table, not at import: it costs ~40 MB of resident
- * memory that a job writing to local disk has no use for.
+ * memory that a job writing to local disk has no use for. It is an optional peer dependency:
+ * without it, S3 storage fails with a `MissingDependencyError` that says what to install.
  */
 type S3Sdk = typeof S3SdkModule;
 let sdkLoading: Promise<S3Sdk> | undefined;
-function loadSdk(): Promise<S3Sdk> {
-  sdkLoading ??= import('@aws-sdk/client-s3');
+function loadSdk(uri: string): Promise<S3Sdk> {
+  sdkLoading ??= import('@aws-sdk/client-s3').catch((err: unknown) => {
+    if (isMissingPackage(err, '@aws-sdk/client-s3')) throw new MissingDependencyError('@aws-sdk/client-s3', `S3 storage (${uri})`, { cause: err });
+    throw err;
+  });
   return sdkLoading;
+}
+
+/** Whether `err` is Node's "cannot find package `name`". */
+function isMissingPackage(err: unknown, name: string): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return (
+    (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') &&
+    typeof e.message === 'string' &&
+    (e.message.includes(`'${name}'`) || e.message.includes(`"${name}"`) || e.message.includes(`${name}/`))
+  );
 }
 
 interface S3Connection {
   readonly sdk: S3Sdk;
-  readonly client: S3Client;
+  readonly client: S3ClientLike;
 }
 
 /** A table root in an S3 bucket. Commits use `PutObject` with `If-None-Match: *`. */
 export function s3Storage(opts: S3Options): Storage {
+  registerSecret(opts.credentials?.secretAccessKey, opts.credentials?.sessionToken);
+  const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
+  const uri = `s3://${opts.bucket}${prefix ? `/${prefix}` : ''}`;
   let connecting: Promise<S3Connection> | undefined;
   const connect = (): Promise<S3Connection> => {
-    connecting ??= loadSdk().then((sdk) => ({
+    connecting ??= loadSdk(uri).then((sdk) => ({
       sdk,
       client:
         opts.client ??
@@ -171,7 +209,7 @@ export function s3Storage(opts: S3Options): Storage {
     }));
     return connecting;
   };
-  return s3WithClient(connect, opts.bucket, (opts.prefix ?? '').replace(/^\/+|\/+$/g, ''), opts);
+  return s3WithClient(connect, opts.bucket, prefix, opts);
 }
 
 function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, prefix: string, opts: S3Options): Storage {
@@ -181,7 +219,7 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
     async read(path) {
       const { sdk, client } = await connect();
       try {
-        const out = await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }));
+        const out = (await client.send(new sdk.GetObjectCommand({ Bucket: bucket, Key: keyOf(path) }))) as GetObjectCommandOutput;
         if (!out.Body) return new Uint8Array(0);
         return await out.Body.transformToByteArray();
       } catch (err) {
@@ -200,20 +238,22 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
     },
     async putIfAbsent(path, data) {
       const { sdk, client } = await connect();
-      // 409 ConditionalRequestConflict: a concurrent conditional write raced us; try again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data, IfNoneMatch: '*' }));
-          return true;
-        } catch (err) {
-          const status = statusOf(err);
-          if (status === 412 || (err as { name?: string }).name === 'PreconditionFailed') return false;
-          if (status === 409 && attempt < 20) {
-            await delay(10 + Math.random() * 40 * attempt);
-            continue;
-          }
-          throw storageError(`create ${storage.uri}/${path}`, err);
-        }
+      try {
+        // 409 ConditionalRequestConflict: a concurrent conditional write raced us; try again.
+        return await withRetry(
+          async () => {
+            try {
+              await client.send(new sdk.PutObjectCommand({ Bucket: bucket, Key: keyOf(path), Body: data, IfNoneMatch: '*' }));
+              return true;
+            } catch (err) {
+              if (statusOf(err) === 412 || (err as { name?: string }).name === 'PreconditionFailed') return false;
+              throw err;
+            }
+          },
+          { ...CONDITIONAL_CONFLICT_RETRY, retryIf: (err) => statusOf(err) === 409 },
+        );
+      } catch (err) {
+        throw storageError(`create ${storage.uri}/${path}`, err);
       }
     },
     async list(dir, startAfter) {
@@ -223,13 +263,13 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
       const { sdk, client } = await connect();
       try {
         do {
-          const out = await client.send(new sdk.ListObjectsV2Command({
+          const out = (await client.send(new sdk.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: dirKey,
             Delimiter: '/',
             ...(token === undefined && startAfter !== undefined ? { StartAfter: dirKey + startAfter } : {}),
             ...(token === undefined ? {} : { ContinuationToken: token }),
-          }));
+          }))) as ListObjectsV2CommandOutput;
           for (const obj of out.Contents ?? []) {
             if (obj.Key === undefined) continue;
             const name = obj.Key.slice(dirKey.length);
@@ -261,9 +301,10 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
 export interface S3ConnectionOptions {
   endpoint?: string;
   region?: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  credentials?: S3Credentials;
   forcePathStyle?: boolean;
-  client?: S3Client;
+  /** Use this client (an `S3Client` of `@aws-sdk/client-s3`) instead of building one. */
+  client?: S3ClientLike;
 }
 
 /** `s3://bucket/prefix` → S3 storage; `file:///path` or a plain path → local disk. */
@@ -302,15 +343,12 @@ const UNREACHABLE_CODES = new Set([
  * `undefined`. Jobs turn these into messages that name the setting to fix.
  */
 export function storageFailureOf(err: unknown): StorageFailure | undefined {
-  let e: unknown = err;
-  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
-    const x = e as { name?: unknown; code?: unknown; cause?: unknown; $metadata?: { httpStatusCode?: number } };
+  for (const e of causeChain(err)) {
+    const x = e as { name?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number } };
     const names = [x.name, x.code].filter((v): v is string => typeof v === 'string');
     if (x.$metadata?.httpStatusCode === 403 || names.some((n) => ACCESS_DENIED_NAMES.has(n))) return 'access-denied';
     if (names.includes('NoSuchBucket')) return 'no-such-bucket';
     if (names.some((n) => UNREACHABLE_CODES.has(n))) return 'unreachable';
-    if (x.cause === e) break;
-    e = x.cause;
   }
   return undefined;
 }

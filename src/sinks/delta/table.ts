@@ -14,23 +14,22 @@ import type { EncodedFile, ParquetOptions } from './parquet.ts';
 import { columnArray, encodeColumnData, encodeParquet, InvalidValueError, ParquetFileBuilder, readColumns } from './parquet.ts';
 import type { ParquetWorkerPool } from './parquetPool.ts';
 import { sharedParquetPool } from './parquetPool.ts';
-import type { BackoffOptions } from './retry.ts';
-import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError, sleep } from './retry.ts';
+import { defaultLogger } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import { withRetry } from '../../core/retry.ts';
+import type { RetryPolicy } from '../../core/retry.ts';
+import { CommitConflictError, ConcurrentMetadataChangeError, SchemaMismatchError } from './retry.ts';
 import type { ColumnSpec, DeltaType, TableSpec } from './schema.ts';
 import { checkCompatible, parquetSchema, schemaString, validateSpec } from './schema.ts';
 import type { Storage } from './storage.ts';
-
-export interface DeltaLogger {
-  warn(message: string, err?: unknown): void;
-}
 
 export interface DeltaTableOptions {
   /** Write a checkpoint after every commit whose version is a multiple of this (default 10). */
   checkpointInterval?: number;
   /** Commit attempts per append before giving up with a retriable `CommitConflictError` (default 100). */
   maxCommitAttempts?: number;
-  /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered). */
-  conflictBackoff?: BackoffOptions;
+  /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered); attempts are `maxCommitAttempts`. */
+  conflictBackoff?: Omit<RetryPolicy, 'maxAttempts' | 'giveUpAfterMs'>;
   parquet?: ParquetOptions;
   /**
    * Where Parquet files are encoded. `'worker'` (default): on a worker thread of the process-wide
@@ -44,8 +43,11 @@ export interface DeltaTableOptions {
    * Applies to `append`: rows staged chunk by chunk (`stage`) are encoded on the calling thread.
    */
   encoder?: 'worker' | 'inline' | ParquetWorkerPool;
-  /** Where non-fatal problems (a failed checkpoint) are reported; default `console.warn`. */
-  logger?: DeltaLogger;
+  /**
+   * Where non-fatal problems (a failed checkpoint, an unreadable checkpoint) are reported: any
+   * `Logger` (only `warn` is used). Default `defaultLogger()`: pino JSON lines on stderr.
+   */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Exactly-once: how to tell which source record a row is, to skip rows the table already has. */
@@ -249,7 +251,7 @@ export class DeltaTable<Row> {
   readonly spec: TableSpec<Row>;
   #snapshot: Snapshot;
   readonly #opts: DeltaTableOptions;
-  readonly #logger: DeltaLogger;
+  readonly #logger: Pick<Logger, 'warn'>;
   readonly #dataColumns: readonly ColumnSpec<Row>[];
   readonly #partitionColumns: readonly ColumnSpec<Row>[];
   readonly #parquetSchema: ReturnType<typeof parquetSchema>;
@@ -262,7 +264,7 @@ export class DeltaTable<Row> {
     this.spec = spec;
     this.#snapshot = snapshot;
     this.#opts = opts;
-    this.#logger = opts.logger ?? { warn: (m, e) => console.warn(`[rxlake delta] ${m}`, e ?? '') };
+    this.#logger = opts.logger ?? defaultLogger();
     const parts = spec.partitionColumns ?? [];
     this.#dataColumns = spec.columns.filter((c) => !parts.includes(c.name));
     this.#partitionColumns = parts.map((p) => spec.columns.find((c) => c.name === p) as ColumnSpec<Row>);
@@ -278,7 +280,8 @@ export class DeltaTable<Row> {
    */
   static async openOrCreate<Row>(storage: Storage, spec: TableSpec<Row>, opts: DeltaTableOptions = {}): Promise<DeltaTable<Row>> {
     validateSpec(spec as TableSpec<unknown>);
-    const warn = (m: string, e?: unknown): void => (opts.logger ?? console).warn(m, e);
+    const logger = opts.logger ?? defaultLogger();
+    const warn = (m: string, e?: unknown): void => logger.warn(m, { table: storage.uri, error: e });
     let snapshot = await loadSnapshot(storage, { onWarning: warn });
     if (!snapshot) {
       const protocol: ProtocolAction = { minReaderVersion: 1, minWriterVersion: 2 };
@@ -362,7 +365,7 @@ export class DeltaTable<Row> {
 
   /** Writes a checkpoint of `version` now (normally automatic every `checkpointInterval`). */
   async checkpoint(version = this.version): Promise<void> {
-    await writeCheckpoint(this.storage, version, (m, e) => this.#logger.warn(m, e));
+    await writeCheckpoint(this.storage, version, (m, e) => this.#logger.warn(m, { table: this.uri, error: e }));
   }
 
   /**
@@ -624,54 +627,60 @@ export class DeltaTable<Row> {
     let cur = first;
     const txnId = randomUUID();
     const maxAttempts = this.#opts.maxCommitAttempts ?? 100;
-    for (let attempt = 1; ; attempt++) {
-      const version = this.#snapshot.version + 1;
-      const now = Date.now();
-      const txns = this.#txns(cur.kept, extraTxns, now);
-      const commitInfo = {
-        timestamp: now,
-        operation: 'WRITE',
-        operationParameters: { mode: 'Append', partitionBy: JSON.stringify(this.spec.partitionColumns ?? []) },
-        isBlindAppend: true,
-        engineInfo: 'rxlake',
-        txnId,
-        operationMetrics: {
-          numFiles: String(cur.files.adds.length),
-          numOutputRows: String(cur.rows),
-          numOutputBytes: String(cur.files.bytes),
-        },
-      };
-      const body = serializeCommit({ commitInfo, txns, adds: cur.files.adds });
-      if (await this.storage.putIfAbsent(commitPath(version), body)) {
-        if (this.#snapshot.version === version - 1) applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
-        else await this.#refresh(); // another append on this handle moved the snapshot meanwhile
-        await this.#maybeCheckpoint(version);
-        return { version, rows: cur.rows, files: cur.files, attempts: attempt };
-      }
+    const lostRace = (attempt: number, version: number): CommitConflictError =>
+      new CommitConflictError(`${this.uri}: lost ${attempt} commit races in a row (at version ${version})`);
+    try {
+      return await withRetry(
+        async (attempt) => {
+          const version = this.#snapshot.version + 1;
+          const now = Date.now();
+          const txns = this.#txns(cur.kept, extraTxns, now);
+          const commitInfo = {
+            timestamp: now,
+            operation: 'WRITE',
+            operationParameters: { mode: 'Append', partitionBy: JSON.stringify(this.spec.partitionColumns ?? []) },
+            isBlindAppend: true,
+            engineInfo: 'rxlake',
+            txnId,
+            operationMetrics: {
+              numFiles: String(cur.files.adds.length),
+              numOutputRows: String(cur.rows),
+              numOutputBytes: String(cur.files.bytes),
+            },
+          };
+          const body = serializeCommit({ commitInfo, txns, adds: cur.files.adds });
+          if (await this.storage.putIfAbsent(commitPath(version), body)) {
+            if (this.#snapshot.version === version - 1) applyCommit(this.#snapshot, { version, txns, adds: [], removes: [] });
+            else await this.#refresh(); // another append on this handle moved the snapshot meanwhile
+            await this.#maybeCheckpoint(version);
+            return { version, rows: cur.rows, files: cur.files, attempts: attempt };
+          }
 
-      // Lost the race: read the winners, then decide.
-      let applied: Commit[];
-      try {
-        applied = await this.#refresh();
-      } catch (err) {
-        if (!(err instanceof SchemaMismatchError)) throw err;
-        await this.#discard(cur.files);
-        throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table while committing: ${err.message}`);
-      }
-      const ours = applied.find((c) => c.commitInfo?.txnId === txnId);
-      if (ours) return { version: ours.version, rows: cur.rows, files: cur.files, attempts: attempt }; // our write landed after all
-      if (applied.some((c) => c.protocol || c.metaData)) {
-        await this.#discard(cur.files);
-        throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table's protocol or metadata`);
-      }
-      const next = await recheck();
-      if (!next) return { version: null, rows: 0, files: undefined, attempts: attempt };
-      cur = next;
-      if (attempt >= maxAttempts) {
-        await this.#discard(cur.files);
-        throw new CommitConflictError(`${this.uri}: lost ${attempt} commit races in a row (at version ${version})`);
-      }
-      await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 1000, ...this.#opts.conflictBackoff }));
+          // Lost the race: read the winners, then decide.
+          let applied: Commit[];
+          try {
+            applied = await this.#refresh();
+          } catch (err) {
+            if (!(err instanceof SchemaMismatchError)) throw err;
+            await this.#discard(cur.files);
+            throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table while committing: ${err.message}`);
+          }
+          const ours = applied.find((c) => c.commitInfo?.txnId === txnId);
+          if (ours) return { version: ours.version, rows: cur.rows, files: cur.files, attempts: attempt }; // our write landed after all
+          if (applied.some((c) => c.protocol || c.metaData)) {
+            await this.#discard(cur.files);
+            throw new ConcurrentMetadataChangeError(`${this.uri}: another writer changed the table's protocol or metadata`);
+          }
+          const next = await recheck();
+          if (!next) return { version: null, rows: 0, files: undefined, attempts: attempt };
+          cur = next;
+          throw lostRace(attempt, version); // retried at the next version, after a backoff
+        },
+        { initialMs: 10, maxMs: 1000, ...this.#opts.conflictBackoff, maxAttempts, retryIf: (err) => err instanceof CommitConflictError },
+      );
+    } catch (err) {
+      if (err instanceof CommitConflictError) await this.#discard(cur.files);
+      throw err;
     }
   }
 
@@ -861,7 +870,7 @@ export class DeltaTable<Row> {
     try {
       await this.checkpoint(version);
     } catch (err) {
-      this.#logger.warn(`checkpoint of ${this.uri} at version ${version} failed (the commit itself succeeded)`, err);
+      this.#logger.warn(`checkpoint of ${this.uri} at version ${version} failed (the commit itself succeeded)`, { table: this.uri, version, error: err });
     }
   }
 }
