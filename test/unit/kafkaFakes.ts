@@ -127,6 +127,8 @@ export interface BatchSpec {
   /** Bytes of each value; default 10. */
   readonly valueBytes?: number;
   readonly headers?: ClientMessage['headers'];
+  /** The consumer still runs the generation that fetched it; default true. */
+  readonly running?: boolean;
 }
 
 export class FakeKafkaClient implements KafkaClient {
@@ -256,7 +258,7 @@ export class FakeKafkaClient implements KafkaClient {
       messages,
       lastOffset: BigInt(last),
       highWatermark: BigInt(spec.highWatermark ?? last + 1),
-      running: true,
+      running: spec.running ?? true,
       stale: false,
       resolved: [],
       heartbeats: 0,
