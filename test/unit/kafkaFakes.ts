@@ -155,6 +155,7 @@ export class FakeKafkaClient implements KafkaClient {
   readonly lookupFailures: Error[] = [];
   disconnected = false;
   lookupsClosed = 0;
+  readonly #batches: FakeBatch[] = [];
 
   constructor(config: KafkaClientConfig, events: KafkaClientEvents) {
     this.config = config;
@@ -182,6 +183,8 @@ export class FakeKafkaClient implements KafkaClient {
   }
   seek(topic: string, partition: number, offset: bigint): void {
     this.seeks.push({ topic, partition, offset });
+    // As clients do: batches of the partition fetched before the seek no longer count.
+    for (const b of this.#batches) if (b.topic === topic && b.partition === partition) b.stale = true;
   }
   commit(offsets: readonly PartitionOffset[]): Promise<void> {
     this.commits.push([...offsets]);
@@ -276,6 +279,7 @@ export class FakeKafkaClient implements KafkaClient {
         return this.stale;
       },
     };
+    this.#batches.push(batch);
     return { batch, done: this.handler(batch) };
   }
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { harness, ids, settle } from './kafkaFakes.ts';
 
 describe('resumeFrom', () => {
-  it('seeks past what the sink holds, and emits nothing below it from a batch fetched before the seek', async () => {
+  it('seeks past what the sink holds; a batch fetched before the seek waits for it and is dropped', async () => {
     const asked: string[] = [];
     const h = harness({
       resumeFrom: (topic, partition) => {
@@ -25,6 +25,11 @@ describe('resumeFrom', () => {
     h.slices.run();
     expect(asked).toEqual(['t/0', 't/1']);
     expect(c.seeks).toEqual([{ topic: 't', partition: 0, offset: 10n }]);
+    expect(r.records).toHaveLength(0);
+    expect(early.batch.resolved).toEqual([]);
+    // The client fetches again from the seek; a broker answering from before it still emits nothing below it.
+    await c.fetch('t', 0, { offsets: [9, 10, 11] }).done;
+    h.slices.run();
     expect(r.ids()).toEqual(ids('t', 0, 10, 11));
     // Committable from the resume point on, once acknowledged.
     h.source.acknowledge(r.records);
