@@ -32,7 +32,8 @@ export type {
   PemInput,
   TopicPartition,
 } from './kafka/client.ts';
-export { isRetriableKafkaError, kafkajsClient } from './kafka/kafkajsClient.ts';
+export { kafkajsClient } from './kafka/kafkajsClient.ts';
+export { isRetriableKafkaError } from './kafka/kafkajsErrors.ts';
 export type { KafkajsSettings } from './kafka/kafkajsClient.ts';
 
 /**

@@ -13,7 +13,8 @@ import {
 import type { LogEntry } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { ClientLogLine, KafkaClientConfig } from '../../src/sources/kafka/client.ts';
-import { clientLogLevel, kafkajsClient, kafkajsConfig, rejoinReason } from '../../src/sources/kafka/kafkajsClient.ts';
+import { clientLogLevel, kafkajsClient, kafkajsConfig } from '../../src/sources/kafka/kafkajsClient.ts';
+import { rejoinReason } from '../../src/sources/kafka/kafkajsErrors.ts';
 
 const base: KafkaClientConfig = {
   brokers: ['127.0.0.1:9092'],
