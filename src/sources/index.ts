@@ -1,5 +1,31 @@
-export { fromKafka, isRetriableKafkaError } from './fromKafka.ts';
-export type { FromKafkaOptions, KafkaHealth, KafkaLogLevel, KafkaLogger, KafkaSource, KafkaSourceStats, StartFrom } from './fromKafka.ts';
+export { fromKafka, isRetriableKafkaError, kafkajsClient } from './fromKafka.ts';
+export type {
+  ClientBatch,
+  ClientCrash,
+  ClientLogLine,
+  ClientMessage,
+  FromKafkaOptions,
+  KafkaClient,
+  KafkaClientConfig,
+  KafkaClientEvents,
+  KafkaClientFactory,
+  KafkaConnectionSettings,
+  KafkaConsumerSettings,
+  KafkaHealth,
+  KafkaLogLevel,
+  KafkaLogger,
+  KafkajsSettings,
+  KafkaRetrySettings,
+  KafkaSasl,
+  KafkaSource,
+  KafkaSourceStats,
+  KafkaSsl,
+  PartitionOffset,
+  PartitionRange,
+  PemInput,
+  StartFrom,
+  TopicPartition,
+} from './fromKafka.ts';
 export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
 export { MissingTopicsError, isTopicNotReady, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';

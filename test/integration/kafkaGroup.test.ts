@@ -70,16 +70,30 @@ describe('fromKafka in a consumer group', () => {
 
     const a = start(0);
     const b = start(1);
+    // assignment$: each member's latest set of `topic/partition`, from the group's own joins.
+    const latest: Array<ReadonlySet<string>> = [new Set(), new Set()];
+    a.source.assignment$.subscribe((set) => {
+      latest[0] = set;
+      changes.changed();
+    });
+    b.source.assignment$.subscribe((set) => {
+      latest[1] = set;
+      changes.changed();
+    });
+    const names = (source: KafkaSource): string[] => source.stats().partitions.map((p) => `${p.topic}/${p.partition}`);
     // Both members got partitions and delivered from them.
     await changes.until('both members to deliver', () => byMember[0]!.size > 0 && byMember[1]!.size > 0, 30_000);
     const assignedA = a.source.stats().partitions.map((p) => p.partition);
     const assignedB = b.source.stats().partitions.map((p) => p.partition);
     expect(assignedA.length + assignedB.length).toBe(partitions);
     expect(assignedA.filter((p) => assignedB.includes(p))).toEqual([]);
+    expect([...latest[0]!].sort()).toEqual(names(a.source).sort());
+    expect([...latest[1]!].sort()).toEqual(names(b.source).sort());
 
     // Member B leaves mid-stream (unacknowledged records of B are left uncommitted).
     const leftAt = b.source.stats();
     b.sub.unsubscribe();
+    expect(latest[1]!.size).toBe(0); // stopped: nothing assigned
     const behind = leftAt.partitions.filter((p) => p.committed === undefined || p.committed < 2_000n);
     expect(behind.length).toBeGreaterThan(0); // B had not finished its partitions when it left
     await produce(topic, 4_000, partitions, 8_000);
@@ -97,6 +111,7 @@ describe('fromKafka in a consumer group', () => {
     expect(committedBy[0]).toEqual(ends);
     expect(a.source.stats().partitions).toHaveLength(partitions);
     expect(byMember[0]!.size).toBe(partitions); // A took over B's partitions
+    expect([...latest[0]!].sort()).toEqual(Array.from({ length: partitions }, (_, p) => `${topic}/${p}`).sort());
     a.sub.unsubscribe();
     expect(errors).toEqual([]);
 

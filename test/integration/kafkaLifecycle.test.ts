@@ -19,7 +19,7 @@ describe('fromKafka lifecycle', () => {
       logLevel: 'debug',
       logger: (level: KafkaLogLevel, message: string, extra: Record<string, unknown>) =>
         lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
-      client: { connectionTimeout: 200, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
+      connection: { connectionTimeout: 200, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
     });
     const err = await lastValueFrom(source.records$).then(
       () => undefined,
@@ -42,7 +42,7 @@ describe('fromKafka lifecycle', () => {
       sasl: { mechanism: 'scram-sha-256', username: 'bob', password: SECRET },
       logLevel: 'debug',
       logger: (level, message, extra) => lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
-      client: { connectionTimeout: 1_000, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
+      connection: { connectionTimeout: 1_000, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
     });
     const err = await lastValueFrom(source.records$).then(
       () => undefined,

@@ -14,7 +14,10 @@ import {
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Server } from 'node:http';
 import { isRetriableKafkaError } from '../../src/sources/fromKafka.ts';
+import { ConnectionHealth } from '../../src/sources/kafka/health.ts';
+import type { KafkaHealth } from '../../src/sources/kafka/health.ts';
 import { PipelineMonitor } from '../../src/runtime/monitor.ts';
+import { FakeClock } from './kafkaFakes.ts';
 
 /** kafkajs' typings declare some error constructors without the message they take. */
 function withMessage(cls: unknown, message: string): Error {
@@ -50,6 +53,62 @@ describe('isRetriableKafkaError', () => {
     expect(isRetriableKafkaError(new Error('boom'))).toBe(false);
     expect(isRetriableKafkaError('ECONNREFUSED')).toBe(false);
     expect(isRetriableKafkaError(undefined)).toBe(false);
+  });
+});
+
+describe('ConnectionHealth', () => {
+  it('reports each change once: up on joining, down with the (redacted) reason, again when the reason changes, up when back', async () => {
+    const clock = new FakeClock();
+    const changes: KafkaHealth[] = [];
+    const lines: string[] = [];
+    const health = new ConnectionHealth({
+      groupId: 'g',
+      clock,
+      log: (level, message, extra) => lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
+      redact: (t) => t.replace('pw', '***'),
+      onChange: (h) => changes.push(h),
+    });
+    expect(health.snapshot()).toEqual({ connected: false });
+    const t0 = clock.now();
+    health.up();
+    health.up();
+    expect(changes).toEqual([{ connected: true, since: t0 }]);
+    await clock.advance(1_000);
+    health.markDown('ECONNREFUSED pw');
+    health.markDown('ECONNREFUSED pw');
+    await clock.advance(2_000);
+    health.markDown('no coordinator');
+    expect(changes.slice(1)).toEqual([
+      { connected: false, lastError: 'ECONNREFUSED ***', since: t0 + 1_000 },
+      { connected: false, lastError: 'no coordinator', since: t0 + 1_000 },
+    ]);
+    health.up();
+    expect(changes.at(-1)).toEqual({ connected: true, lastError: 'no coordinator', since: t0 + 3_000 });
+    expect(lines).toEqual([
+      'warn Kafka unreachable: retrying with backoff {"groupId":"g","reason":"ECONNREFUSED ***"}',
+      'warn Kafka reachable again: consumer back in its group {"groupId":"g","downMs":2000}',
+    ]);
+  });
+
+  it('names a stall only while connected and unanswered for the stall time, with the client\'s last error line', async () => {
+    const clock = new FakeClock();
+    const health = new ConnectionHealth({ groupId: 'g', clock, log: () => undefined, redact: (t) => t });
+    health.contact();
+    expect(health.stalled(5_000)).toBeUndefined(); // not connected
+    health.up();
+    await clock.advance(4_999);
+    expect(health.stalled(5_000)).toBeUndefined();
+    await clock.advance(1);
+    expect(health.stalled(5_000)).toBe('no answer from Kafka for 5 s');
+    health.clientError('Connection error: connect ECONNREFUSED');
+    expect(health.stalled(5_000)).toBe('no answer from Kafka for 5 s (last client error: Connection error: connect ECONNREFUSED)');
+    health.contact();
+    expect(health.stalled(5_000)).toBeUndefined();
+    // A throwing listener is logged, not thrown.
+    const lines: string[] = [];
+    const h2 = new ConnectionHealth({ groupId: 'g', clock, log: (_l, m) => lines.push(m), redact: (t) => t, onChange: () => { throw new Error('listener bug'); } });
+    h2.up();
+    expect(lines).toEqual(['onHealthChange threw']);
   });
 });
 
