@@ -1,5 +1,7 @@
+export { batchInto } from './batchInto.ts';
+export type { BatchIntoOptions, Pressure } from './batchInto.ts';
 export { bufferTime, isBatchChunk } from './bufferTime.ts';
-export type { BatchChunk, BufferTimeOptions } from './bufferTime.ts';
+export type { BatchChunk, Batches, BufferTimeOptions } from './bufferTime.ts';
 export { commitOffsets } from './commitOffsets.ts';
 export type { CommitEvent, CommitOffsetsOptions } from './commitOffsets.ts';
 export { deltaSink } from './deltaSink.ts';
