@@ -2,6 +2,8 @@ export { batchInto } from './batchInto.ts';
 export type { BatchIntoOptions, Pressure } from './batchInto.ts';
 export { bufferTime, isBatchChunk } from './bufferTime.ts';
 export type { BatchChunk, Batches, BufferTimeOptions } from './bufferTime.ts';
+export { byKey } from './byKey.ts';
+export type { KeyedPipelines } from './byKey.ts';
 export { commitOffsets } from './commitOffsets.ts';
 export type { CommitEvent, CommitOffsetsOptions } from './commitOffsets.ts';
 export { deltaSink } from './deltaSink.ts';

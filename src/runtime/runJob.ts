@@ -10,7 +10,7 @@
  */
 import type { Observable, OperatorFunction } from 'rxjs';
 import { commitOffsets } from '../operators/commitOffsets.ts';
-import { byKey } from '../operators/internal/byKey.ts';
+import { byKey } from '../operators/byKey.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import type { KafkaRecord, SinkAck } from '../types.ts';
