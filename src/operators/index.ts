@@ -1,3 +1,4 @@
+export { ackSources } from './ackSources.ts';
 export { batchInto } from './batchInto.ts';
 export type { BatchIntoOptions, Pressure } from './batchInto.ts';
 export { bufferTime, isBatchChunk } from './bufferTime.ts';
@@ -18,5 +19,5 @@ export type { PgSinkOptions } from './pgSink.ts';
 export { DeadLetterError, SystematicProcessingError, deadLetterRowOf, routeErrors } from './routeErrors.ts';
 export type { DeadLetterSource, RouteErrorsOptions, Routed } from './routeErrors.ts';
 export { amountStats, tumblingWindow } from './tumblingWindow.ts';
-export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult } from './tumblingWindow.ts';
+export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult, WindowSinkOptions } from './tumblingWindow.ts';
 export { withDeadLetters } from './withDeadLetters.ts';
