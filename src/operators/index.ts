@@ -18,6 +18,6 @@ export { pgSink } from './pgSink.ts';
 export type { PgSinkOptions } from './pgSink.ts';
 export { DeadLetterError, SystematicProcessingError, deadLetterRowOf, routeErrors } from './routeErrors.ts';
 export type { DeadLetterSource, RouteErrorsOptions, Routed } from './routeErrors.ts';
-export { amountStats, tumblingWindow } from './tumblingWindow.ts';
+export { amountStats, kafkaPartition, tumblingWindow } from './tumblingWindow.ts';
 export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult, WindowSinkOptions } from './tumblingWindow.ts';
 export { withDeadLetters } from './withDeadLetters.ts';

@@ -159,6 +159,33 @@ export function amountStats<T>(amountOf: (record: T) => number): WindowAggregate
   };
 }
 
+/**
+ * A `watermarkBy` for Kafka records: their `topic/partition`, as `KafkaSource.assignment$` names
+ * partitions (so the assignment can be the `watermarkSources`); the string is built once per run
+ * of records of one partition, not per record.
+ *
+ * ## Example
+ * ```ts
+ * tumblingWindow({ size: 60_000, watermarkDelay: 10_000, key: (t) => t.account, eventTime: (t) => t.ts,
+ *   aggregate: amountStats((t) => t.amount), watermarkBy: kafkaPartition(), watermarkSources: source.assignment$ });
+ * ```
+ *
+ * @return A function from a record to its `topic/partition`.
+ */
+export function kafkaPartition(): (record: RecordRef) => string {
+  let topic: string | undefined;
+  let partition = -1;
+  let key = '';
+  return (record) => {
+    if (record.partition !== partition || record.topic !== topic) {
+      topic = record.topic;
+      partition = record.partition;
+      key = `${topic}/${partition}`;
+    }
+    return key;
+  };
+}
+
 interface OpenWindow<A> {
   readonly key: string;
   value: A;
@@ -234,7 +261,7 @@ interface OpenWindow<A> {
  *     key: (t) => t.account,
  *     eventTime: (t) => t.ts,
  *     aggregate: amountStats((t) => t.amount),
- *     watermarkBy: (t) => `${t.topic}/${t.partition}`,
+ *     watermarkBy: kafkaPartition(),
  *     watermarkSources: source.assignment$,
  *     sink: pgSink(perAccount, { refsOf: (w) => w.refs }), // a window's ack covers its records
  *   }),

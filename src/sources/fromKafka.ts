@@ -2,7 +2,7 @@
  * Kafka topics as a cold Observable of records (kafkajs `eachBatch`), with bounded in-flight
  * records/bytes (backpressure), acknowledgement bookkeeping and explicit offset commits.
  */
-import { Observable, Subject } from 'rxjs';
+import { Observable, ReplaySubject, Subject } from 'rxjs';
 import type { Subscriber } from 'rxjs';
 import { Kafka, logLevel as LogLevel } from 'kafkajs';
 import type {
@@ -112,6 +112,11 @@ export interface KafkaSource extends OffsetCommitTarget {
    * batches) wait for their time span while the consumer waits for them.
    */
   readonly saturated$: Observable<void>;
+  /**
+   * The partitions assigned to this consumer (`topic/partition`): emits on each assignment and
+   * revocation (empty once the consumer stops), replaying the latest to each new subscriber.
+   */
+  readonly assignment$: Observable<ReadonlySet<string>>;
   /** Marks records durable in some sink; frees their in-flight budget. */
   acknowledge(refs: readonly RecordRef[]): void;
   /** Frees the in-flight budget of records not acknowledged yet (see `SinkAck.released`). */
@@ -232,6 +237,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   /** Woken when acknowledgements free in-flight budget. */
   const { wake, wait: waitForCapacity } = wakeable();
   const saturated = new Subject<void>();
+  const assignment = new ReplaySubject<ReadonlySet<string>>(1);
   let session: Session | undefined;
   let holds = 0;
 
@@ -349,6 +355,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
       s.running = false;
     })();
     tracker.clear();
+    assignment.next(new Set());
   };
 
   const fail = (s: Session, err: unknown): void => {
@@ -405,6 +412,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.assigned.clear();
     for (const a of assigned) s.assigned.add(keyOf(a.topic, a.partition));
     tracker.reassign(assigned);
+    assignment.next(new Set(s.assigned));
     s.joined = true;
     log('info', 'partitions assigned', { groupId: options.groupId, assigned: assigned.map((a) => `${a.topic}/${a.partition}`) });
     for (const a of assigned) {
@@ -915,6 +923,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
   return {
     records$,
     saturated$: saturated.asObservable(),
+    assignment$: assignment.asObservable(),
     acknowledge(refs: readonly RecordRef[]): void {
       if (tracker.acknowledge(refs) > 0) wake();
     },
