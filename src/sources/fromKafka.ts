@@ -412,7 +412,7 @@ export function fromKafka(options: FromKafkaOptions): KafkaSource {
     s.assigned.clear();
     for (const a of assigned) s.assigned.add(keyOf(a.topic, a.partition));
     tracker.reassign(assigned);
-    assignment.next(new Set(s.assigned));
+    assignment.next(new Set(assigned.map((a) => `${a.topic}/${a.partition}`)));
     s.joined = true;
     log('info', 'partitions assigned', { groupId: options.groupId, assigned: assigned.map((a) => `${a.topic}/${a.partition}`) });
     for (const a of assigned) {
