@@ -1,7 +1,7 @@
 import { Subject, concatMap, delay, from, map, of, take, throwError } from 'rxjs';
 import type { OperatorFunction, SchedulerAction, SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { amountStats, tumblingWindow } from '../../src/operators/tumblingWindow.ts';
+import { amountStats, kafkaPartition, tumblingWindow } from '../../src/operators/tumblingWindow.ts';
 import type { AmountStats, TumblingWindowOptions, WindowResult } from '../../src/operators/tumblingWindow.ts';
 import type { RecordRef, SinkAck } from '../../src/types.ts';
 import { testScheduler } from './records.ts';
@@ -567,6 +567,24 @@ describe('tumblingWindow writing to a sink', () => {
       expectObservable(e1.pipe(writing(0, windowSink(0, writes), { sinkTimeSpan: 5 }), map(acked))).toBe(expected, { x: 'w:0,1', y: 'w:2' });
     });
     expect(writes).toEqual(['x@0:0 y@10:1', 'x@20:2']);
+  });
+
+  it('sinkTimeSpan: windows gathered when the source completes are still written, then the output completes', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15) };
+      const e1 = hot('  -a-b-|', values);
+      expectObservable(e1.pipe(writing(0, windowSink(0), { sinkTimeSpan: 10 }), map(acked))).toBe('-----(x|)', { x: 'w:0' });
+    });
+  });
+
+  it('kafkaPartition() names a record\'s partition as the assignment does, topic/partition', () => {
+    const partitionOf = kafkaPartition();
+    expect([ptx(0, 0, 'x', 1), ptx(0, 1, 'x', 1), ptx(2, 2, 'x', 1), { ...ptx(2, 3, 'x', 1), topic: 'refunds' }].map(partitionOf)).toEqual([
+      'transactions/0',
+      'transactions/0',
+      'transactions/2',
+      'refunds/2',
+    ]);
   });
 
   it('closes windows from the idleness check with sources that go idle, and writes them', () => {
