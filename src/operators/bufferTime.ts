@@ -13,9 +13,9 @@ export interface BufferTimeOptions<T> {
   /** Scheduler for the time span; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
   /**
-   * Each emission emits the partial batch at once (if it holds anything) — e.g. a Kafka
-   * source's `saturated$`, so a consumer waiting for acknowledgements is not also waiting for
-   * this buffer's timer.
+   * Each emission emits the partial batch at once (if it holds anything). To write batches early
+   * while a Kafka source waits for acknowledgements, use `batchInto(sink, { pressure: source })`:
+   * it cuts on the source's `saturated$` only while its sink has no write in progress.
    */
   readonly flush?: ObservableInput<unknown>;
   /**
