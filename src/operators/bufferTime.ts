@@ -13,9 +13,9 @@ export interface BufferTimeOptions<T> {
   /** Scheduler for the time span; default `asyncScheduler`. */
   readonly scheduler?: SchedulerLike;
   /**
-   * Each emission emits the partial batch at once (if it holds anything) — e.g. a Kafka
-   * source's `saturated$`, so a consumer waiting for acknowledgements is not also waiting for
-   * this buffer's timer.
+   * Each emission emits the partial batch at once (if it holds anything). To write batches early
+   * while a Kafka source waits for acknowledgements, use `batchInto(sink, { pressure: source })`:
+   * it cuts on the source's `saturated$` only while its sink has no write in progress.
    */
   readonly flush?: ObservableInput<unknown>;
   /**
@@ -23,9 +23,16 @@ export interface BufferTimeOptions<T> {
    * last one marked), instead of one array when it is complete: a sink can encode a chunk at
    * once and let its records go, committing the batch at its last chunk (`deltaSink` does).
    * The batch itself — time span, `maxRecords`, `maxBytes`, `flush` — is cut as without it.
+   * 0: whole batches, as without it (so a configured number can be passed as it is).
    */
   readonly chunkRecords?: number;
 }
+
+/**
+ * What `bufferTime` emits for a `chunkRecords` of type `N`: arrays for 0, chunks for another
+ * literal, either for a number known only at run time.
+ */
+export type Batches<T, N extends number> = N extends 0 ? T[] : number extends N ? T[] | BatchChunk<T> : BatchChunk<T>;
 
 /** Part of a batch (see `BufferTimeOptions.chunkRecords`). */
 export interface BatchChunk<T> {
@@ -67,13 +74,16 @@ export function isBatchChunk<T>(value: readonly T[] | BatchChunk<T>): value is B
  * );
  * ```
  *
+ * A `chunkRecords` read from configuration (a `number`, 0 for whole batches) gives
+ * `T[] | BatchChunk<T>`, which `deltaSink` and `pgSink` take as they come.
+ *
  * @param options `timeSpan` (ms, default 10 000), `maxRecords`, `maxBytes`, `sizeOf`, `scheduler`, `flush`, `chunkRecords`.
  * @return A function that returns an Observable of non-empty arrays of records (or, with
- * `chunkRecords`, of `BatchChunk`s).
+ * `chunkRecords` > 0, of `BatchChunk`s).
  */
-export function bufferTime<T>(): OperatorFunction<T, T[]>;
-export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords: number }): OperatorFunction<T, BatchChunk<T>>;
-export function bufferTime<T>(options: BufferTimeOptions<T> & { readonly chunkRecords?: undefined }): OperatorFunction<T, T[]>;
+export function bufferTime<T>(options?: BufferTimeOptions<T> & { readonly chunkRecords?: undefined }): OperatorFunction<T, T[]>;
+export function bufferTime<T, N extends number = number>(options: BufferTimeOptions<T> & { readonly chunkRecords: N }): OperatorFunction<T, Batches<T, N>>;
+export function bufferTime<T>(options: BufferTimeOptions<T>): OperatorFunction<T, T[] | BatchChunk<T>>;
 export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunction<T, T[] | BatchChunk<T>> {
   const {
     timeSpan = 10_000,
@@ -85,8 +95,10 @@ export function bufferTime<T>(options: BufferTimeOptions<T> = {}): OperatorFunct
   if (!(timeSpan > 0)) throw new RangeError('bufferTime: timeSpan must be > 0');
   if (!(maxRecords >= 1)) throw new RangeError('bufferTime: maxRecords must be >= 1');
   if (!(maxBytes > 0)) throw new RangeError('bufferTime: maxBytes must be > 0');
-  const { chunkRecords } = options;
-  if (chunkRecords !== undefined && !(chunkRecords >= 1)) throw new RangeError('bufferTime: chunkRecords must be >= 1');
+  if (options.chunkRecords !== undefined && !(Number.isInteger(options.chunkRecords) && options.chunkRecords >= 0)) {
+    throw new RangeError(`bufferTime: chunkRecords must be a whole number >= 0 (0: whole batches), got ${options.chunkRecords}`);
+  }
+  const chunkRecords = options.chunkRecords === 0 ? undefined : options.chunkRecords;
   const countBytes = maxBytes !== Number.POSITIVE_INFINITY;
 
   return (source) =>

@@ -24,8 +24,8 @@ const FIRST = 2;
  * that would let it go on.
  *
  * Every branch must eventually acknowledge every record it receives — a branch that drops
- * records (a filter, late records of a window) must acknowledge them some other way — or those
- * records hold their partition's offsets back. Pending records are held as one map entry each
+ * records (a filter) must acknowledge them some other way, as `tumblingWindow` with a `sink` does
+ * for late records — or those records hold their partition's offsets back. Pending records are held as one map entry each
  * until all branches have acknowledged them.
  *
  * The output completes when every branch has completed; the first error of the source or of a
@@ -35,8 +35,8 @@ const FIRST = 2;
  * ```ts
  * records$.pipe(
  *   fanOut(
- *     pipe(bufferTime(), deltaSink(rawTable)),
- *     pipe(tumblingWindow({ size: 60_000, ... }), bufferTime(), pgSink(aggregates)),
+ *     batchInto(deltaSink(rawTable), { pressure: source }),
+ *     tumblingWindow({ size: 60_000, ..., sink: pgSink(aggregates, { refsOf: (w) => w.refs }) }),
  *   ),
  *   commitOffsets(source),
  * );

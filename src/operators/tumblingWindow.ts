@@ -1,6 +1,7 @@
-import { Observable, asyncScheduler } from 'rxjs';
-import type { Observer, OperatorFunction, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
-import type { RecordRef } from '../types.ts';
+import { Observable, Subject, asyncScheduler, from, map, mergeMap, pipe } from 'rxjs';
+import type { ObservableInput, Observer, OperatorFunction, SchedulerAction, SchedulerLike, Subscription } from 'rxjs';
+import type { RecordRef, SinkAck } from '../types.ts';
+import { bufferTime } from './bufferTime.ts';
 
 /**
  * How the records of one window are folded into a value. `init` makes the value of a new
@@ -30,35 +31,57 @@ export interface TumblingWindowOptions<T, A> {
    */
   readonly refOf?: (record: T) => RecordRef;
   /** Watermark to start from, e.g. the last `WindowResult.watermark` before a restart; default `-Infinity`. */
-  readonly initialWatermark?: number;
+  readonly initialWatermark?: number | undefined;
   /**
-   * Receives each late record (one whose window the watermark had already closed). Completed
-   * with the source, errored with the output, untouched by unsubscribing.
+   * Receives each late record (one whose window the watermark had already closed), e.g. to count
+   * them. Completed with the source, errored with the output, untouched by unsubscribing.
    */
-  readonly late?: Observer<T>;
+  readonly late?: Partial<Observer<T>> | undefined;
   /**
    * The watermark source of a record, e.g. `` (r) => `${r.topic}/${r.partition}` ``. Given: each
    * source has its own watermark (its largest event time − `watermarkDelay`) and the operator's
    * watermark is the minimum over the sources that are not idle (see `idleTimeout`), so a
    * partition read ahead of the others does not make their records late.
    */
-  readonly watermarkBy?: (record: T) => string;
+  readonly watermarkBy?: ((record: T) => string) | undefined;
   /**
-   * Sources expected before they send anything (e.g. the Kafka partitions assigned), asked at
-   * every watermark evaluation (each record and each idleness check), so it should be cheap. An
-   * expected source that has sent nothing yet holds the watermark back (its watermark is
-   * `-Infinity`) until it sends or goes idle. Only used with `watermarkBy`.
+   * Sources expected before they send anything, as they change: e.g. the Kafka partitions
+   * assigned to the consumer (`KafkaSource.assignment$`, `topic/partition` as `watermarkBy`
+   * names them), subscribed with the operator. A source first named by an emission holds the
+   * watermark back (its watermark is `-Infinity`) until it sends or goes idle; a source no longer
+   * named (a partition revoked) stops holding it back once idle. Only used with `watermarkBy`.
    */
-  readonly watermarkSources?: () => Iterable<string>;
+  readonly watermarkSources?: ObservableInput<Iterable<string>> | undefined;
   /**
    * A source with no record for this long (ms, scheduler time) no longer holds the watermark
    * back, until its next record; default 30_000 (> 0; `Infinity`: never idle). Idleness of an
    * expected source that has sent nothing counts from when it was first expected. Only used with
    * `watermarkBy`.
    */
-  readonly idleTimeout?: number;
-  /** Scheduler for `now()` and the idleness check timer; default `asyncScheduler`. Only used with `watermarkBy`. */
-  readonly scheduler?: SchedulerLike;
+  readonly idleTimeout?: number | undefined;
+  /**
+   * Scheduler for `now()` and the idleness check timer (with `watermarkBy`), and for
+   * `sinkTimeSpan`; default `asyncScheduler`.
+   */
+  readonly scheduler?: SchedulerLike | undefined;
+}
+
+/** Where `tumblingWindow` writes its windows, and so what it emits: acknowledgements of the records. */
+export interface WindowSinkOptions<A> {
+  /**
+   * Writes closed windows and acknowledges the records they hold: each of its acks lists the
+   * `refs` of the windows it made durable (`pgSink(table, { refsOf: (w) => w.refs })`, or any
+   * sink inside `ackSources(sink, (w) => w.refs)`; several with `fanOut`). It receives the
+   * windows one watermark advance closes as one array — never split, so windows of one end go
+   * into one write — in order of end, then key.
+   */
+  readonly sink: OperatorFunction<readonly WindowResult<A>[], SinkAck>;
+  /**
+   * Closed windows are gathered for this long (ms, from the first) and handed to `sink` as one
+   * array, whole groups in order (one write per batch rather than per watermark advance, e.g.
+   * per minute of event time while catching up); 0 or unset: each group on its own.
+   */
+  readonly sinkTimeSpan?: number | undefined;
 }
 
 /** One closed window of one key. */
@@ -72,7 +95,10 @@ export interface WindowResult<A> {
   readonly value: A;
   /** Records in the window (≥ 1); `refs.length`. */
   readonly count: number;
-  /** Where each record of the window came from, in arrival order. */
+  /**
+   * The source records the window covers, in arrival order (`refOf` of each): what writing the
+   * window acknowledges.
+   */
   readonly refs: readonly RecordRef[];
   /**
    * The watermark when the window was emitted: `>= end` when the watermark closed it, `< end`
@@ -133,6 +159,33 @@ export function amountStats<T>(amountOf: (record: T) => number): WindowAggregate
   };
 }
 
+/**
+ * A `watermarkBy` for Kafka records: their `topic/partition`, as `KafkaSource.assignment$` names
+ * partitions (so the assignment can be the `watermarkSources`); the string is built once per run
+ * of records of one partition, not per record.
+ *
+ * ## Example
+ * ```ts
+ * tumblingWindow({ size: 60_000, watermarkDelay: 10_000, key: (t) => t.account, eventTime: (t) => t.ts,
+ *   aggregate: amountStats((t) => t.amount), watermarkBy: kafkaPartition(), watermarkSources: source.assignment$ });
+ * ```
+ *
+ * @return A function from a record to its `topic/partition`.
+ */
+export function kafkaPartition(): (record: RecordRef) => string {
+  let topic: string | undefined;
+  let partition = -1;
+  let key = '';
+  return (record) => {
+    if (record.partition !== partition || record.topic !== topic) {
+      topic = record.topic;
+      partition = record.partition;
+      key = `${topic}/${partition}`;
+    }
+    return key;
+  };
+}
+
 interface OpenWindow<A> {
   readonly key: string;
   value: A;
@@ -141,13 +194,15 @@ interface OpenWindow<A> {
 
 /**
  * Event-time tumbling windows per key, closed by a watermark: e.g. per account, 1-minute
- * windows of count, sum, average and maximum amount.
+ * windows of count, sum, average and maximum amount — emitted, or written to a sink with every
+ * record acknowledged.
  *
  * A record belongs to the window `[start, start + size)` of its key, where
- * `start = floor(t / size) * size` and `t` is its event time. The watermark is the largest event time seen minus `watermarkDelay`, never less than
- * `initialWatermark`, and never goes down. A window is emitted once, final, as soon as the
- * watermark reaches its end (`watermark >= end`); one record may close several windows, which
- * come out ordered by end, then by key (string order).
+ * `start = floor(t / size) * size` and `t` is its event time. The watermark is the largest event
+ * time seen minus `watermarkDelay`, never less than `initialWatermark`, and never goes down. A
+ * window is closed once, final, as soon as the watermark reaches its end (`watermark >= end`);
+ * one record may close several windows, which come out ordered by end, then by key (string
+ * order).
  *
  * Per-source watermarks: with `watermarkBy` (e.g. one source per Kafka partition) each source
  * has its own watermark, its largest event time minus `watermarkDelay`, and the operator's
@@ -155,28 +210,36 @@ interface OpenWindow<A> {
  * partition read far ahead of the others (a consumer catching up receives one partition's batch,
  * then the next's) does not close the windows the others still feed. A source sending nothing
  * for `idleTimeout` ms of scheduler time is idle and holds nothing back until its next record;
- * when every source is idle the watermark holds. Sources listed by `watermarkSources` hold the
- * watermark at `-Infinity` from when they are first listed until they send or go idle. Since
- * idleness comes with time rather than records, while windows are open a timer on `scheduler`
- * re-evaluates the watermark every `max(1, min(idleTimeout / 2, 1000))` ms and emits the
- * windows it passes; the watermark is also re-evaluated on each record, before its lateness test
- * when a source has gone idle since the last evaluation, and after it.
+ * when every source is idle the watermark holds. Sources named by `watermarkSources` (the
+ * partitions assigned, as they change) hold the watermark at `-Infinity` from when they are first
+ * named until they send or go idle. Since idleness comes with time rather than records, while
+ * windows are open a timer on `scheduler` re-evaluates the watermark every
+ * `max(1, min(idleTimeout / 2, 1000))` ms and closes the windows it passes; the watermark is also
+ * re-evaluated on each record, before its lateness test when a source has gone idle since the
+ * last evaluation, and after it.
  *
  * A record whose window is still open counts even when its event time is below the watermark.
  * A record whose window had already been closed when it arrived (`end <= watermark`) is late:
  * it is not added anywhere, `lateDropped` counts it, and it is passed to `late` if given.
  *
- * Offsets: every record ends up either in the `refs` of exactly one emitted window or in
- * `late` — never both, never neither — so a sink that acknowledges the `refs` of what it wrote,
- * plus an acknowledgement of the late records, lets `commitOffsets` advance past every record.
- * Without `late`, late records are only counted and their offsets are never acknowledged, so a
- * pipeline that commits offsets must pass `late`.
+ * **Emitting windows** (no `sink`): each closed window is emitted; on completion of the source
+ * the still-open windows are emitted too (same order, with `watermark < end`), then `late`
+ * completes, then the output. Every record ends up either in the `refs` of exactly one emitted
+ * window or in `late` — never both, never neither.
  *
- * Lifecycle: on completion of the source the still-open windows are emitted (same order, with
- * `watermark < end`), `late` completes, then the output. On an error — of the source, of a
- * callback, or a bad event time — `late` and the output error at once and open windows are
- * dropped (their records were never acknowledged, so Kafka delivers them again). Unsubscribing
- * drops the open windows and leaves `late` as it is. The idleness timer stops on each of these.
+ * **Writing windows** (`sink`): the output is acknowledgements, ready for `fanOut` or
+ * `commitOffsets`. The windows each watermark advance closes go to `sink` as one array (gathered
+ * for `sinkTimeSpan` ms when given), and `sink`'s acks — which list the windows' `refs` —
+ * are emitted; a late record is acknowledged at once, by an ack of its own
+ * (`table: '(late)'`, `rows: 0`, `skipped: 1`, `refs: [its ref]`), since no window will ever
+ * hold it. Windows still open when the source completes are not written: their records stay
+ * unacknowledged, so Kafka delivers them again to the next run. The output completes when
+ * `sink` has written what was closed.
+ *
+ * On an error — of the source, of a callback, of `watermarkSources`, of `sink`, or a bad event
+ * time — `late` and the output error at once and open windows are dropped (their records were
+ * never acknowledged, so Kafka delivers them again). Unsubscribing drops the open windows, tears
+ * `sink` down and leaves `late` as it is. The idleness timer stops on each of these.
  *
  * Errors: an event time that is not a finite number (`NaN`, `±Infinity`, not a number) errors
  * the stream with a `TypeError` naming the record's key — it would otherwise put the record in
@@ -190,7 +253,7 @@ interface OpenWindow<A> {
  *
  * ## Example
  * ```ts
- * const late = new Subject<Transaction>();
+ * const source = fromKafka({ brokers, groupId: 'tx', topics: ['transactions'] });
  * transactions$.pipe(
  *   tumblingWindow({
  *     size: 60_000,
@@ -198,26 +261,93 @@ interface OpenWindow<A> {
  *     key: (t) => t.account,
  *     eventTime: (t) => t.ts,
  *     aggregate: amountStats((t) => t.amount),
- *     late,
+ *     watermarkBy: kafkaPartition(),
+ *     watermarkSources: source.assignment$,
+ *     sink: pgSink(perAccount, { refsOf: (w) => w.refs }), // a window's ack covers its records
  *   }),
+ *   commitOffsets(source), // past windows written and late records alike
+ * );
+ * ```
+ * Without `sink`, the windows themselves:
+ * ```ts
+ * transactions$.pipe(
+ *   tumblingWindow({ size: 60_000, watermarkDelay: 10_000, key: (t) => t.account, eventTime: (t) => t.ts,
+ *     aggregate: amountStats((t) => t.amount) }),
  * ); // WindowResult<AmountStats>: { key, start, end, value: { count, sum, avg, max }, count, refs, … }
  * ```
  *
  * @param options Window `size`, `eventTime`, `key`, `watermarkDelay`, the `aggregate`, and
- * optionally `refOf`, `initialWatermark`, the `late` observer, and per-source watermarks
- * (`watermarkBy`, `watermarkSources`, `idleTimeout`, `scheduler`).
- * @return A function that returns an Observable of the closed windows.
+ * optionally `refOf`, `initialWatermark`, the `late` observer, per-source watermarks
+ * (`watermarkBy`, `watermarkSources`, `idleTimeout`), `scheduler`, and where to write the windows
+ * (`sink`, `sinkTimeSpan`).
+ * @return A function that returns an Observable of the closed windows, or with `sink` of
+ * acknowledgements of the records (windows written, late records).
  */
-export function tumblingWindow<T extends RecordRef, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>>;
+export function tumblingWindow<T extends RecordRef, A>(options: TumblingWindowOptions<T, A> & { readonly sink?: undefined }): OperatorFunction<T, WindowResult<A>>;
 export function tumblingWindow<T, A>(
-  options: TumblingWindowOptions<T, A> & { readonly refOf: (record: T) => RecordRef },
+  options: TumblingWindowOptions<T, A> & { readonly refOf: (record: T) => RecordRef; readonly sink?: undefined },
 ): OperatorFunction<T, WindowResult<A>>;
-export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): OperatorFunction<T, WindowResult<A>> {
-  const { size, eventTime, key: keyOf, watermarkDelay, aggregate, late, watermarkBy, watermarkSources } = options;
+export function tumblingWindow<T extends RecordRef, A>(options: TumblingWindowOptions<T, A> & WindowSinkOptions<A>): OperatorFunction<T, SinkAck>;
+export function tumblingWindow<T, A>(
+  options: TumblingWindowOptions<T, A> & WindowSinkOptions<A> & { readonly refOf: (record: T) => RecordRef },
+): OperatorFunction<T, SinkAck>;
+export function tumblingWindow<T, A>(
+  options: TumblingWindowOptions<T, A> & { readonly sink?: WindowSinkOptions<A>['sink'] | undefined; readonly sinkTimeSpan?: number | undefined },
+): OperatorFunction<T, WindowResult<A> | SinkAck> {
+  const settings = resolve(options);
+  const { sink } = options;
+  if (sink === undefined) return pipe(closingWindows(settings, true), mergeMap((group) => group));
+  const sinkTimeSpan = options.sinkTimeSpan ?? 0;
+  if (!(sinkTimeSpan >= 0)) throw new RangeError(`tumblingWindow: sinkTimeSpan must be a number >= 0, got ${sinkTimeSpan}`);
+  const toSink: OperatorFunction<readonly WindowResult<A>[], SinkAck> =
+    sinkTimeSpan > 0
+      ? pipe(
+          bufferTime<readonly WindowResult<A>[]>({ timeSpan: sinkTimeSpan, scheduler: settings.scheduler }),
+          map((groups) => groups.flat()),
+          sink,
+        )
+      : sink;
+  return (source) =>
+    new Observable<SinkAck>((subscriber) => {
+      const closed = new Subject<readonly WindowResult<A>[]>();
+      const written = closed.pipe(toSink).subscribe(subscriber);
+      const windows = source
+        .pipe(closingWindows(settings, false, (ref) => subscriber.next(lateAck(ref))))
+        .subscribe({ next: (group) => closed.next(group), error: (err: unknown) => subscriber.error(err), complete: () => closed.complete() });
+      return () => {
+        windows.unsubscribe();
+        written.unsubscribe();
+      };
+    });
+}
+
+/** The acknowledgement of a late record: no window will hold it. */
+function lateAck(ref: RecordRef): SinkAck {
+  return { table: '(late)', version: null, rows: 0, skipped: 1, bytes: 0, durationMs: 0, refs: [ref] };
+}
+
+/** `TumblingWindowOptions` checked, with their defaults. */
+interface Settings<T, A> {
+  readonly size: number;
+  readonly eventTime: (record: T) => number;
+  readonly keyOf: (record: T) => string;
+  readonly watermarkDelay: number;
+  readonly aggregate: WindowAggregate<T, A>;
+  readonly refOf: (record: T) => RecordRef;
+  readonly initialWatermark: number;
+  readonly late: Partial<Observer<T>> | undefined;
+  readonly watermarkBy: ((record: T) => string) | undefined;
+  readonly watermarkSources: ObservableInput<Iterable<string>> | undefined;
+  readonly idleTimeout: number;
+  readonly scheduler: SchedulerLike;
+  /** How often open windows are checked for sources gone idle; none when sources never go idle. */
+  readonly idleCheckPeriod: number | undefined;
+}
+
+function resolve<T, A>(options: TumblingWindowOptions<T, A>): Settings<T, A> {
+  const { size, watermarkDelay } = options;
   const initialWatermark = options.initialWatermark ?? Number.NEGATIVE_INFINITY;
-  const refOf = options.refOf ?? defaultRefOf;
   const idleTimeout = options.idleTimeout ?? 30_000;
-  const scheduler = options.scheduler ?? asyncScheduler;
   if (!(Number.isFinite(size) && size > 0)) throw new RangeError(`tumblingWindow: size must be a finite number > 0, got ${size}`);
   if (!(Number.isFinite(watermarkDelay) && watermarkDelay >= 0)) {
     throw new RangeError(`tumblingWindow: watermarkDelay must be a finite number >= 0, got ${watermarkDelay}`);
@@ -226,17 +356,40 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
     throw new RangeError(`tumblingWindow: initialWatermark must be a number < Infinity, got ${initialWatermark}`);
   }
   if (!(idleTimeout > 0)) throw new RangeError(`tumblingWindow: idleTimeout must be a number > 0, got ${idleTimeout}`);
-  /** How often open windows are checked for sources gone idle; none when sources never go idle. */
-  const idleCheckPeriod = Number.isFinite(idleTimeout) ? Math.max(1, Math.min(idleTimeout / 2, 1000)) : undefined;
+  return {
+    size,
+    eventTime: options.eventTime,
+    keyOf: options.key,
+    watermarkDelay,
+    aggregate: options.aggregate,
+    refOf: options.refOf ?? defaultRefOf,
+    initialWatermark,
+    late: options.late,
+    watermarkBy: options.watermarkBy,
+    watermarkSources: options.watermarkSources,
+    idleTimeout,
+    scheduler: options.scheduler ?? asyncScheduler,
+    idleCheckPeriod: Number.isFinite(idleTimeout) ? Math.max(1, Math.min(idleTimeout / 2, 1000)) : undefined,
+  };
+}
 
+/**
+ * The windowing: emits the windows each record (or idleness check) closes as one array, in
+ * order of end then key; with `flushOpen`, the windows still open at completion as one more.
+ * `onLate` hears of each late record's ref (after `late`).
+ */
+function closingWindows<T, A>(o: Settings<T, A>, flushOpen: boolean, onLate?: (ref: RecordRef) => void): OperatorFunction<T, WindowResult<A>[]> {
+  const { size, eventTime, keyOf, watermarkDelay, aggregate, refOf, late, watermarkBy, idleTimeout, scheduler, idleCheckPeriod } = o;
   return (source) =>
-    new Observable<WindowResult<A>>((subscriber) => {
+    new Observable<WindowResult<A>[]>((subscriber) => {
       /** Open windows by start, then by key. */
       const open = new Map<number, Map<string, OpenWindow<A>>>();
       /** Min-heap of the starts in `open`. */
       const starts: number[] = [];
-      let watermark = initialWatermark;
+      let watermark = o.initialWatermark;
       let lateDropped = 0;
+      /** Windows closed and not emitted yet: emitted together once the record (or check) is handled. */
+      let group: WindowResult<A>[] = [];
       /** Per watermark source (only with `watermarkBy`). */
       const sources = watermarkBy === undefined ? undefined : new Map<string, SourceState>();
       /** Earliest time a source not idle at the last evaluation goes idle. */
@@ -244,32 +397,24 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
       /** The idleness check, while there are open windows (only with `watermarkBy`). */
       let timer: Subscription | undefined;
 
-      const emitStart = (start: number, windows: Map<string, OpenWindow<A>>): void => {
-        const end = start + size;
-        const sorted = [...windows.values()].sort(byKey);
-        for (const w of sorted) {
-          if (subscriber.closed) return;
-          subscriber.next({
-            key: w.key,
-            start,
-            end,
-            value: w.value,
-            count: w.refs.length,
-            refs: w.refs,
-            watermark,
-            lateDropped,
-          });
-        }
+      const emitGroup = (): void => {
+        if (group.length === 0 || subscriber.closed) return;
+        const out = group;
+        group = [];
+        subscriber.next(out);
       };
 
-      /** Emits (and forgets) every open window whose end is at most `limit`. */
+      /** Closes (and forgets) every open window whose end is at most `limit`. */
       const closeUpTo = (limit: number): void => {
         let first = starts[0];
-        while (first !== undefined && first + size <= limit && !subscriber.closed) {
+        while (first !== undefined && first + size <= limit) {
           heapPop(starts);
           const windows = open.get(first) as Map<string, OpenWindow<A>>;
           open.delete(first);
-          emitStart(first, windows);
+          const end = first + size;
+          for (const w of [...windows.values()].sort(byKey)) {
+            group.push({ key: w.key, start: first, end, value: w.value, count: w.refs.length, refs: w.refs, watermark, lateDropped });
+          }
           first = starts[0];
         }
       };
@@ -281,13 +426,15 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
 
       const fail = (err: unknown): void => {
         stopTimer();
-        late?.error(err);
+        group = [];
+        late?.error?.(err);
         subscriber.error(err);
       };
 
       const dropLate = (record: T): void => {
         lateDropped += 1;
-        late?.next(record);
+        late?.next?.(record);
+        onLate?.(refOf(record));
       };
 
       const addToWindow = (record: T, key: string, start: number): void => {
@@ -307,16 +454,21 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
         w.refs.push(ref);
       };
 
+      /** Sources named by `watermarkSources` that were not known start holding the watermark back now. */
+      const expect = (known: Map<string, SourceState>, ids: Iterable<string>): void => {
+        const now = scheduler.now();
+        for (const id of ids) {
+          if (known.has(id)) continue;
+          known.set(id, { maxTime: Number.NEGATIVE_INFINITY, lastSeen: now });
+          if (now + idleTimeout < nextIdleAt) nextIdleAt = now + idleTimeout;
+        }
+      };
+
       /**
        * Raises the watermark to the minimum of the watermarks of the sources not idle at `now`
        * (if that is higher; holds when all are idle) and closes the windows it passes.
        */
       const evaluate = (known: Map<string, SourceState>, now: number): void => {
-        if (watermarkSources !== undefined) {
-          for (const id of watermarkSources()) {
-            if (!known.has(id)) known.set(id, { maxTime: Number.NEGATIVE_INFINITY, lastSeen: now });
-          }
-        }
         let min = Number.POSITIVE_INFINITY;
         let idleAt = Number.POSITIVE_INFINITY;
         for (const s of known.values()) {
@@ -342,11 +494,17 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
             fail(err);
             return;
           }
+          emitGroup();
           if (subscriber.closed) return;
           if (starts.length > 0) this.schedule(undefined, period);
           else timer = undefined;
         }, period);
       };
+
+      const expected =
+        sources === undefined || o.watermarkSources === undefined
+          ? undefined
+          : from(o.watermarkSources).subscribe({ next: (ids) => expect(sources, ids), error: fail });
 
       const subscription = source.subscribe({
         next: (record) => {
@@ -368,6 +526,7 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
               if (candidate > watermark) {
                 watermark = candidate;
                 closeUpTo(watermark);
+                emitGroup();
               }
               return;
             }
@@ -388,6 +547,7 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
               s.lastSeen = now;
             }
             evaluate(sources, now);
+            emitGroup();
             if (idleCheckPeriod !== undefined && starts.length > 0) startTimer(sources, idleCheckPeriod);
           } catch (err) {
             fail(err);
@@ -396,14 +556,18 @@ export function tumblingWindow<T, A>(options: TumblingWindowOptions<T, A>): Oper
         error: fail,
         complete: () => {
           stopTimer();
-          closeUpTo(Number.POSITIVE_INFINITY);
+          if (flushOpen) {
+            closeUpTo(Number.POSITIVE_INFINITY);
+            emitGroup();
+          }
           if (subscriber.closed) return;
-          late?.complete();
+          late?.complete?.();
           subscriber.complete();
         },
       });
       return () => {
         subscription.unsubscribe();
+        expected?.unsubscribe();
         stopTimer();
       };
     });

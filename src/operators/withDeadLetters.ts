@@ -2,10 +2,6 @@ import { Subject, defer, merge } from 'rxjs';
 import type { Observer, OperatorFunction } from 'rxjs';
 import type { DeadLetterRow } from '../types.ts';
 
-export function withDeadLetters<T, R, D>(
-  main: (deadLetters: Observer<DeadLetterRow>) => OperatorFunction<T, R>,
-  deadLetterBranch: OperatorFunction<DeadLetterRow, D>,
-): OperatorFunction<T, R | D>;
 /**
  * Keeps a dead-letter branch inside one pipe chain: gives `main` a fresh dead-letter observer
  * (for `routeErrors`), runs the rows it receives through `deadLetterBranch` (e.g. `bufferTime`
@@ -36,6 +32,10 @@ export function withDeadLetters<T, R, D>(
  * @param deadLetterBranch What dead-letter rows go through (batching and their sink).
  * @return A function that returns an Observable of the outputs of both branches, merged.
  */
+export function withDeadLetters<T, R, D>(
+  main: (deadLetters: Observer<DeadLetterRow>) => OperatorFunction<T, R>,
+  deadLetterBranch: OperatorFunction<DeadLetterRow, D>,
+): OperatorFunction<T, R | D>;
 export function withDeadLetters<T, R, D>(
   main: (deadLetters: Observer<DeadLetterRow>) => OperatorFunction<T, R>,
   deadLetterBranch: OperatorFunction<DeadLetterRow, D>,

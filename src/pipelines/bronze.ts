@@ -5,10 +5,9 @@
  * Run: `node src/pipelines/bronze.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run bronze -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { filter, pipe, tap } from 'rxjs';
-import type { Observable, OperatorFunction } from 'rxjs';
-import { bufferTime, isBatchChunk } from '../operators/bufferTime.ts';
-import type { BatchChunk, BufferTimeOptions } from '../operators/bufferTime.ts';
+import { pipe, tap } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { batchInto } from '../operators/batchInto.ts';
 import { deltaSink } from '../operators/deltaSink.ts';
 import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { partitionByDate } from '../operators/partitionByDate.ts';
@@ -18,8 +17,8 @@ import { runIfEntry } from '../runtime/cli.ts';
 import { storageFailureHint } from '../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../runtime/monitor.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
-import type { Job, JobRun, JobRunOptions, JobSummary } from '../runtime/runJob.ts';
-import type { DeadLetterRow, KafkaRecord, SinkAck } from '../types.ts';
+import type { ChainSource, Job, JobRun, JobRunOptions, JobSummary } from '../runtime/runJob.ts';
+import type { KafkaRecord, SinkAck } from '../types.ts';
 import { loadBronzeConfig } from './bronze/config.ts';
 import type { BronzeConfig } from './bronze/config.ts';
 import { TableTopicMismatchError, checkTablesAgainstTopics } from './bronze/checkTables.ts';
@@ -32,41 +31,17 @@ export type BronzeRun = JobRun<BronzeSummary>;
 
 /**
  * One topic's chain: raw records in, sink acknowledgements out (bronze table and dead-letter
- * table alike), ready for `commitOffsets`. `flush$` (the source's `saturated$`) makes the
- * open batch of a table with no write in progress write at once when the consumer has run out
- * of in-flight budget.
+ * table alike), ready for `commitOffsets`. `source` (the running Kafka source, absent in tests)
+ * writes a table's open batch at once when the consumer waits for acknowledgements.
  */
-export function bronzeTopicPipeline(
-  tables: TopicTables,
-  config: BronzeConfig,
-  monitor: PipelineMonitor,
-  flush$?: Observable<unknown>,
-): OperatorFunction<KafkaRecord, SinkAck> {
-  // A batch flushed on saturation only helps when its table has no write in progress: a write
-  // in progress acknowledges records when it lands, and flushing behind it would queue a small
-  // file after it (measured: hundreds of tiny commits per table when sinks are slow).
-  const idleSink = (): { readonly started: () => void; readonly landed: () => void; readonly flush?: Observable<unknown> } => {
-    let writing = 0;
-    return {
-      started: () => (writing += 1),
-      landed: () => (writing -= 1),
-      ...(flush$ === undefined ? {} : { flush: flush$.pipe(filter(() => writing === 0)) }),
-    };
-  };
-  const main = idleSink();
-  const dead = idleSink();
-  const batchOf = (sink: { readonly flush?: Observable<unknown> }) => ({
-    timeSpan: config.batch.timeSpanMs,
-    maxRecords: config.batch.maxRecords,
-    maxBytes: config.batch.maxBytes,
-    ...(sink.flush === undefined ? {} : { flush: sink.flush }),
-  });
-  const sinkOptions = (table: string, deadLetter: boolean) => ({
+export function bronzeTopicPipeline(tables: TopicTables, config: BronzeConfig, monitor: PipelineMonitor, source?: ChainSource): OperatorFunction<KafkaRecord, SinkAck> {
+  const { topic } = tables;
+  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes, pressure: source };
+  const reported = (table: string, deadLetters = false) => ({
     pipelineId: config.pipelineId,
     onWriteError: (err: Error) => monitor.writeFailed(table, err),
-    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetter),
+    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetters),
   });
-  const { topic } = tables;
   return pipe(
     enrichMetadata(),
     withDeadLetters(
@@ -84,39 +59,16 @@ export function bronzeTopicPipeline(
             acceptsBytes: bronzeBytesGuards[topic],
           }),
           partitionByDate(),
-          // Chunks are encoded as they come; the batch is committed at its last one.
-          mainBatches(config, batchOf(main)),
-          tap((b) => {
-            if (!isBatchChunk(b) || b.last) main.started();
-            monitor.recordsIn.inc({ topic }, isBatchChunk(b) ? b.records.length : b.length);
-          }),
-          deltaSink(tables.bronze, sinkOptions(tables.bronze.name, false)),
-          tap(main.landed),
+          // In chunks of BATCH_CHUNK_RECORDS, encoded as they come; the batch commits at its last.
+          batchInto(deltaSink(tables.bronze, reported(tables.bronze.name)), { ...batch, chunkRecords: config.batch.chunkRecords }),
         ),
       pipe(
-        bufferTime(batchOf(dead)),
-        tap((rows) => {
-          dead.started();
-          countDeadLetters(monitor, topic, rows);
-        }),
-        deltaSink(tables.deadLetters, sinkOptions(tables.deadLetters.name, true)),
-        tap(dead.landed),
+        tap((row) => monitor.dlqRecords.inc({ topic, error_type: row.error_type })),
+        batchInto(deltaSink(tables.deadLetters, reported(tables.deadLetters.name, true)), batch),
       ),
     ),
+    tap((ack) => monitor.recordsIn.inc({ topic }, ack.refs.length)),
   );
-}
-
-/** The main table's batches: in chunks of `BATCH_CHUNK_RECORDS`, or whole when it is 0. */
-function mainBatches<T>(config: BronzeConfig, options: Omit<BufferTimeOptions<T>, 'chunkRecords'>): OperatorFunction<T, T[] | BatchChunk<T>> {
-  const { chunkRecords } = config.batch;
-  return chunkRecords > 0 ? bufferTime({ ...options, chunkRecords }) : bufferTime(options);
-}
-
-function countDeadLetters(monitor: PipelineMonitor, topic: string, rows: readonly DeadLetterRow[]): void {
-  const byType = new Map<string, number>();
-  for (const r of rows) byType.set(r.error_type, (byType.get(r.error_type) ?? 0) + 1);
-  for (const [errorType, n] of byType) monitor.dlqRecords.inc({ topic, error_type: errorType }, n);
-  monitor.recordsIn.inc({ topic }, rows.length);
 }
 
 /** `trips=12/3,…`: the latest bronze/dead-letter table version per topic. */
@@ -150,7 +102,7 @@ export const bronzeJob: Job<BronzeConfig, BronzeSummary> = {
     const tables = await openBronzeTables(config, storage, log);
     await checkTablesAgainstTopics(config, tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters] })));
     return {
-      topics: tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters], chain: ({ flush$ }) => bronzeTopicPipeline(t, config, monitor, flush$) })),
+      topics: tables.map((t) => ({ kafkaTopic: t.kafkaTopic, tables: [t.bronze, t.deadLetters], chain: ({ source }) => bronzeTopicPipeline(t, config, monitor, source) })),
       progress: ({ rate, lag, inFlight, health }) => ({
         records_per_s: rate,
         written: health.recordsWritten,

@@ -7,28 +7,28 @@
  * Run: `node src/pipelines/transactions.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run transactions -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { map, pipe } from 'rxjs';
-import type { Observable, OperatorFunction } from 'rxjs';
+import { map, pipe, tap } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import { Counter } from 'prom-client';
-import { bufferTime } from '../operators/bufferTime.ts';
+import { batchInto } from '../operators/batchInto.ts';
 import { deltaSink } from '../operators/deltaSink.ts';
 import { enrichMetadata } from '../operators/enrichMetadata.ts';
 import { fanOut } from '../operators/fanOut.ts';
 import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
+import { amountStats, kafkaPartition, tumblingWindow } from '../operators/tumblingWindow.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import { runIfEntry } from '../runtime/cli.ts';
 import { storageFailureHint } from '../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../runtime/monitor.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
-import type { Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
-import type { DeadLetterRow, EnrichedRecord, KafkaRecord, SinkAck } from '../types.ts';
+import type { ChainSource, Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
+import type { KafkaRecord, SinkAck } from '../types.ts';
 import { loadTransactionsConfig } from './transactions/config.ts';
 import type { TransactionsConfig } from './transactions/config.ts';
-import { RefundEvent, TransactionEvent, refundRow, transactionRow } from './transactions/events.ts';
-import type { TransactionTopic, TypedRowBase } from './transactions/events.ts';
+import { TOPIC_CODECS, eventTimeMs, typedRowOf } from './transactions/events.ts';
 import { InstanceRunningError, openTransactionsStore } from './transactions/store.ts';
 import type { QueryTables } from './transactions/store.ts';
-import { accountWindows, windowTableName } from './transactions/windows.ts';
+import { windowTables } from './transactions/windows.ts';
 
 export interface TransactionsSummary {
   readonly recordsWritten: number;
@@ -39,84 +39,69 @@ export interface TransactionsSummary {
 
 export type TransactionsRun = JobRun<TransactionsSummary>;
 
-/** Typed rows of a topic, from records `routeErrors` accepted. */
-function typedRows(topic: TransactionTopic): OperatorFunction<EnrichedRecord & { readonly decoded: unknown }, TypedRowBase> {
-  return topic === 'transactions'
-    ? map((r) => transactionRow(r as EnrichedRecord & { decoded: TransactionEvent | undefined }))
-    : map((r) => refundRow(r as EnrichedRecord & { decoded: RefundEvent | undefined }));
-}
-
-const CODECS = { transactions: TransactionEvent, refunds: RefundEvent } as const;
-
 /**
  * One topic's query: raw records in, acknowledgements out. A record is acknowledged once it is
  * in the quarantine table, or in the typed table **and** (its window in both window tables, or
- * counted late).
+ * counted late). `source` (the running Kafka source, absent in tests) cuts batches early under
+ * pressure and names the partitions the watermark waits for.
  */
 export function transactionsQuery(
   tables: QueryTables,
   config: TransactionsConfig,
   monitor: PipelineMonitor,
   late: Counter<'topic'>,
-  assigned?: () => Iterable<string>,
-  flush$?: Observable<unknown>,
+  source?: ChainSource,
 ): OperatorFunction<KafkaRecord, SinkAck> {
   const { topic } = tables;
-  // A full in-flight budget (`flush$`, the source's `saturated$`) writes open batches at once.
-  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes, ...(flush$ === undefined ? {} : { flush: flush$ }) };
-  const sinkOptions = (table: string, deadLetter: boolean) => ({
+  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes, pressure: source };
+  const reported = (table: string, deadLetters = false) => ({
     pipelineId: config.pipelineId,
     onWriteError: (err: Error) => monitor.writeFailed(table, err),
-    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetter),
+    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetters),
   });
   return pipe(
     enrichMetadata(),
     withDeadLetters(
       (quarantine) =>
         pipe(
-          routeErrors(CODECS[topic], quarantine, {
+          routeErrors(TOPIC_CODECS[topic], quarantine, {
             maxPayloadBytes: config.maxPayloadBytes,
             enabled: config.dlq.enabled,
             // The codecs do not transform: a value `is` accepts passes as parsed, without a decode.
-            accepts: (value) => CODECS[topic].is(value),
+            accepts: (value) => TOPIC_CODECS[topic].is(value),
           }),
-          typedRows(topic),
+          map(typedRowOf(topic)),
           fanOut(
-            pipe(
-              bufferTime<TypedRowBase>(batch),
-              map((rows) => {
-                monitor.recordsIn.inc({ topic }, rows.length);
-                return rows;
-              }),
-              deltaSink(tables.typed, sinkOptions(tables.typed.name, false)),
-            ),
-            accountWindows({
-              query: windowTableName(topic, config.windowMs),
-              pipelineId: config.pipelineId,
-              windowMs: config.windowMs,
-              watermarkDelayMs: config.watermarkDelayMs,
+            batchInto(deltaSink(tables.typed, reported(tables.typed.name)), batch),
+            tumblingWindow({
+              size: config.windowMs,
+              watermarkDelay: config.watermarkDelayMs,
               initialWatermark: tables.initialWatermark,
-              delta: tables.windowsDelta,
-              pg: tables.windowsPg,
-              deltaOptions: sinkOptions(tables.windowsDelta.name, false),
-              pgOptions: sinkOptions(tables.windowsPg.qualifiedName, false),
-              onLate: () => late.inc({ topic }),
-              idleTimeoutMs: config.watermarkIdleMs,
-              batchMs: config.batch.timeSpanMs,
-              ...(assigned === undefined ? {} : { watermarkSources: assigned }),
+              key: (r) => r.account_id,
+              eventTime: eventTimeMs,
+              aggregate: amountStats((r) => r.amount),
+              watermarkBy: kafkaPartition(),
+              watermarkSources: source?.assignment$,
+              idleTimeout: config.watermarkIdleMs,
+              late: { next: () => late.inc({ topic }) },
+              sinkTimeSpan: config.batch.timeSpanMs,
+              sink: windowTables({
+                query: tables.windowsDelta.name,
+                pipelineId: config.pipelineId,
+                delta: tables.windowsDelta,
+                pg: tables.windowsPg,
+                deltaOptions: reported(tables.windowsDelta.name),
+                pgOptions: reported(tables.windowsPg.qualifiedName),
+              }),
             }),
           ),
         ),
       pipe(
-        bufferTime<DeadLetterRow>(batch),
-        map((rows) => {
-          for (const r of rows) monitor.dlqRecords.inc({ topic, error_type: r.error_type });
-          monitor.recordsIn.inc({ topic }, rows.length);
-          return rows;
-        }),
-        deltaSink(tables.quarantine, sinkOptions(tables.quarantine.name, true)),
+        tap((row) => monitor.dlqRecords.inc({ topic, error_type: row.error_type })),
+        batchInto(deltaSink(tables.quarantine, reported(tables.quarantine.name, true)), batch),
       ),
     ),
+    tap((ack) => monitor.recordsIn.inc({ topic }, ack.refs.length)),
   );
 }
 
@@ -145,7 +130,7 @@ export const transactionsJob: Job<TransactionsConfig, TransactionsSummary> = {
       topics: store.tables.map((t) => ({
         kafkaTopic: t.kafkaTopic,
         tables: [t.typed, t.quarantine, t.windowsDelta],
-        chain: ({ flush$, assigned }) => transactionsQuery(t, config, monitor, late, assigned, flush$),
+        chain: ({ source }) => transactionsQuery(t, config, monitor, late, source),
       })),
       progress: async ({ rate, lag, inFlight, health }) => ({
         rows_per_s: rate,

@@ -8,10 +8,11 @@
  * (exit 2, one message naming the fix), graceful stop on SIGINT/SIGTERM within a bounded time (a
  * second signal exits at once), exit 0 when the job ended well and 1 when it failed.
  */
+import { map } from 'rxjs';
 import type { Observable, OperatorFunction } from 'rxjs';
 import { redact } from '../core/logger.ts';
 import { commitOffsets } from '../operators/commitOffsets.ts';
-import { byKey } from '../operators/internal/byKey.ts';
+import { byKey } from '../operators/byKey.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import type { KafkaRecord, SinkAck } from '../types.ts';
@@ -81,15 +82,21 @@ export interface JobTopic {
   readonly chain: (inputs: ChainInputs) => OperatorFunction<KafkaRecord, SinkAck>;
 }
 
-/** What a chain may take from the running source. */
+/** What a chain may take from the running job. */
 export interface ChainInputs {
   /**
-   * Emits when the consumer stopped reading because its in-flight budget is used up: open
-   * batches should be written now (give it to `bufferTime` as `flush`).
+   * The Kafka source as the chain's topic sees it: give it to `batchInto` as `pressure`, and its
+   * `assignment$` to `tumblingWindow` as `watermarkSources`.
    */
-  readonly flush$: Observable<unknown>;
-  /** The partitions of the chain's topic assigned to this consumer, as `topic/partition` (looked up at most twice a second). */
-  readonly assigned: () => Iterable<string>;
+  readonly source: ChainSource;
+}
+
+/** The running Kafka source, seen from the chain of one topic. */
+export interface ChainSource {
+  /** Emits when the consumer has stopped reading because its in-flight budget is used up (`KafkaSource.saturated$`). */
+  readonly saturated$: Observable<void>;
+  /** The partitions of the chain's topic assigned to this consumer (`topic/partition`), on each change; the latest is replayed. */
+  readonly assignment$: Observable<ReadonlySet<string>>;
 }
 
 /** What a progress line can tell. */
@@ -157,7 +164,7 @@ export async function startJob<Config extends JobConfig, Summary>(job: Job<Confi
   }
 
   const source = jobSource(config, opened.topics.map((t) => t.kafkaTopic), options.untilCaughtUp === true, log, monitor);
-  const chains = new Map(opened.topics.map((t) => [t.kafkaTopic, t.chain({ flush$: source.saturated$, assigned: assignedPartitions(source, t.kafkaTopic) })]));
+  const chains = new Map(opened.topics.map((t) => [t.kafkaTopic, t.chain({ source: topicSource(source, t.kafkaTopic) })]));
   const commits$ = source.records$.pipe(byKey((r) => r.topic, chains), commitOffsets(source));
 
   const progress = startProgress(config, log, monitor, source, opened.progress);
@@ -284,16 +291,11 @@ function startProgress(config: JobConfig, log: Logger, monitor: PipelineMonitor,
   return timer;
 }
 
-/** The partitions of `kafkaTopic` assigned to the source's consumer (`topic/partition`), looked up at most twice a second. */
-function assignedPartitions(source: KafkaSource, kafkaTopic: string): () => Iterable<string> {
-  let at = Number.NEGATIVE_INFINITY;
-  let cached: string[] = [];
-  return () => {
-    const now = Date.now();
-    if (now - at >= 500) {
-      at = now;
-      cached = source.stats().partitions.filter((p) => p.topic === kafkaTopic).map((p) => `${p.topic}/${p.partition}`);
-    }
-    return cached;
+/** The source as the chain of `kafkaTopic` sees it: its pressure, and the partitions of that topic only. */
+function topicSource(source: KafkaSource, kafkaTopic: string): ChainSource {
+  const prefix = `${kafkaTopic}/`;
+  return {
+    saturated$: source.saturated$,
+    assignment$: source.assignment$.pipe(map((assigned) => new Set([...assigned].filter((p) => p.startsWith(prefix))))),
   };
 }

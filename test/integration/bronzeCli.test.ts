@@ -116,7 +116,13 @@ describe('bronze command line', () => {
     try {
       await admin.deleteTopics({ topics: [topic] });
       await waitFor('topic deleted', async () => !(await admin.listTopics()).includes(topic));
-      await waitFor('topic recreated', () => admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => false));
+      // createTopics resolves false for a topic that exists (one whose creation timed out waiting
+      // for its leader, say): wait for the topic and its leader, not for that call to say true.
+      await waitFor('topic recreated', async () => {
+        await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true }).catch(() => false);
+        const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => ({ topics: [] }))).topics;
+        return meta?.partitions.length === 1 && (meta.partitions[0]?.leader ?? -1) >= 0;
+      });
     } finally {
       await admin.disconnect();
     }

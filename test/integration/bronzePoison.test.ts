@@ -100,6 +100,7 @@ describe('bronze job: poison records', () => {
     const base = await mkdtemp(join(tmpdir(), 'rxlake-poison-'));
     dirs.push(base);
     const config = loadBronzeConfig({
+      ...stack.jobEnv,
       KAFKA_TOPIC_PREFIX: prefix,
       KAFKA_CONSUMER_GROUP: uniqueName('bronze'),
       BRONZE_TOPICS: topics.join(','),

@@ -7,9 +7,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { map, pipe } from 'rxjs';
+import { EMPTY, firstValueFrom, map, pipe } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bufferTime } from '../../src/operators/bufferTime.ts';
+import { batchInto } from '../../src/operators/batchInto.ts';
 import { deltaSink } from '../../src/operators/deltaSink.ts';
 import { enrichMetadata } from '../../src/operators/enrichMetadata.ts';
 import { StartupError } from '../../src/runtime/cli.ts';
@@ -70,8 +70,7 @@ function smallJob(topic: string, probe: Probe, options: { failing?: boolean; ope
                   if (options.failing === true) throw new Error('the small chain fails');
                   return r;
                 }),
-                bufferTime({ timeSpan: 200, flush: inputs.flush$ }),
-                deltaSink(table, { pipelineId: config.pipelineId, onWrite: (ack) => monitor.writeSucceeded(ack) }),
+                batchInto(deltaSink(table, { pipelineId: config.pipelineId, onWrite: (ack) => monitor.writeSucceeded(ack) }), { timeSpan: 200, pressure: inputs.source }),
               );
             },
           },
@@ -129,7 +128,8 @@ describe('startJob', () => {
     expect((await get(port, '/health')).status).toBe(200);
     expect((await get(port, '/metrics')).body).toMatch(/rxlake_table_version\{table="events"\} \d+/);
     await waitFor('a progress line with every row', () => lines.some((l) => / INFO {2}progress rows=50 lag=0 in_flight=0 rate=\d+/.test(l)));
-    expect([...(probe.inputs?.assigned() ?? [])].sort()).toEqual([`${topic}/0`, `${topic}/1`]);
+    const assignment = await firstValueFrom(probe.inputs?.source.assignment$ ?? EMPTY);
+    expect([...assignment].sort()).toEqual([`${topic}/0`, `${topic}/1`]);
 
     run.stop();
     const summary = await run.done;

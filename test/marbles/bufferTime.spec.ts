@@ -1,5 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import type { OperatorFunction } from 'rxjs';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { bufferTime } from '../../src/operators/bufferTime.ts';
+import type { BatchChunk } from '../../src/operators/bufferTime.ts';
 import { testScheduler } from './records.ts';
 
 describe('bufferTime', () => {
@@ -144,7 +146,8 @@ describe('bufferTime', () => {
     expect(() => bufferTime({ timeSpan: 0 })).toThrow(RangeError);
     expect(() => bufferTime({ maxRecords: 0 })).toThrow(RangeError);
     expect(() => bufferTime({ maxBytes: 0 })).toThrow(RangeError);
-    expect(() => bufferTime({ chunkRecords: 0 })).toThrow(RangeError);
+    expect(() => bufferTime({ chunkRecords: -1 })).toThrow(RangeError);
+    expect(() => bufferTime({ chunkRecords: 1.5 })).toThrow(/whole number/);
   });
 });
 
@@ -209,5 +212,24 @@ describe('bufferTime with chunkRecords', () => {
         x: { records: ['a', 'b'], last: false },
       });
     });
+  });
+
+  it('chunkRecords 0 emits whole batches, as without it', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -abc|');
+      const expected = '--x-(y|)';
+      expectObservable(e1.pipe(bufferTime({ timeSpan: 100, maxRecords: 2, chunkRecords: 0 }))).toBe(expected, { x: ['a', 'b'], y: ['c'] });
+    });
+  });
+
+  it('types its output by chunkRecords: arrays for none or 0, chunks for another literal, either for a computed number', () => {
+    const configured = (n: number) => bufferTime<string>({ timeSpan: 100, chunkRecords: n });
+    expectTypeOf(bufferTime<string>()).toEqualTypeOf<OperatorFunction<string, string[]>>();
+    expectTypeOf(bufferTime<string, 0>({ chunkRecords: 0 })).toEqualTypeOf<OperatorFunction<string, string[]>>();
+    expectTypeOf(bufferTime<string, 5>({ chunkRecords: 5 })).toEqualTypeOf<OperatorFunction<string, BatchChunk<string>>>();
+    expectTypeOf(configured(5)).toEqualTypeOf<OperatorFunction<string, string[] | BatchChunk<string>>>();
+    // Options built elsewhere, chunkRecords possibly absent: either shape too.
+    const options: { timeSpan: number; chunkRecords?: number } = { timeSpan: 100 };
+    expectTypeOf(bufferTime<string>(options)).toEqualTypeOf<OperatorFunction<string, string[] | BatchChunk<string>>>();
   });
 });

@@ -1,7 +1,7 @@
-import { delay, map, scan } from 'rxjs';
+import { delay, map, merge, scan } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import { describe, it } from 'vitest';
-import { byKey } from '../../src/operators/internal/byKey.ts';
+import { describe, expect, it } from 'vitest';
+import { byKey } from '../../src/operators/byKey.ts';
 import { testScheduler } from './records.ts';
 
 /** What the bronze job routes topics with: each key's values through its own pipeline. */
@@ -53,7 +53,7 @@ describe('byKey', () => {
       const e1 = hot('  -a-c-a-|');
       const subs = '    ^--!';
       const pipelines = new Map<string, OperatorFunction<string, string>>([['a', map((v) => v)]]);
-      expectObservable(e1.pipe(byKey((v) => v, pipelines))).toBe('-a-#', undefined, new Error('byKey: no pipeline for key c'));
+      expectObservable(e1.pipe(byKey((v) => v, pipelines))).toBe('-a-#', undefined, new Error('byKey: no pipeline for key "c" (pipelines: a); add one, or filter such values out before byKey'));
       expectSubscriptions(e1.subscriptions).toBe(subs);
 
       const e2 = hot('-a-#');
@@ -76,6 +76,51 @@ describe('byKey', () => {
       ]);
       expectObservable(e1.pipe(byKey((v) => v, pipelines))).toBe('-a-#', undefined, new Error('bad b'));
       expectSubscriptions(e1.subscriptions).toBe(subs);
+    });
+  });
+
+  it('takes the pipelines as an object keyed by name too', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const e1 = hot('  -a-b-|');
+      expectObservable(e1.pipe(byKey((v) => v, { a: map((v: string) => `${v}!`), b: map((v: string) => `${v}?`) }))).toBe('-x-y-|', { x: 'a!', y: 'b?' });
+    });
+  });
+
+  it('completes on empty once every pipeline has, having subscribed them all first', () => {
+    const opened: string[] = [];
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold(' |');
+      const pipelines = new Map<string, OperatorFunction<string, string>>([
+        ['a', (s) => (opened.push('a'), s)],
+        ['b', (s) => (opened.push('b'), s.pipe(delay(2)))],
+      ]);
+      expectObservable(e1.pipe(byKey((v) => v, pipelines))).toBe('|');
+      expectSubscriptions(e1.subscriptions).toBe('(^!)');
+    });
+    expect(opened).toEqual(['a', 'b']);
+  });
+
+  it('never emits on never; no pipeline completes', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold(' -');
+      expectObservable(e1.pipe(byKey((v: string) => v, { a: map((v: string) => v) }))).toBe('-');
+      expectSubscriptions(e1.subscriptions).toBe('^');
+    });
+  });
+
+  it('unsubscribing early tears down the source and every pipeline', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const e1 = hot('  -a-b-a-|');
+      const ticks = hot('--t--t--t-');
+      const unsub = '   ----!';
+      // Pipeline b also listens to a timer of its own: unsubscribed with the rest.
+      const pipelines = new Map<string, OperatorFunction<string, string>>([
+        ['a', map((v) => v)],
+        ['b', (s) => merge(s, ticks)],
+      ]);
+      expectObservable(e1.pipe(byKey((v) => v, pipelines)), unsub).toBe('-atb', { a: 'a', t: 't', b: 'b' });
+      expectSubscriptions(e1.subscriptions).toBe('^---!');
+      expectSubscriptions(ticks.subscriptions).toBe('^---!');
     });
   });
 });

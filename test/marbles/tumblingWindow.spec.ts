@@ -1,9 +1,9 @@
-import { Subject, from, map, take } from 'rxjs';
-import type { OperatorFunction } from 'rxjs';
+import { Subject, concatMap, delay, from, map, of, take, throwError } from 'rxjs';
+import type { OperatorFunction, SchedulerAction, SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { amountStats, tumblingWindow } from '../../src/operators/tumblingWindow.ts';
+import { amountStats, kafkaPartition, tumblingWindow } from '../../src/operators/tumblingWindow.ts';
 import type { AmountStats, TumblingWindowOptions, WindowResult } from '../../src/operators/tumblingWindow.ts';
-import type { RecordRef } from '../../src/types.ts';
+import type { RecordRef, SinkAck } from '../../src/types.ts';
 import { testScheduler } from './records.ts';
 
 interface Tx extends RecordRef {
@@ -358,11 +358,11 @@ describe('tumblingWindow with per-source watermarks (watermarkBy)', () => {
     const scheduler = testScheduler();
     scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
       const values = { a: ptx(0, 0, 'x', 1), b: ptx(0, 1, 'x', 15) };
-      // p1 is expected from frame 1 (first evaluation) and idle from frame 21; the timer (every
+      // p1 is expected from frame 0 (the subscription) and idle from frame 20; the timer (every
       // 10 frames from frame 1) sees it at frame 21 and the watermark becomes p0's: 15.
       const e1 = hot('  -a-b 36ms -|', values);
       const expected = '21ms p 19ms (q|)';
-      const op = windows(0, { watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1'], idleTimeout: 20, scheduler });
+      const op = windows(0, { watermarkBy: byPartition, watermarkSources: of(['p0', 'p1']), idleTimeout: 20, scheduler });
       expectObservable(e1.pipe(op, map(withWm))).toBe(expected, { p: 'x@0:0 wm15', q: 'x@10:1 wm15' });
       expectSubscriptions(e1.subscriptions).toBe('^ 40ms !');
     });
@@ -412,31 +412,67 @@ describe('tumblingWindow with per-source watermarks (watermarkBy)', () => {
 
   it('stops the idleness timer on completion, error and unsubscription', () => {
     const scheduler = testScheduler();
-    const evaluations = { complete: [] as number[], error: [] as number[], unsubscribe: [] as number[] };
-    const sourcesLogged = (log: number[]) => (): string[] => {
-      log.push(scheduler.now());
-      // A timer left running would tick forever: end it with an error instead of hanging.
-      if (log.length > 50) throw new Error('timer still running');
-      return ['p0', 'p1'];
-    };
+    const ticks = { complete: [] as number[], error: [] as number[], unsubscribe: [] as number[] };
+    /** The test scheduler, logging each run of the timer's action. */
+    const logged = (log: number[]): SchedulerLike => ({
+      now: () => scheduler.now(),
+      schedule: <S>(work: (this: SchedulerAction<S>, state?: S) => void, delay?: number, state?: S) =>
+        scheduler.schedule(
+          function (this: SchedulerAction<S>, st?: S) {
+            log.push(scheduler.now());
+            // A timer left running would tick forever: end it with an error instead of hanging.
+            if (log.length > 50) throw new Error('timer still running');
+            work.call(this, st);
+          },
+          delay,
+          state,
+        ),
+    });
     scheduler.run(({ hot, expectObservable, expectSubscriptions }) => {
       const values = { a: ptx(0, 0, 'x', 1) };
-      const opts = (log: number[]): Extra => ({ watermarkBy: byPartition, watermarkSources: sourcesLogged(log), idleTimeout: 20 });
+      const opts = (log: number[]): Extra => ({ watermarkBy: byPartition, watermarkSources: of(['p0', 'p1']), idleTimeout: 20, scheduler: logged(log) });
 
       const e1 = hot('-a 15ms -|', values);
-      expectObservable(e1.pipe(windows(0, opts(evaluations.complete)), map(withWm))).toBe('18ms (v|)', { v: 'x@0:0 wm-Infinity' });
+      expectObservable(e1.pipe(windows(0, opts(ticks.complete)), map(withWm))).toBe('18ms (v|)', { v: 'x@0:0 wm-Infinity' });
       expectSubscriptions(e1.subscriptions).toBe('^ 17ms !');
 
       const e2 = hot('-a 12ms #', values, new Error('broker gone'));
-      expectObservable(e2.pipe(windows(0, opts(evaluations.error)))).toBe('14ms #', undefined, new Error('broker gone'));
+      expectObservable(e2.pipe(windows(0, opts(ticks.error)))).toBe('14ms #', undefined, new Error('broker gone'));
       expectSubscriptions(e2.subscriptions).toBe('^ 13ms !');
 
       const e3 = hot('-a 30ms -|', values);
-      expectObservable(e3.pipe(windows(0, opts(evaluations.unsubscribe))), '^ 14ms !').toBe('-');
+      expectObservable(e3.pipe(windows(0, opts(ticks.unsubscribe))), '^ 14ms !').toBe('-');
       expectSubscriptions(e3.subscriptions).toBe('^ 14ms !');
     });
-    // One evaluation for the record (frame 1), one per tick (frame 11), none after the end.
-    expect(evaluations).toEqual({ complete: [1, 11], error: [1, 11], unsubscribe: [1, 11] });
+    // The timer starts with the record (frame 1) and ticks every 10 frames: once, none after the end.
+    expect(ticks).toEqual({ complete: [11], error: [11], unsubscribe: [11] });
+  });
+
+  it('watermarkSources as they change: a source first named later holds the watermark back from then; revoked ones until idle', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const values = { a: ptx(0, 0, 'x', 1), b: ptx(0, 1, 'x', 15), c: ptx(0, 2, 'x', 25), d: ptx(0, 3, 'x', 35) };
+      const sets = { s: ['p0'], t: ['p0', 'p1'], u: ['p0'] };
+      // Only p0 is assigned: b closes [0,10). p1 is assigned at frame 4: c closes nothing (p1 holds
+      // the watermark at -Infinity), nor do the idleness checks at 13 and 23, after p1 is revoked
+      // at 6: it holds the watermark until idle (frame 24). By d (31) both are idle; d makes the
+      // watermark p0's 35, closing [10,20) and [20,30).
+      const e1 = hot('         -a-b-c 25ms d 5ms |', values);
+      const assignment$ = hot('s---t-u-------', sets);
+      const expected = '       ---p 27ms (qr) 2ms (s|)';
+      const op = windows(0, { watermarkBy: byPartition, watermarkSources: assignment$, idleTimeout: 20 });
+      expectObservable(e1.pipe(op, map(withWm))).toBe(expected, { p: 'x@0:0 wm15', q: 'x@10:1 wm35', r: 'x@20:2 wm35', s: 'x@30:3 wm35' });
+      expectSubscriptions(assignment$.subscriptions).toBe('^ 36ms !');
+    });
+  });
+
+  it('an error of watermarkSources errors the output and late', () => {
+    testScheduler().run(({ hot, cold, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const e1 = hot('-a---|', { a: ptx(0, 0, 'x', 1) });
+      const op = windows(0, { late, watermarkBy: byPartition, watermarkSources: cold('--#', undefined, new Error('no metadata')) });
+      expectObservable(e1.pipe(op)).toBe('--#', undefined, new Error('no metadata'));
+      expectObservable(late).toBe('--#', undefined, new Error('no metadata'));
+    });
   });
 
   it('never goes below initialWatermark: records of windows it has passed are late whatever the sources say', () => {
@@ -451,7 +487,7 @@ describe('tumblingWindow with per-source watermarks (watermarkBy)', () => {
       };
       const e1 = hot('  -a-b-c-d-e-|', values);
       const expected = '9ms p-(q|)';
-      const op = windows(0, { late, initialWatermark: 20, watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1'] });
+      const op = windows(0, { late, initialWatermark: 20, watermarkBy: byPartition, watermarkSources: of(['p0', 'p1']) });
       expectObservable(e1.pipe(op, map((w) => `${withWm(w)} late${w.lateDropped}`))).toBe(expected, {
         p: 'x@20:1 wm33 late2',
         q: 'x@30:3,4 wm33 late2',
@@ -460,6 +496,190 @@ describe('tumblingWindow with per-source watermarks (watermarkBy)', () => {
     });
   });
 });
+
+/** A sink of windows that takes `frames` per write, one at a time, and acknowledges the windows' records. */
+function windowSink(frames: number, writes: string[] = []): OperatorFunction<readonly WindowResult<AmountStats>[], SinkAck> {
+  return concatMap((ws) => {
+    writes.push(ws.map(show).join(' '));
+    return of<SinkAck>({ table: 'w', version: null, rows: ws.length, skipped: 0, bytes: 0, durationMs: 0, refs: ws.flatMap((w) => w.refs) }).pipe(delay(frames));
+  });
+}
+
+/** `table:offsets` of an ack, e.g. `w:0,2`. */
+const acked = (a: SinkAck): string => `${a.table}:${a.refs.map((r) => r.offset).join(',')}`;
+
+const writing = (watermarkDelay: number, sink: OperatorFunction<readonly WindowResult<AmountStats>[], SinkAck>, extra: Extra & { sinkTimeSpan?: number } = {}) =>
+  tumblingWindow<Tx, AmountStats>({
+    size: 10,
+    watermarkDelay,
+    key: (r) => r.account,
+    eventTime: (r) => r.ts,
+    aggregate: amountStats((r) => r.amount),
+    sink,
+    ...extra,
+  });
+
+describe('tumblingWindow writing to a sink', () => {
+  it('writes the windows one record closes as one array and emits the sink acks, which cover exactly their records', () => {
+    const writes: string[] = [];
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'y', 2), c: tx(2, 'x', 5), d: tx(3, 'x', 12), e: tx(4, 'y', 25) };
+      // A delay of 5: d (12) closes nothing, e (25) closes [0,10) of x and y and [10,20) of x:
+      // one write, acked 2 frames later.
+      const e1 = hot('  -a-b-c-d-e---|', values);
+      const expected = '-----------x-|';
+      expectObservable(e1.pipe(writing(5, windowSink(2, writes)), map(acked))).toBe(expected, { x: 'w:0,2,1,3' });
+    });
+    expect(writes).toEqual(['x@0:0,2 y@0:1 x@10:3']);
+  });
+
+  it('acknowledges a late record at once, by an ack of its own; late still hears of it', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15), c: tx(2, 'x', 3), d: tx(3, 'y', 8) };
+      const e1 = hot('  -a-b-c-d-|', values);
+      const expected = '----wl-m-|';
+      expectObservable(e1.pipe(writing(0, windowSink(1), { late }), map(acked))).toBe(expected, { w: 'w:0', l: '(late):2', m: '(late):3' });
+      expectObservable(late).toBe('-----c-d-|', values);
+    });
+  });
+
+  it('does not write windows still open when the source completes: their records stay unacknowledged', () => {
+    const writes: string[] = [];
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15) };
+      const e1 = hot('  -a-b-|', values);
+      // [0,10) is written at 3 (acked at 6); [10,20) is open at completion; the output completes
+      // once the sink has written what was closed.
+      const expected = '------(x|)';
+      expectObservable(e1.pipe(writing(0, windowSink(3, writes)), map(acked))).toBe(expected, { x: 'w:0' });
+    });
+    expect(writes).toEqual(['x@0:0']);
+  });
+
+  it('sinkTimeSpan gathers whole groups for one write, in order', () => {
+    const writes: string[] = [];
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'y', 11), c: tx(2, 'x', 21), d: tx(3, 'x', 45) };
+      // b, c and d each close windows; b's and c's groups are gathered from 3 to 8, d's from 9.
+      const e1 = hot('  -a-b-c---d-----------|', values);
+      const expected = '--------x-----y------|';
+      expectObservable(e1.pipe(writing(0, windowSink(0, writes), { sinkTimeSpan: 5 }), map(acked))).toBe(expected, { x: 'w:0,1', y: 'w:2' });
+    });
+    expect(writes).toEqual(['x@0:0 y@10:1', 'x@20:2']);
+  });
+
+  it('sinkTimeSpan: windows gathered when the source completes are still written, then the output completes', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15) };
+      const e1 = hot('  -a-b-|', values);
+      expectObservable(e1.pipe(writing(0, windowSink(0), { sinkTimeSpan: 10 }), map(acked))).toBe('-----(x|)', { x: 'w:0' });
+    });
+  });
+
+  it('kafkaPartition() names a record\'s partition as the assignment does, topic/partition', () => {
+    const partitionOf = kafkaPartition();
+    expect([ptx(0, 0, 'x', 1), ptx(0, 1, 'x', 1), ptx(2, 2, 'x', 1), { ...ptx(2, 3, 'x', 1), topic: 'refunds' }].map(partitionOf)).toEqual([
+      'transactions/0',
+      'transactions/0',
+      'transactions/2',
+      'refunds/2',
+    ]);
+  });
+
+  it('closes windows from the idleness check with sources that go idle, and writes them', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: ptx(0, 0, 'x', 1), b: ptx(0, 1, 'x', 15) };
+      const e1 = hot('  -a-b 36ms -|', values);
+      const expected = '21ms x 19ms |';
+      const op = writing(0, windowSink(0), { watermarkBy: byPartition, watermarkSources: of(['p0', 'p1']), idleTimeout: 20 });
+      expectObservable(e1.pipe(op, map(acked))).toBe(expected, { x: 'w:0' });
+    });
+  });
+
+  it('completes on empty and emits nothing on never', () => {
+    testScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const e1 = cold<Tx>('|');
+      expectObservable(e1.pipe(writing(0, windowSink(1)))).toBe('|');
+      expectSubscriptions(e1.subscriptions).toBe('(^!)');
+      const e2 = cold<Tx>('-');
+      expectObservable(e2.pipe(writing(0, windowSink(1)))).toBe('-');
+      expectSubscriptions(e2.subscriptions).toBe('^');
+    });
+  });
+
+  it('errors on a source error (late too) or a sink error, dropping what was not written', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const late = new Subject<Tx>();
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15) };
+      const e1 = hot('-a-b-#', values);
+      expectObservable(e1.pipe(writing(0, windowSink(5), { late }), map(acked))).toBe('-----#');
+      expectObservable(late).toBe('-----#');
+
+      const e2 = hot('-a-b-----|', values);
+      const failing: OperatorFunction<readonly WindowResult<AmountStats>[], SinkAck> = concatMap(() => throwError(() => new Error('disk full')));
+      expectObservable(e2.pipe(writing(0, failing))).toBe('---#', undefined, new Error('disk full'));
+      expectSubscriptions(e2.subscriptions).toBe('^--!');
+    });
+  });
+
+  it('unsubscribing early tears down the source, the sink and watermarkSources', () => {
+    testScheduler().run(({ hot, expectObservable, expectSubscriptions }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 15) };
+      const e1 = hot('         -a-b-----|', values);
+      const assignment$ = hot('s--------', { s: ['p0'] });
+      const writes = hot('     ---------');
+      // The sink's writes never end: only unsubscribing ends them.
+      const sink: OperatorFunction<readonly WindowResult<AmountStats>[], SinkAck> = concatMap(() => writes.pipe(map((): SinkAck => ({ table: 'w', version: null, rows: 0, skipped: 0, bytes: 0, durationMs: 0, refs: [] }))));
+      const op = writing(0, sink, { watermarkBy: (r) => `p${r.partition}`, watermarkSources: assignment$ });
+      expectObservable(e1.pipe(op), '^----!').toBe('-');
+      expectSubscriptions(e1.subscriptions).toBe('^----!');
+      expectSubscriptions(assignment$.subscriptions).toBe('^----!');
+      expectSubscriptions(writes.subscriptions).toBe('---^-!');
+    });
+  });
+
+  it('over generated streams, acknowledges every record whose window closed, and every late record, exactly once', () => {
+    for (let seed = 1; seed <= 20; seed += 1) {
+      const c = generate(seed);
+      const acks: SinkAck[] = [];
+      let completed = false;
+      const windowsOf = new Map<bigint, string>();
+      from(c.records)
+        .pipe(
+          tumblingWindow<Tx, AmountStats>({
+            size: c.size,
+            watermarkDelay: c.delay,
+            initialWatermark: c.initialWatermark,
+            key: (r) => r.account,
+            eventTime: (r) => r.ts,
+            aggregate: amountStats((r) => r.amount),
+            sink: map((ws: readonly WindowResult<AmountStats>[]): SinkAck => {
+              for (const w of ws) for (const r of w.refs) windowsOf.set(r.offset, `${w.key}@${w.start}`);
+              return { table: 'w', version: null, rows: ws.length, skipped: 0, bytes: 0, durationMs: 0, refs: ws.flatMap((w) => w.refs) };
+            }),
+          }),
+        )
+        .subscribe({ next: (a) => acks.push(a), complete: () => (completed = true) });
+      expect(completed).toBe(true);
+      const expected = model(c);
+      // The model's final windows (closed by the watermark, not by the end of the stream) and late records.
+      const closed = expected.results.filter((r) => {
+        const m = /@(-?\d+):.* wm(.+)$/.exec(r);
+        return m !== null && Number(m[2]) >= Number(m[1]) + c.size;
+      });
+      const closedOffsets = closed.flatMap((r) => (/:([\d,]*) /.exec(r)?.[1] ?? '').split(',').filter(Boolean).map(BigInt));
+      const ackedOffsets = acks.filter((a) => a.table === 'w').flatMap((a) => a.refs.map((r) => r.offset));
+      const lateOffsets = acks.filter((a) => a.table === '(late)').flatMap((a) => a.refs.map((r) => r.offset));
+      expect(ackedOffsets.sort(cmp), `seed ${seed}`).toEqual(closedOffsets.sort(cmp));
+      expect(lateOffsets, `seed ${seed}`).toEqual(expected.late);
+      expect(new Set([...ackedOffsets, ...lateOffsets]).size, `seed ${seed}: no record twice`).toBe(ackedOffsets.length + lateOffsets.length);
+      expect(acks.filter((a) => a.table === '(late)').every((a) => a.refs.length === 1 && a.rows === 0 && a.skipped === 1)).toBe(true);
+    }
+  });
+});
+
+const cmp = (a: bigint, b: bigint): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
 function random(seed: number): () => number {
@@ -644,7 +864,7 @@ describe('tumblingWindow over generated streams', () => {
               aggregate: amountStats((r) => r.amount),
               late: { next: (r) => late.push(r.offset), error: () => undefined, complete: () => undefined },
               // No source goes idle: the outcome does not depend on how fast this runs.
-              ...(bySource ? { watermarkBy: byPartition, watermarkSources: () => ['p0', 'p1', 'p2'], idleTimeout: Number.POSITIVE_INFINITY } : {}),
+              ...(bySource ? { watermarkBy: byPartition, watermarkSources: of(['p0', 'p1', 'p2']), idleTimeout: Number.POSITIVE_INFINITY } : {}),
             }),
           )
           .subscribe({ next: (w) => results.push(w), complete: () => (completed = true) });

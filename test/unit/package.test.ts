@@ -156,7 +156,7 @@ describe('package shape', () => {
 
   it('exports the operators, sinks, sources and validation by name', () => {
     expect(Object.keys(operators).sort()).toEqual(
-      ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'amountStats', 'bufferTime', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
+      ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
     // Every error class the sinks throw, and the base class.

@@ -170,6 +170,16 @@ export function refundRow(record: EnrichedRecord & { readonly decoded: RefundEve
   return Object.assign(base(record, e), { refund_id: e.refund_id, transaction_id: e.transaction_id, reason: e.reason ?? null });
 }
 
+/** The codec of each topic's events. */
+export const TOPIC_CODECS = { transactions: TransactionEvent, refunds: RefundEvent } as const;
+
+/** The typed row of a record that `routeErrors` accepted with its topic's codec (`TOPIC_CODECS`). */
+export function typedRowOf(topic: TransactionTopic): (record: EnrichedRecord & { readonly decoded: unknown }) => TypedRowBase {
+  return topic === 'transactions'
+    ? (r) => transactionRow(r as EnrichedRecord & { decoded: TransactionEvent | undefined })
+    : (r) => refundRow(r as EnrichedRecord & { decoded: RefundEvent | undefined });
+}
+
 function decodedOf<A>(record: EnrichedRecord & { readonly decoded: A | undefined }): A {
   if (record.decoded === undefined) {
     throw new TypeError(`${record.topic}/${record.partition}@${record.offset}: no decoded event (schema validation must stay on for typed rows)`);

@@ -16,7 +16,7 @@ import type { TransactionsConfig } from './config.ts';
 import type { TransactionTopic, TypedRowBase } from './events.ts';
 import { quarantineTableSpec, refundsTableSpec, transactionsTableSpec } from './tables.ts';
 import { restartWatermark, windowDeltaSpec, windowPgSpec, windowTableName, windowsAppId } from './windows.ts';
-import type { WindowRow } from './windows.ts';
+import type { AccountWindow, DeltaWindow } from './windows.ts';
 
 /** Everything one topic's query writes to. */
 export interface QueryTables {
@@ -24,8 +24,8 @@ export interface QueryTables {
   readonly kafkaTopic: string;
   readonly typed: DeltaTable<TypedRowBase>;
   readonly quarantine: DeltaTable<DeadLetterRow>;
-  readonly windowsDelta: DeltaTable<WindowRow>;
-  readonly windowsPg: PgTable<WindowRow>;
+  readonly windowsDelta: DeltaTable<DeltaWindow>;
+  readonly windowsPg: PgTable<AccountWindow>;
   /** Where the watermark starts (see `restartWatermark`). */
   readonly initialWatermark: number;
 }
