@@ -99,16 +99,6 @@ export class SystematicProcessingError extends RxlakeError {
   }
 }
 
-export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
-  codec: t.Decoder<unknown, A>,
-  deadLetters: Observer<DeadLetterRow>,
-  options?: RouteErrorsOptions,
-): OperatorFunction<T, Routed<T, A>>;
-export function routeErrors<T extends EnrichedRecord = EnrichedRecord>(
-  codec: null,
-  deadLetters: Observer<DeadLetterRow>,
-  options?: RouteErrorsOptions,
-): OperatorFunction<T, Routed<T, unknown>>;
 /**
  * Splits a stream of records into valid ones (passed on, with their decoded value) and bad
  * ones (sent to `deadLetters` as `DeadLetterRow`s with the original payload, Kafka metadata,
@@ -154,6 +144,16 @@ export function routeErrors<T extends EnrichedRecord = EnrichedRecord>(
  * @param options Which checks run, the size and depth limits, tombstone handling, fail-loud mode.
  * @return A function that returns an Observable of the valid records with `decoded` set.
  */
+export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
+  codec: t.Decoder<unknown, A>,
+  deadLetters: Observer<DeadLetterRow>,
+  options?: RouteErrorsOptions,
+): OperatorFunction<T, Routed<T, A>>;
+export function routeErrors<T extends EnrichedRecord = EnrichedRecord>(
+  codec: null,
+  deadLetters: Observer<DeadLetterRow>,
+  options?: RouteErrorsOptions,
+): OperatorFunction<T, Routed<T, unknown>>;
 export function routeErrors<A, T extends EnrichedRecord = EnrichedRecord>(
   codec: t.Decoder<unknown, A> | null,
   deadLetters: Observer<DeadLetterRow>,
