@@ -134,7 +134,7 @@ const route = (): OperatorFunction<EnrichedRecord, EnrichedRecord> =>
     attachDecoded: false,
     accepts: (v) => bronzeCodecs.gps_pings.is(v),
     acceptsBytes: bronzeBytesGuards.gps_pings,
-  }) as OperatorFunction<EnrichedRecord, EnrichedRecord>;
+  });
 const byDate = (): OperatorFunction<EnrichedRecord, EnrichedRecord> => partitionByDate<EnrichedRecord>();
 const chunks = (): OperatorFunction<EnrichedRecord, EnrichedRecord[] | BatchChunk<EnrichedRecord>> =>
   bufferTime<EnrichedRecord>({ timeSpan: 3_600_000, maxRecords: 1_000_000_000, maxBytes: 2 ** 31, chunkRecords: 5_000 });
@@ -151,7 +151,7 @@ const stages: Array<{ name: string; make: Stage }> = [
   { name: '+ buffer', make: () => (s) => s.pipe(enrich(), route(), byDate(), chunks()) },
   {
     name: '+ columns',
-    make: (sink) => (s) => {
+    make: () => (s) => {
       const staged = table.stage({ dedupe });
       return s.pipe(
         enrich(),
