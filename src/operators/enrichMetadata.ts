@@ -1,7 +1,6 @@
-import { asyncScheduler, map } from 'rxjs';
+import { Observable, asyncScheduler } from 'rxjs';
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
 import type { KafkaMetadataColumns, KafkaRecord } from '../types.ts';
-import { utcDateFormatter } from './internal/utcDate.ts';
 
 export interface EnrichMetadataOptions {
   /** Clock in epoch milliseconds; defaults to `asyncScheduler.now()`. */
@@ -35,40 +34,69 @@ export function enrichMetadata<T extends KafkaRecord>(
 export function enrichMetadata<T extends KafkaRecord>(
   options?: EnrichMetadataOptions | SchedulerLike,
 ): OperatorFunction<T, T & KafkaMetadataColumns> {
-  const now = clockOf(options);
-  const dateOf = utcDateFormatter();
-  const ingestedAt = microsCache();
-  const kafkaTimestamp = kafkaMicrosCache();
-  return map((record: T): T & KafkaMetadataColumns => {
-    const ms = now();
-    // Hot path: a record straight from the source gets an object literal of a fixed shape
-    // (an order of magnitude cheaper than a spread); anything else keeps its extra fields.
-    if (isPlainKafkaRecord(record)) {
-      return {
-        topic: record.topic,
-        partition: record.partition,
-        offset: record.offset,
-        timestamp: record.timestamp,
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
-        size: record.size,
-        _kafka_partition: record.partition,
-        _kafka_offset: record.offset,
-        _kafka_timestamp: kafkaTimestamp(record.timestamp),
-        _ingested_at: ingestedAt(ms),
-        _ingestion_date: dateOf(ms),
-      } as T & KafkaMetadataColumns;
-    }
-    return {
-      ...record,
-      _kafka_partition: record.partition,
-      _kafka_offset: record.offset,
-      _kafka_timestamp: kafkaTimestamp(record.timestamp),
-      _ingested_at: ingestedAt(ms),
-      _ingestion_date: dateOf(ms),
-    };
-  });
+  // The default clock is called right here (not through a closure), so optimized code keeps the
+  // instant unboxed: nothing is allocated per record but the record itself.
+  const clock = options === undefined ? undefined : clockOf(options);
+  return (source) =>
+    new Observable<T & KafkaMetadataColumns>((subscriber) => {
+      // Per-record conversions remembered from the last record: records of a fetch share
+      // instants, so µs bigints and the date string are made once per millisecond / day.
+      let lastMs = Number.NaN;
+      let lastMicros = 0n;
+      let dayStart = Number.NaN;
+      let date = '';
+      let lastTs = Number.NaN;
+      let lastTsMicros = NO_TIMESTAMP_MICROS;
+      return source.subscribe({
+        next: (record) => {
+          const ms = clock === undefined ? asyncScheduler.now() : clock();
+          if (ms !== lastMs) {
+            lastMs = ms;
+            lastMicros = BigInt(Math.trunc(ms * 1000));
+            if (!(ms >= dayStart && ms < dayStart + DAY_MS)) {
+              date = dateOf(ms);
+              dayStart = Math.floor(ms / DAY_MS) * DAY_MS;
+            }
+          }
+          const ts = record.timestamp;
+          if (ts !== lastTs) {
+            lastTs = ts;
+            // Not a finite instant within the Date range: Kafka's "no timestamp" (see above).
+            lastTsMicros = ts >= -MAX_DATE_MS && ts <= MAX_DATE_MS ? BigInt(Math.trunc(ts * 1000)) : NO_TIMESTAMP_MICROS;
+          }
+          // Hot path: a record straight from the source gets an object literal of a fixed shape
+          // (an order of magnitude cheaper than a spread); anything else keeps its extra fields.
+          subscriber.next(
+            isPlainKafkaRecord(record)
+              ? ({
+                  topic: record.topic,
+                  partition: record.partition,
+                  offset: record.offset,
+                  timestamp: ts,
+                  key: record.key,
+                  value: record.value,
+                  headers: record.headers,
+                  size: record.size,
+                  _kafka_partition: record.partition,
+                  _kafka_offset: record.offset,
+                  _kafka_timestamp: lastTsMicros,
+                  _ingested_at: lastMicros,
+                  _ingestion_date: date,
+                } as T & KafkaMetadataColumns)
+              : {
+                  ...record,
+                  _kafka_partition: record.partition,
+                  _kafka_offset: record.offset,
+                  _kafka_timestamp: lastTsMicros,
+                  _ingested_at: lastMicros,
+                  _ingestion_date: date,
+                },
+          );
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
 }
 
 const KAFKA_RECORD_KEYS = 8;
@@ -84,28 +112,11 @@ function isPlainKafkaRecord(record: KafkaRecord): boolean {
 const NO_TIMESTAMP_MICROS = -1000n;
 /** Largest |epoch ms| of a JavaScript `Date` (±275,760 years): µs of it fit a Delta timestamp (int64). */
 const MAX_DATE_MS = 8.64e15;
+const DAY_MS = 86_400_000;
 
-/**
- * Like `microsCache`, for the producer-chosen Kafka timestamp: one that is not a finite number
- * within the `Date` range (a producer may send any int64, e.g. 9e18 ms, whose µs no int64
- * holds) becomes Kafka's "no timestamp", -1 ms, so the record stays writable to every table.
- */
-function kafkaMicrosCache(): (ms: number) => bigint {
-  const micros = microsCache();
-  return (ms: number): bigint => (ms >= -MAX_DATE_MS && ms <= MAX_DATE_MS ? micros(ms) : NO_TIMESTAMP_MICROS);
-}
-
-/** Epoch ms → µs as bigint, remembering the last conversion (records of a batch share instants). */
-function microsCache(): (ms: number) => bigint {
-  let lastMs = Number.NaN;
-  let lastMicros = 0n;
-  return (ms: number): bigint => {
-    if (ms !== lastMs) {
-      lastMs = ms;
-      lastMicros = BigInt(Math.trunc(ms * 1000));
-    }
-    return lastMicros;
-  };
+/** UTC `YYYY-MM-DD` of an instant (called once per day). */
+function dateOf(ms: number): string {
+  return new Date(Math.floor(ms / DAY_MS) * DAY_MS).toISOString().slice(0, 10);
 }
 
 function clockOf(options: EnrichMetadataOptions | SchedulerLike | undefined): () => number {

@@ -80,10 +80,23 @@ export function partitionByDate<T, K extends string = '_ingestion_date'>(
   const { deadLetters } = options;
   const dateOf = utcDateFormatter();
   const invalid = `partitionByDate: invalid timestamp for column ${column}`;
+  // Default timestamp (`_ingested_at`): records of a run share the µs bigint, so its date is
+  // looked up by that value and the record passes on without a conversion per record.
+  const byIngestedAt = options.from === undefined;
   return (source) =>
-    new Observable<Out>((subscriber) =>
-      source.subscribe({
+    new Observable<Out>((subscriber) => {
+      let lastTs: bigint | undefined;
+      let lastDate = '';
+      return source.subscribe({
         next: (record) => {
+          if (byIngestedAt) {
+            const ts = (record as { readonly _ingested_at?: unknown })._ingested_at;
+            if (ts === lastTs && ts !== undefined) {
+              if ((record as Record<string, unknown>)[column] === lastDate) subscriber.next(record as Out);
+              else subscriber.next({ ...record, [column]: lastDate } as Out);
+              return;
+            }
+          }
           let ms: number;
           let failure: string | null = null;
           try {
@@ -102,6 +115,10 @@ export function partitionByDate<T, K extends string = '_ingestion_date'>(
             return;
           }
           const date = dateOf(ms);
+          if (byIngestedAt) {
+            lastTs = (record as { readonly _ingested_at: bigint })._ingested_at;
+            lastDate = date;
+          }
           // Already right (e.g. `_ingestion_date` from enrichMetadata): pass the record on, no copy.
           if ((record as Record<string, unknown>)[column] === date) subscriber.next(record as Out);
           else subscriber.next({ ...record, [column]: date } as Out);
@@ -114,8 +131,8 @@ export function partitionByDate<T, K extends string = '_ingestion_date'>(
           deadLetters?.complete();
           subscriber.complete();
         },
-      }),
-    );
+      });
+    });
 }
 
 function toEpochMs(ts: Timestamp): number {

@@ -15,6 +15,13 @@ export interface JobDefaults {
   readonly HTTP_PORT: string;
   /** Default `5000`; `0` for jobs whose batches are written whole. */
   readonly BATCH_CHUNK_RECORDS?: string;
+  /** Defaults `100000` records, 64 MiB, `25000` records (a job with a leaner measured profile sets its own). */
+  readonly MAX_IN_FLIGHT_RECORDS?: string;
+  readonly MAX_IN_FLIGHT_BYTES?: string;
+  readonly MAX_READ_AHEAD_RECORDS?: string;
+  /** Defaults 10 MiB and 1 MiB (kafkajs' own). */
+  readonly KAFKA_FETCH_MAX_BYTES?: string;
+  readonly KAFKA_PARTITION_FETCH_MAX_BYTES?: string;
 }
 
 /** The variables every job reads, with `defaults` where the job chooses its own. */
@@ -29,8 +36,8 @@ export function jobEnv(defaults: JobDefaults) {
     KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
     KAFKA_METADATA_MAX_AGE_SECONDS: envVar(numberIn(1, 3600), 'seconds between 1 and 3600 (partitions added to a topic are consumed within this long)', { default: '30' }),
     // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
-    KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: String(10 * 1024 * 1024) }),
-    KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: String(1024 * 1024) }),
+    KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: defaults.KAFKA_FETCH_MAX_BYTES ?? String(10 * 1024 * 1024) }),
+    KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: defaults.KAFKA_PARTITION_FETCH_MAX_BYTES ?? String(1024 * 1024) }),
     KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
     /** Prefix added to every Kafka topic name (table names keep the bare topic). */
     KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),
@@ -43,9 +50,9 @@ export function jobEnv(defaults: JobDefaults) {
     // about a chunk of them is held as records; the batch still becomes one file per partition.
     BATCH_CHUNK_RECORDS: envVar(numberIn(0, 10_000_000, true), 'a whole number, e.g. 5000 (records encoded at a time; 0 = whole batches)', { default: defaults.BATCH_CHUNK_RECORDS ?? '5000' }),
     BATCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 31, true), 'a number of bytes between 1024 and 2147483648, e.g. 33554432', { default: String(32 * 1024 * 1024) }),
-    MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: '100000' }),
-    MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: String(64 * 1024 * 1024) }),
-    MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 25000 (records read and queued before the chain takes them)', { default: '25000' }),
+    MAX_IN_FLIGHT_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 100000', { default: defaults.MAX_IN_FLIGHT_RECORDS ?? '100000' }),
+    MAX_IN_FLIGHT_BYTES: envVar(numberIn(1024, 2 ** 40, true), 'a number of bytes, e.g. 67108864', { default: defaults.MAX_IN_FLIGHT_BYTES ?? String(64 * 1024 * 1024) }),
+    MAX_READ_AHEAD_RECORDS: envVar(numberIn(1, 100_000_000, true), 'a positive integer, e.g. 25000 (records read and queued before the chain takes them)', { default: defaults.MAX_READ_AHEAD_RECORDS ?? '25000' }),
     /** Where Parquet files are encoded: a worker thread (the consuming thread keeps going) or inline. */
     // inline: measured ~220 MB less peak memory than a worker for 0-10 % less throughput (README, "Memory").
     PARQUET_ENCODER: envVar(oneOf(['worker', 'inline'] as const), 'worker or inline', { default: 'inline' }),

@@ -12,11 +12,13 @@ describe('loadBronzeConfig', () => {
     expect(c.kafka.ssl).toBe(false);
     expect(c.deltaBasePath).toBe('./data/bronze');
     expect(c.batch).toEqual({ timeSpanMs: 10_000, maxRecords: 50_000, maxBytes: 33_554_432, chunkRecords: 5_000 });
-    expect(c.maxReadAheadRecords).toBe(25_000);
+    expect(c.maxReadAheadRecords).toBe(10_000);
+    expect(c.maxInFlightRecords).toBe(30_000);
+    expect(c.maxInFlightBytes).toBe(16 * 1024 * 1024);
     expect(c.dlq).toEqual({ enabled: true, validateJson: true, validateSchema: true });
     expect(c.topics).toHaveLength(8);
     expect(c.s3).toBeUndefined();
-    expect(bronzeConsumerSettings(c)).toMatchObject({ maxWaitTimeInMs: 200, maxBytes: 10_485_760, maxBytesPerPartition: 1_048_576 });
+    expect(bronzeConsumerSettings(c)).toMatchObject({ maxWaitTimeInMs: 200, maxBytes: 4_194_304, maxBytesPerPartition: 524_288 });
   });
 
   it('takes BATCH_CHUNK_RECORDS=0 for whole batches and rejects a bad chunk or read-ahead size', () => {

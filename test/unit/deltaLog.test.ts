@@ -86,7 +86,9 @@ describe('encodeParquet', () => {
     expect(parsed.nullCount).toEqual({ s: 1, l: 0, t: 1, i: 1 });
     const buf = file.bytes.buffer.slice(file.bytes.byteOffset, file.bytes.byteOffset + file.bytes.byteLength) as ArrayBuffer;
     const chunks = parquetMetadata(buf).row_groups[0]?.columns ?? [];
-    expect(chunks[0]?.meta_data?.statistics).toBeUndefined();
+    expect(chunks[0]?.meta_data?.statistics?.min_value).toBeUndefined();
+    expect(chunks[0]?.meta_data?.statistics?.max_value).toBeUndefined();
+    expect(chunks[0]?.meta_data?.statistics?.null_count).toBe(1n);
     expect(chunks[1]?.meta_data?.statistics?.min_value).toBe(-5n);
     expect((await parquetReadObjects({ file: buf, utf8: true })).map((r) => r.s as string | null)).toEqual(['zeta', 'alpha', null]);
     // The worker thread's path (packed columns) writes the same stats.

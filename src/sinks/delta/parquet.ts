@@ -5,9 +5,11 @@
  * string conversion); statistics come from the Parquet writer's own column-chunk statistics, so
  * values are compared once.
  */
-import type { SchemaElement, Statistics } from 'hyparquet';
+import type { RowGroup, SchemaElement, Statistics } from 'hyparquet';
 import { parquetRead } from 'hyparquet';
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
+import { snappyCompress } from 'hyparquet-writer/src/snappy.js';
+import { FlatParquetWriter } from './flatParquet.ts';
 import { defaultCompressors } from './snappy.ts';
 import type { ColumnSpec, DeltaType } from './schema.ts';
 import { parquetSchema } from './schema.ts';
@@ -41,6 +43,13 @@ export interface ParquetOptions {
   statsStringLength?: number;
   /** A SNAPPY compressor of your own; default the native `snappy` package when it loads, else JavaScript. */
   compressors?: { SNAPPY?: (input: Uint8Array) => Uint8Array };
+  /**
+   * Which Parquet writer encodes data files: `'flat'` (default) writes flat columns straight
+   * into reused page buffers (DataPage V1, PLAIN, nothing allocated per value);
+   * `'hyparquet'` is hyparquet-writer (DataPage V2, dictionary where it pays). Same schema,
+   * same statistics; bench/encoding.bench.ts compares them.
+   */
+  writer?: 'flat' | 'hyparquet';
 }
 
 const DAY_MS = 86_400_000;
@@ -212,18 +221,24 @@ export function encodeColumnData(
 export class ParquetFileBuilder {
   readonly #columns: readonly ColumnType[];
   readonly #opts: ParquetOptions;
-  readonly #writer: ByteWriter;
-  readonly #pq: ParquetWriter;
+  readonly #writer: ByteWriter | undefined;
+  readonly #pq: ParquetWriter | undefined;
+  readonly #flat: FlatParquetWriter | undefined;
   readonly #nulls: bigint[];
   #numRecords = 0;
   #finished = false;
 
-  /** `initialBytes`: the output buffer's first size (it grows by doubling). */
+  /** `initialBytes`: the output buffer's first size (it grows by doubling; hyparquet-writer only). */
   constructor(columns: readonly ColumnType[], opts: ParquetOptions, schema: SchemaElement[], initialBytes = 1 << 20) {
     this.#columns = columns;
     this.#opts = opts;
-    this.#writer = new ByteWriter(initialBytes);
-    this.#pq = new ParquetWriter({ writer: this.#writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors: opts.compressors ?? defaultCompressors });
+    const compressors = opts.compressors ?? defaultCompressors;
+    if ((opts.writer ?? 'flat') === 'flat') {
+      this.#flat = new FlatParquetWriter(columns, schema, { compress: compressors.SNAPPY ?? snappyCompress, ...(opts.pageSize === undefined ? {} : { pageSize: opts.pageSize }) });
+    } else {
+      this.#writer = new ByteWriter(initialBytes);
+      this.#pq = new ParquetWriter({ writer: this.#writer, schema, codec: 'SNAPPY', createdBy: 'rxlake', compressors });
+    }
     this.#nulls = columns.map(() => 0n);
   }
 
@@ -234,16 +249,22 @@ export class ParquetFileBuilder {
 
   /** Encoded bytes so far (the footer not included). */
   get byteLength(): number {
-    return this.#writer.offset;
+    return this.#flat ? this.#flat.byteLength : (this.#writer as ByteWriter).offset;
   }
 
   /** Encodes `n` rows given as converted column arrays (as `columnArray` builds them) as one or more row groups. */
   writeColumns(data: readonly unknown[][], n: number): void {
     if (this.#finished) throw new Error('ParquetFileBuilder: write after finish');
     if (n === 0) return;
+    const rowGroupSize = this.#opts.rowGroupSize ?? 131_072;
+    if (this.#flat) {
+      for (let start = 0; start < n; start += rowGroupSize) this.#flat.writeRowGroup(data, start, Math.min(rowGroupSize, n - start));
+      this.#numRecords += n;
+      return;
+    }
     const columnData = this.#columns.map((c, j) => columnSource(c, data[j] as unknown[]));
     // ByteWriter has no flush(): write() and finish() are synchronous.
-    void this.#pq.write({ columnData, rowGroupSize: this.#opts.rowGroupSize ?? 131_072, pageSize: this.#opts.pageSize ?? 65_536 });
+    void (this.#pq as ParquetWriter).write({ columnData, rowGroupSize, pageSize: this.#opts.pageSize ?? 65_536 });
     // Without Parquet statistics (`stats: false`) the writer counts no nulls either: count them here.
     this.#columns.forEach((c, j) => {
       if (c.stats === false) this.#nulls[j] = (this.#nulls[j] as bigint) + countNulls(data[j] ?? []);
@@ -255,9 +276,17 @@ export class ParquetFileBuilder {
   finish(): EncodedFile {
     if (this.#finished) throw new Error('ParquetFileBuilder: finished twice');
     this.#finished = true;
-    void this.#pq.finish();
-    const bytes = this.#writer.getBytes();
-    return { bytes, numRecords: this.#numRecords, stats: deltaStats(this.#pq, this.#columns, this.#nulls, this.#numRecords, this.#opts.statsStringLength ?? 32) };
+    const maxChars = this.#opts.statsStringLength ?? 32;
+    if (this.#flat) {
+      const rowGroups = this.#flat.rowGroups;
+      const bytes = this.#flat.finish();
+      // The flat writer counts nulls of every column in its statistics.
+      return { bytes, numRecords: this.#numRecords, stats: deltaStats(rowGroups, this.#columns, this.#columns.map(() => 0n), this.#numRecords, maxChars) };
+    }
+    const pq = this.#pq as ParquetWriter;
+    void pq.finish();
+    const bytes = (this.#writer as ByteWriter).getBytes();
+    return { bytes, numRecords: this.#numRecords, stats: deltaStats(pq.row_groups, this.#columns, this.#nulls, this.#numRecords, maxChars) };
   }
 }
 
@@ -340,9 +369,9 @@ function jsonBound(type: DeltaType, v: MinMaxType, isMax: boolean, maxChars: num
 }
 
 /** `nulls`: null counts of the columns without Parquet statistics (the writer counts none for those). */
-function deltaStats(pq: ParquetWriter, columns: readonly ColumnType[], nulls: readonly bigint[], numRecords: number, maxChars: number): string {
-  const acc: ColumnStat[] = columns.map((c, j) => ({ min: undefined, max: undefined, nulls: c.stats === false ? (nulls[j] ?? 0n) : 0n }));
-  for (const rg of pq.row_groups) {
+function deltaStats(rowGroups: readonly RowGroup[], columns: readonly ColumnType[], nulls: readonly bigint[], numRecords: number, maxChars: number): string {
+  const acc: ColumnStat[] = columns.map((c, j) => ({ min: undefined, max: undefined, nulls: nulls[j] ?? 0n }));
+  for (const rg of rowGroups) {
     rg.columns.forEach((chunk, j) => {
       const s = chunk.meta_data?.statistics;
       const a = acc[j];
