@@ -1,6 +1,7 @@
 /**
- * Broker outage: the bronze job runs in-process while the local Kafka broker is stopped
- * (`scripts/stack.sh down kafka`) for about 12 s and started again. `/health` turns 503 with a
+ * Broker outage: the bronze job runs in-process while its Kafka broker — one of this test's own
+ * (test/support/broker.ts), so no other test file sees the outage — is stopped for about 12 s
+ * and started again on the same log dir and port. `/health` turns 503 with a
  * reason naming Kafka while the broker is away and back to 200 after; the job does not exit; the
  * offsets of records written before, during and after the outage are committed once the group
  * is back; every record produced lands exactly once (delta-rs).
@@ -9,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startBronze } from '../../src/pipelines/bronze.ts';
@@ -17,35 +17,23 @@ import type { BronzeRun } from '../../src/pipelines/bronze.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
+import { TestBroker, disposeBrokers } from '../support/broker.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
 
-const run = promisify(execFile);
-const STACK_SCRIPT = join(stack.root, 'scripts', 'stack.sh');
 const OUTAGE_MS = 12_000;
 
-async function stackCmd(...args: string[]): Promise<{ code: number; output: string }> {
-  try {
-    const { stdout, stderr } = await run('bash', [STACK_SCRIPT, ...args], { cwd: stack.root, timeout: 180_000 });
-    return { code: 0, output: `${stdout}${stderr}` };
-  } catch (err) {
-    const e = err as { code?: unknown; stdout?: string; stderr?: string; message: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, output: `${e.stdout ?? ''}${e.stderr ?? ''}${e.message}` };
-  }
-}
-
-/** True when the broker answers a metadata request within a few seconds. */
-/** The stack's own readiness probe (a metadata request, no retries) answers. */
-function brokerAnswers(): Promise<boolean> {
+/** The stack's own readiness probe (a metadata request, no retries) answers on `brokers`. */
+function brokerAnswers(brokers: readonly string[]): Promise<boolean> {
   const probe = join(stack.root, 'scripts', 'stack', 'kafka-ready.js');
   return new Promise((resolve) => {
-    execFile(process.execPath, [probe, stack.kafkaBrokers[0] ?? '127.0.0.1:9092'], { cwd: stack.root, timeout: 10_000 }, (err) => resolve(err === null));
+    execFile(process.execPath, [probe, brokers[0] ?? ''], { cwd: stack.root, timeout: 10_000 }, (err) => resolve(err === null));
   });
 }
 
 /** The group's committed offsets, summed over the topic's partitions, and the topic's end. */
-async function committedAndEnd(topic: string, groupId: string): Promise<{ committed: bigint; end: bigint }> {
-  const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'outage-check', logLevel: logLevel.NOTHING });
+async function committedAndEnd(brokers: readonly string[], topic: string, groupId: string): Promise<{ committed: bigint; end: bigint }> {
+  const kafka = new Kafka({ brokers: [...brokers], clientId: 'outage-check', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -72,36 +60,21 @@ interface HealthBody {
   kafka?: { healthy: boolean; connected: boolean; lastError: string | null; since: string | null; outages: number };
 }
 
-/** Whatever happens in the test, the broker is up and answering before the next file runs. */
-let brokerStopped = false;
-async function ensureBrokerUp(): Promise<void> {
-  if (!brokerStopped) return;
-  if (!(await brokerAnswers())) {
-    const up = await stackCmd('up', 'kafka');
-    if (up.code !== 0 && !(await brokerAnswers())) throw new Error(`could not restart the broker after the test: ${up.output}`);
-  }
-  await waitFor('broker answers again', brokerAnswers, 120_000);
-  brokerStopped = false;
-}
-afterAll(ensureBrokerUp, 240_000);
+afterAll(disposeBrokers, 120_000);
 
 describe('bronze job during a Kafka broker outage', () => {
-  it('reports 503 naming Kafka while the broker is down, recovers by itself, loses and duplicates nothing', async (ctx) => {
-    const status = await stackCmd('status', 'kafka');
-    if (status.code !== 0 || !/kafka: up .*\(pid \d+\)/.test(status.output)) {
-      // The broker on the shared port belongs to another checkout (or is not ours to stop):
-      // stopping it from here is impossible, so this test cannot observe an outage.
-      ctx.skip(`the broker on ${stack.kafkaBrokers.join(',')} was not started by this checkout's scripts/stack.sh (status: ${status.output.trim()})`);
-      return;
-    }
+  it('reports 503 naming Kafka while the broker is down, recovers by itself, loses and duplicates nothing', async () => {
+    const broker = await TestBroker.create();
+    await broker.start();
+    const { brokers } = broker;
     const dir = await mkdtemp(join(tmpdir(), 'rxlake-outage-'));
     const prefix = `${uniqueName('out')}.`;
     const groupId = uniqueName('bronze-outage');
     const kafkaTopic = `${prefix}ratings`;
-    const first = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['ratings'], count: 200, partitions: 2, seed: 11 });
+    const first = await generateEvents({ brokers, topicPrefix: prefix, topics: ['ratings'], count: 200, partitions: 2, seed: 11 });
     let produced = first.topics.ratings?.produced ?? 0;
     const config = loadBronzeConfig({
-      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
+      KAFKA_BOOTSTRAP_SERVERS: brokers.join(','),
       KAFKA_TOPIC_PREFIX: prefix,
       KAFKA_CONSUMER_GROUP: groupId,
       KAFKA_SESSION_TIMEOUT_SECONDS: '6',
@@ -134,13 +107,8 @@ describe('bronze job during a Kafka broker outage', () => {
       expect(healthy.kafka?.connected).toBe(true);
 
       // Outage.
-      brokerStopped = true;
-      const down = await stackCmd('down', 'kafka');
-      expect(down.code, down.output).toBe(0);
-      if (await brokerAnswers()) {
-        ctx.skip(`scripts/stack.sh down kafka did not stop the broker on ${stack.kafkaBrokers.join(',')} (${down.output.trim()})`);
-        return;
-      }
+      await broker.stop('SIGTERM');
+      expect(await brokerAnswers(brokers)).toBe(false);
       const downAt = Date.now();
       const writtenBeforeOutage = job.monitor.snapshot().recordsWritten;
       const seen: number[] = [];
@@ -167,16 +135,14 @@ describe('bronze job during a Kafka broker outage', () => {
         `first 503 ${unhealthyAfterMs} ms after the broker stopped (${unhealthy?.lastError ?? ''}); records written before the outage ${writtenBeforeOutage}, during it ${writtenDuringOutage}`,
       );
 
-      const up = await stackCmd('up', 'kafka');
-      expect(up.code, up.output).toBe(0);
-      brokerStopped = false;
-      const second = await generateEvents({ brokers: stack.kafkaBrokers, topicPrefix: prefix, topics: ['ratings'], count: 300, seed: 12 });
+      await broker.start();
+      const second = await generateEvents({ brokers, topicPrefix: prefix, topics: ['ratings'], count: 300, seed: 12 });
       produced += second.topics.ratings?.produced ?? 0;
 
       await waitFor('200 after recovery', async () => (await get(port, '/health')).status === 200, 90_000);
       await waitFor('all records written', () => job.monitor.snapshot().recordsWritten >= produced, 90_000);
       await waitFor('all offsets committed after the outage', async () => {
-        const c = await committedAndEnd(kafkaTopic, groupId);
+        const c = await committedAndEnd(brokers, kafkaTopic, groupId);
         return c.committed === c.end;
       }, 90_000);
       const after = JSON.parse((await get(port, '/health')).body) as HealthBody;
@@ -188,7 +154,8 @@ describe('bronze job during a Kafka broker outage', () => {
       expect(metrics).toMatch(/rxlake_kafka_connected 1/);
       expect(exited).toBeUndefined();
     } finally {
-      await ensureBrokerUp();
+      // A failure during the outage: the broker back first, so the job can leave its group.
+      if (!broker.running) await broker.start().catch(() => undefined);
       if (bronze) {
         bronze.stop();
         await bronze.done.catch(() => undefined);
@@ -201,7 +168,7 @@ describe('bronze job during a Kafka broker outage', () => {
     // Every record the topic holds, once. The generator's producer is not idempotent: when the
     // restarted broker fails part of a produce request ("not the leader"), kafkajs sends all of
     // it again, so the topic can hold more records than were acknowledged (665 for 500 seen once).
-    const { end } = await committedAndEnd(kafkaTopic, groupId);
+    const { end } = await committedAndEnd(brokers, kafkaTopic, groupId);
     expect(end).toBeGreaterThanOrEqual(BigInt(produced));
     expect(keys.length).toBe(Number(end));
     expect(new Set(keys).size).toBe(keys.length);
