@@ -28,8 +28,8 @@ while [ $# -gt 0 ]; do
 done
 STACK="${RXLAKE_STACK_DIR:-$ROOT/.stack}"
 NODE_VERSION="$("$NODE" --version)"
-# N-API binding: one build loads on every Node the package supports.
-DIR="$STACK/confluent-kafka-javascript-$VERSION"
+# The binding is built against one Node ABI (it uses NAN): one folder per ABI.
+DIR="$STACK/confluent-kafka-javascript-$VERSION-abi$("$NODE" -p process.versions.modules)"
 log() { printf '[build-confluent] %s\n' "$*" >&2; }
 
 loads() { (cd "$DIR" && "$NODE" -e "require('@confluentinc/kafka-javascript'); console.log(require('@confluentinc/kafka-javascript').librdkafkaVersion)") 2>/dev/null; }
