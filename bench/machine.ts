@@ -28,7 +28,7 @@
  * Installs what it needs on first use: kcat (bench/clients/install-kcat.sh), a source build of
  * @confluentinc/kafka-javascript per Node ABI (bench/clients/build-confluent.sh; skipped with a
  * note when it fails), @platformatic/kafka 1.x for Nodes older than 22.22, the baselines' Python
- * virtualenvs (bench/venvs.sh). Needs the local stack (scripts/stack.sh up;
+ * virtualenvs (bench/venvs.sh), all under .stack/. Needs the local stack (scripts/stack.sh up;
  * KAFKA_BOOTSTRAP_SERVERS / KAFKA_PORT and RXLAKE_STACK_DIR are followed).
  * Progress goes to stderr; the table, the date and the Node versions to stdout; every figure
  * as JSON to bench/results/machine-<time>.json.
@@ -41,7 +41,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const root = join(import.meta.dirname, '..');
+/** The stack's folder (its delta-rs venv is the judge); the benchmark's own installs go to .stack/. */
 const stackDir = process.env.RXLAKE_STACK_DIR ?? join(root, '.stack');
+const benchDir = join(root, '.stack');
 const brokers = process.env.KAFKA_BOOTSTRAP_SERVERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`;
 const allClients = ['kafkajs', 'platformatic', 'confluent', 'confluent-rdkafka'] as const;
 
@@ -218,7 +220,7 @@ async function main(): Promise<void> {
   // @platformatic/kafka 2.x needs Node 22.22+ (Promise.withResolvers and more); 1.x runs on 20.19+.
   let platformatic1: string | undefined;
   if (clients.includes('platformatic') && nodes.some((rt) => !atLeast(rt.version, 22, 22))) {
-    platformatic1 = join(stackDir, 'platformatic-kafka-1');
+    platformatic1 = join(benchDir, 'platformatic-kafka-1');
     if (!existsSync(join(platformatic1, 'node_modules', '@platformatic', 'kafka'))) {
       log('set-up: @platformatic/kafka@^1 (for Nodes older than 22.22) into ' + platformatic1);
       mkdirSync(platformatic1, { recursive: true });

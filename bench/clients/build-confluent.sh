@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds @confluentinc/kafka-javascript (librdkafka bindings) from source into
-# $RXLAKE_STACK_DIR/confluent-kafka-javascript (default .stack/), for the client benchmark.
+# .stack/confluent-kafka-javascript-<version>-abi<Node ABI>/ (or under --dir), for the client
+# benchmark.
 # Its prebuilt binary is downloaded from a host this machine cannot reach, so `npm i` falls back
 # to compiling librdkafka and the binding; that needs Debian's libcurl4-openssl-dev, libssl-dev,
 # libsasl2-dev, zlib1g-dev and libzstd-dev (installed here if missing) and Node's headers (taken
@@ -8,7 +9,7 @@
 # `CKJS_LINKING=dynamic` makes librdkafka's configure use those system libraries: the default
 # (static) downloads zlib, OpenSSL, zstd and curl sources from their sites, which fails here.
 #
-#   bash bench/clients/build-confluent.sh [--node NODE] [--timeout SECONDS] [--version V]
+#   bash bench/clients/build-confluent.sh [--node NODE] [--timeout SECONDS] [--version V] [--dir PARENT]
 #
 # Idempotent: a build that loads is reused. Prints the folder holding node_modules on success;
 # writes timings to <folder>/build.json; exits non-zero (within the timeout) when it fails.
@@ -17,16 +18,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 NODE="$(command -v node)"
 LIMIT=1500
+STACK="$ROOT/.stack"
 VERSION=1.10.1
 while [ $# -gt 0 ]; do
   case "$1" in
     --node) NODE="$2"; shift 2 ;;
     --timeout) LIMIT="$2"; shift 2 ;;
     --version) VERSION="$2"; shift 2 ;;
+    --dir) STACK="$2"; shift 2 ;;
     *) echo "build-confluent: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-STACK="${RXLAKE_STACK_DIR:-$ROOT/.stack}"
 NODE_VERSION="$("$NODE" --version)"
 # The binding is built against one Node ABI (it uses NAN): one folder per ABI.
 DIR="$STACK/confluent-kafka-javascript-$VERSION-abi$("$NODE" -p process.versions.modules)"

@@ -61,7 +61,7 @@ npm_time platformatic "@platformatic/kafka@$(cd "$ROOT" && "$NODE" -p "require('
 npm_time platformatic-1 "@platformatic/kafka@^1"
 if [ "$CONFLUENT" = 1 ]; then
   log "confluent: source build (bench/clients/build-confluent.sh into a temporary folder)"
-  if RXLAKE_STACK_DIR="$TMP/confluent" bash "$ROOT/bench/clients/build-confluent.sh" --node "$NODE" --timeout 1800 >/dev/null 2>"$TMP/confluent.err"; then :; fi
+  if bash "$ROOT/bench/clients/build-confluent.sh" --node "$NODE" --timeout 1800 --dir "$TMP/confluent" >/dev/null 2>"$TMP/confluent.err"; then :; fi
   b="$(cat "$TMP"/confluent/confluent-kafka-javascript-*/build.json 2>/dev/null || echo '{}')"
   size=$(du -sm "$TMP"/confluent/confluent-kafka-javascript-*/node_modules 2>/dev/null | cut -f1)
   printf '{"client":"confluent","how":"npm i @confluentinc/kafka-javascript (source build, CKJS_LINKING=dynamic)","build":%s,"node_modules_mb":%s}\n' "$b" "${size:-0}" >>"$OUT"
