@@ -29,6 +29,9 @@ while [ $# -gt 0 ]; do
     *) echo "build-confluent: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+NODE="$(realpath "$(command -v "$NODE")")"
+mkdir -p "$STACK"
+STACK="$(realpath "$STACK")"
 NODE_VERSION="$("$NODE" --version)"
 # The binding is built against one Node ABI (it uses NAN): one folder per ABI.
 DIR="$STACK/confluent-kafka-javascript-$VERSION-abi$("$NODE" -p process.versions.modules)"
