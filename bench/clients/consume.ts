@@ -222,6 +222,7 @@ function loadConfluent(): { mod: ConfluentModule; version: string } {
 
 /** librdkafka settings equal to the job's fetch settings. */
 function rdkafkaFetchConfig(s: FetchSettings): Record<string, unknown> {
+  if (process.env.BENCH_RDKAFKA_DEFAULTS === '1') return { 'session.timeout.ms': s.sessionTimeoutMs };
   return {
     'fetch.wait.max.ms': s.maxWaitMs,
     'fetch.max.bytes': s.maxBytes,
@@ -238,7 +239,7 @@ async function confluentKafkaJs(tally: Tally, s: FetchSettings): Promise<Result>
     kafkaJS: { groupId, fromBeginning: true, autoCommit: false },
     ...rdkafkaFetchConfig(s),
     // Hand eachBatch every record librdkafka has ready instead of 32 at a time (its default).
-    'js.consumer.max.batch.size': -1,
+    'js.consumer.max.batch.size': Number(process.env.BENCH_CONFLUENT_MAX_BATCH ?? -1),
   });
   await consumer.connect();
   await consumer.subscribe({ topics: [topic] });
