@@ -287,6 +287,8 @@ async function main(): Promise<void> {
       cmd: [kcat, '-b', brokers, '-G', `bench-machine-kcat-${tag}`, '-X', 'auto.offset.reset=earliest', '-e', '-q', topic],
       discardStdout: true,
     });
+    // Every phase reads through a group of its own: a group that another phase committed to
+    // the end would have nothing left to read.
     for (const rt of nodes) {
       const nodeTag = rt.version;
       for (const client of clients) {
@@ -302,7 +304,7 @@ async function main(): Promise<void> {
           id: `raw-${client}-${nodeTag}`,
           label: `raw consume: ${client} (Node ${nodeTag})`,
           kind: 'raw',
-          cmd: nodeCommand(rt, [], join(root, 'bench', 'clients', 'consume.ts'), ['--client', client, '--topic', topic, '--expected', String(records), '--group', `bench-machine-${client}-${tag}`, ...extra]),
+          cmd: nodeCommand(rt, [], join(root, 'bench', 'clients', 'consume.ts'), ['--client', client, '--topic', topic, '--expected', String(records), '--group', `bench-machine-${client}-${tag}-${rt.abi}`, ...extra]),
           check: (stdout) => {
             const r = lastJson<{ records: number; redelivered: number; seconds: number; firstRecordSeconds: number; version: string }>(stdout);
             const reading = r.seconds - r.firstRecordSeconds;
