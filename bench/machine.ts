@@ -131,6 +131,16 @@ interface PhaseSpec {
   check?: (stdout: string) => Promise<{ records: number; files?: number; note?: string; extra?: Record<string, unknown> }>;
 }
 
+/** What bench/clients/consume.ts prints. */
+interface RawConsume {
+  version: string;
+  records: number;
+  redelivered: number;
+  seconds: number;
+  firstRecordSeconds: number;
+  mainCpuSeconds?: number;
+}
+
 interface PhaseResult extends Measured {
   id: string;
   label: string;
@@ -306,13 +316,8 @@ async function main(): Promise<void> {
           kind: 'raw',
           cmd: nodeCommand(rt, [], join(root, 'bench', 'clients', 'consume.ts'), ['--client', client, '--topic', topic, '--expected', String(records), '--group', `bench-machine-${client}-${tag}-${rt.abi}`, ...extra]),
           check: (stdout) => {
-            const r = lastJson<{ records: number; redelivered: number; seconds: number; firstRecordSeconds: number; version: string }>(stdout);
-            const reading = r.seconds - r.firstRecordSeconds;
-            return Promise.resolve({
-              records: r.records,
-              note: `${r.version}; first to last record ${Math.round(r.records / reading).toLocaleString('en-US')} rec/s; first record after ${r.firstRecordSeconds.toFixed(2)} s`,
-              extra: r,
-            });
+            const r = lastJson<RawConsume>(stdout);
+            return Promise.resolve({ records: r.records, note: r.version, extra: { ...r } });
           },
         };
         if (skip !== undefined) spec.cmd = ['sh', '-c', `echo ${JSON.stringify(skip)} >&2; exit 3`];
@@ -400,6 +405,16 @@ async function main(): Promise<void> {
   const first = all[0] ?? [];
   const rows = first.map((r, i) => {
     const runs = all.map((rs) => rs[i]).filter((x): x is PhaseResult => x !== undefined && !x.error);
+    let note = r.note;
+    const raw = runs.map((x) => x.extra as RawConsume | undefined).filter((x): x is RawConsume => x?.firstRecordSeconds !== undefined);
+    if (raw.length > 0) {
+      // The client's own view: from its first record to its last, and how long the first took.
+      const reading = median(raw.map((x) => x.records / (x.seconds - x.firstRecordSeconds)));
+      const main = raw.every((x) => x.mainCpuSeconds !== undefined) ? median(raw.map((x) => ((x.mainCpuSeconds ?? 0) * 1e6) / x.records)) : undefined;
+      note =
+        `${note ?? ''}; first to last record ${Math.round(reading).toLocaleString('en-US')} rec/s; first record after ${median(raw.map((x) => x.firstRecordSeconds)).toFixed(2)} s` +
+        (main === undefined ? '' : `; main thread ${main.toFixed(2)} CPU-s per 1M`);
+    }
     return {
       id: r.id,
       label: r.label,
@@ -410,7 +425,7 @@ async function main(): Promise<void> {
       cpu: median(runs.map((x) => x.cpu_s)),
       rss: median(runs.map((x) => x.peak_rss_mb)),
       files: r.files,
-      note: r.note,
+      note,
       runs: runs.length,
     };
   });
