@@ -41,9 +41,9 @@ npm_time() { # name spec
   t1=$(now)
   rm -rf "$dir/.npm-cache"
   local pkgs size
-  pkgs=$(find node_modules -name package.json -path '*/node_modules/*' -not -path '*/node_modules/*/node_modules/*/*' 2>/dev/null | wc -l)
+  pkgs=$(npm ls --all --parseable 2>/dev/null | tail -n +2 | sort -u | wc -l)
   size=$(du -sm node_modules 2>/dev/null | cut -f1)
-  printf '{"client":"%s","how":"npm i %s","seconds":%s,"exit":%d,"node_modules_mb":%s,"package_json_files":%s}\n' \
+  printf '{"client":"%s","how":"npm i %s","seconds":%s,"exit":%d,"node_modules_mb":%s,"packages":%s}\n' \
     "$1" "$2" "$(secs "$t0" "$t1")" "$status" "${size:-0}" "${pkgs:-0}" >>"$OUT"
   cd "$ROOT"
 }
@@ -69,5 +69,5 @@ fi
 cat "$OUT"
 "$NODE" -e '
 const rows = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map((l) => JSON.parse(l));
-console.table(rows.map((r) => ({ client: r.client, how: r.how, seconds: r.seconds ?? (r.build ? r.build.npm_seconds : null), "apt s": r.build ? r.build.apt_seconds : "", ok: r.exit === undefined ? (r.build ? r.build.loads : "") : r.exit === 0, "node_modules MB": r.node_modules_mb ?? "" })));
+console.table(rows.map((r) => ({ client: r.client, how: r.how, seconds: r.seconds ?? (r.build ? r.build.npm_seconds : null), "apt s": r.build ? r.build.apt_seconds : "", ok: r.exit === undefined ? (r.build ? r.build.loads : "") : r.exit === 0, "node_modules MB": r.node_modules_mb ?? "", packages: r.packages ?? "" })));
 ' "$OUT"
