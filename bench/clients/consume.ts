@@ -16,6 +16,11 @@
  *   confluent            @confluentinc/kafka-javascript, its KafkaJS-style API, `eachBatch`
  *   confluent-rdkafka    @confluentinc/kafka-javascript, its librdkafka-style API, `consume(n)`
  *
+ * Knobs for trying librdkafka settings (confluent clients): `BENCH_RDKAFKA_DEFAULTS=1` drops the
+ * job's fetch settings (librdkafka's defaults), `BENCH_RDKAFKA_CONFIG='{"key": value}'` adds
+ * settings, `BENCH_CONFLUENT_MAX_BATCH` sets the KafkaJS-style API's batch size (default -1: all
+ * that librdkafka has ready; the library's own default is 32).
+ *
  * Prints one JSON line: records, bytes, seconds from the client's creation to the last record
  * (`seconds`), to the first record (`firstRecordSeconds`), CPU seconds of the whole process
  * over that span (every thread, librdkafka's included) and peak RSS (VmHWM).
@@ -222,13 +227,15 @@ function loadConfluent(): { mod: ConfluentModule; version: string } {
 
 /** librdkafka settings equal to the job's fetch settings. */
 function rdkafkaFetchConfig(s: FetchSettings): Record<string, unknown> {
-  if (process.env.BENCH_RDKAFKA_DEFAULTS === '1') return { 'session.timeout.ms': s.sessionTimeoutMs };
+  const extra = JSON.parse(process.env.BENCH_RDKAFKA_CONFIG ?? '{}') as Record<string, unknown>;
+  if (process.env.BENCH_RDKAFKA_DEFAULTS === '1') return { 'session.timeout.ms': s.sessionTimeoutMs, ...extra };
   return {
     'fetch.wait.max.ms': s.maxWaitMs,
     'fetch.max.bytes': s.maxBytes,
     'max.partition.fetch.bytes': s.maxBytesPerPartition,
     'session.timeout.ms': s.sessionTimeoutMs,
     'topic.metadata.refresh.interval.ms': s.metadataMaxAgeMs,
+    ...extra,
   };
 }
 
