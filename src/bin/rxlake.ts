@@ -42,7 +42,43 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('../pipelines/transactions/generate.ts'),
     ending: 'exit',
   },
+  inspect: {
+    summary: 'a Delta table at a glance: version, files (small ones flagged), rows, last commits, txn versions; with --brokers the lag',
+    name: 'rxlake inspect',
+    load: () => opsCommand('inspect'),
+    ending: 'exit',
+  },
+  tail: {
+    summary: 'the last rows of a Delta table, readable, optionally filtered (--where)',
+    name: 'rxlake tail',
+    load: () => opsCommand('tail'),
+    ending: 'exit',
+  },
+  optimize: {
+    summary: "compacts a table's small files (safe while a job appends to it)",
+    name: 'rxlake optimize',
+    load: () => opsCommand('optimize'),
+    ending: 'exit',
+  },
+  vacuum: {
+    summary: 'deletes files no version within the retention needs, and expired log files',
+    name: 'rxlake vacuum',
+    load: () => opsCommand('vacuum'),
+    ending: 'exit',
+  },
+  'replay-dlq': {
+    summary: 're-publishes dead-letter rows to their topic, bytes exact, never twice',
+    name: 'rxlake replay-dlq',
+    load: () => opsCommand('replay-dlq'),
+    ending: 'exit',
+  },
 };
+
+/** A table maintenance command (src/ops/cli.ts) as a module with a `main`. */
+async function opsCommand(name: 'inspect' | 'tail' | 'optimize' | 'vacuum' | 'replay-dlq'): Promise<{ main: (argv: readonly string[]) => Promise<number> }> {
+  const { commands } = await import('../ops/cli.ts');
+  return { main: (argv) => commands[name](argv) };
+}
 
 /** Packages the package declares as optional peers, and what needs them. */
 const OPTIONAL_PEERS: Readonly<Record<string, string>> = {
@@ -65,6 +101,9 @@ ${lines.join('\n')}
 
   rxlake <command> --help   the command's options
   rxlake --version          the package version
+
+Tables (inspect, tail, optimize, vacuum, replay-dlq): a local folder, s3://bucket/prefix/table, or a table name
+under DELTA_BASE_PATH; S3 settings from S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
 
 The jobs take their configuration from environment variables (see the README): KAFKA_BOOTSTRAP_SERVERS,
 DELTA_BASE_PATH, POSTGRES_URL, … A bad value stops a job at start with exit code 2.
