@@ -263,11 +263,14 @@ async function inspect(argv: readonly string[], io: Io): Promise<number> {
   if (values.brokers !== undefined) {
     const brokers = brokersOf(values.brokers, io.env, undefined);
     if (!brokers) throw new UsageError('rxlake inspect: --brokers env needs KAFKA_BOOTSTRAP_SERVERS');
-    const txns = new Map(report.txns.map((t) => [t.appId, BigInt(t.version)]));
+    const txns = new Map(report.txns.filter((t) => !isReplayRecord(t.appId)).map((t) => [t.appId, BigInt(t.version)]));
     const dlq = await deadLetterSibling(storage, values.dlq, io.env);
     if (dlq) {
       dlqUri = dlq.uri;
-      for (const [appId, v] of dlq.txns) if (!txns.has(appId) || (txns.get(appId) as bigint) < v) txns.set(appId, v);
+      for (const [appId, v] of dlq.txns) {
+        if (isReplayRecord(appId)) continue;
+        if (!txns.has(appId) || (txns.get(appId) as bigint) < v) txns.set(appId, v);
+      }
     }
     lag = await tableLag(brokers, txns, { kafka: kafkaSettings(io.env), ...(values.topic !== undefined ? { topic: values.topic } : {}) });
   }
@@ -279,6 +282,9 @@ async function inspect(argv: readonly string[], io: Io): Promise<number> {
   if (lag) io.out(lagText(lag, dlqUri));
   return 0;
 }
+
+/** The txn actions `replay-dlq` records in a dead-letter table (not a writer's offsets). */
+const isReplayRecord = (appId: string): boolean => appId.startsWith('rxlake-replay');
 
 /** The dead-letter table whose txn versions count for the lag: `--dlq`, or `dlq_<name>` beside the table. */
 async function deadLetterSibling(storage: Storage, option: string | undefined, env: NodeJS.ProcessEnv): Promise<{ uri: string; txns: Map<string, bigint> } | undefined> {
@@ -340,15 +346,25 @@ function inspectText(r: TableReport, maxPartitions: number): string {
     [true, false, false, true, true, true, true],
   );
   out += '\n';
-  if (r.txns.length) {
+  const writers = r.txns.filter((t) => !isReplayRecord(t.appId));
+  if (writers.length) {
     out += 'txn versions (last offset written, per source partition)\n';
     out += table(
       ['appId', 'version', 'updated'],
-      r.txns.map((t) => [t.appId, t.version, iso(t.lastUpdated)]),
+      writers.map((t) => [t.appId, t.version, iso(t.lastUpdated)]),
       [false, true, false],
     );
   } else {
     out += 'txn versions: none\n';
+  }
+  const replays = r.txns.filter((t) => isReplayRecord(t.appId));
+  if (replays.length) {
+    const started = replays.find((t) => t.appId === 'rxlake-replay-started');
+    const finished = replays.find((t) => t.appId === 'rxlake-replay-finished');
+    const open = started !== undefined && (finished === undefined || BigInt(finished.version) < BigInt(started.version));
+    const marks = replays.filter((t) => /^rxlake-replay-(?!started$|finished$)/.test(t.appId)).length;
+    const single = replays.filter((t) => t.appId.startsWith('rxlake-replayed-')).length;
+    out += `replay-dlq records: ${marks} partition watermarks, ${single} single rows; last run ${open ? `started at version ${started?.version ?? '?'} and NOT finished (rxlake replay-dlq --resume)` : `finished (started at version ${finished?.version ?? '?'})`}\n`;
   }
   return out;
 }
