@@ -118,6 +118,20 @@ function missingOptionalPeer(err: unknown): string | undefined {
   return missing !== undefined && missing in OPTIONAL_PEERS ? missing : undefined;
 }
 
+/**
+ * `process.exit(code)` once what was written to stdout and stderr has left the process: an exit
+ * right after a large write to a pipe (`--json` of a big table) would cut it short.
+ */
+function exitFlushed(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 async function run(argv: readonly string[]): Promise<void> {
   const [first, ...rest] = argv;
   if (first === undefined) {
@@ -160,8 +174,8 @@ async function run(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (command.ending === 'exit') process.exit(code);
-  process.exitCode = code;
+  if (command.ending === 'exit') exitFlushed(code);
+  else process.exitCode = code;
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {
