@@ -162,14 +162,15 @@ async function readRows(storage: Storage, state: FullState): Promise<ReplayRow[]
   return out;
 }
 
-function isReplayed(state: FullState, row: ReplayRow): boolean {
+/** Whether `row` was replayed before, by the table's replay records. @internal (exported for tests) */
+export function isReplayed(state: FullState, row: ReplayRow): boolean {
   const wm = state.txns.get(watermarkId(row.topic, row.partition));
   if (wm !== undefined && row.offset <= wm) return true;
   return state.txns.has(replayedId(row.topic, row.partition, row.offset));
 }
 
-/** The `txn` actions that record `published` (and advance the watermarks over everything replayed). */
-function recordTxns(state: FullState, all: readonly ReplayRow[], published: readonly ReplayRow[], now: number): TxnAction[] {
+/** The `txn` actions that record `published` (and advance the watermarks over everything replayed). @internal (exported for tests) */
+export function recordTxns(state: FullState, all: readonly ReplayRow[], published: readonly ReplayRow[], now: number): TxnAction[] {
   const done = new Set(published.map((r) => `${r.topic}\u0000${r.partition}\u0000${r.offset}`));
   const byPartition = new Map<string, ReplayRow[]>();
   for (const r of all) {

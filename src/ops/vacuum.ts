@@ -115,8 +115,8 @@ async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) =>
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/** Log files (versions and names) expired by `cutoff`; see the module comment. */
-function expiredLog(files: readonly StoredFile[], cutoff: number, lastCheckpoint: number | undefined): { names: string[]; oldest: number } {
+/** Log files (versions and names) expired by `cutoff`; see the module comment. @internal (exported for tests) */
+export function expiredLog(files: readonly StoredFile[], cutoff: number, lastCheckpoint: number | undefined): { names: string[]; oldest: number } {
   const commits = new Map<number, number>();
   const checkpoints = new Set<number>();
   const byVersion: Array<{ name: string; version: number }> = [];
