@@ -374,7 +374,7 @@ function lagText(lag: readonly PartitionLag[], dlqUri: string | null): string {
   const total = lag.reduce((n, l) => n + BigInt(l.lag), 0n);
   let out = `\nlag (topic end offset - txn version - 1)${dlqUri ? `, dead letters in ${dlqUri} counted` : ''}: ${total} in all\n`;
   out += table(
-    ['topic', 'partition', 'end offset', 'txn version', 'lag'],
+    ['topic', 'partition', 'end offset', 'written up to', 'lag'],
     lag.map((l) => [l.topic, String(l.partition), l.endOffset, l.txnVersion ?? '-', l.lag]),
     [false, true, true, true, true],
   );
@@ -525,7 +525,8 @@ async function vacuumCommand(argv: readonly string[], io: Io): Promise<number> {
   const verb = r.dryRun ? 'would delete' : 'deleted';
   let out = `${r.uri} version ${r.version}: retention ${formatDuration(r.retentionMs)} (files removed or written before ${iso(r.cutoff)}), log retention ${formatDuration(r.logRetentionMs)}\n`;
   out += `  data files  ${verb} ${int(r.deleted.length)} (${formatBytes(r.bytesDeleted)}); kept ${int(r.live)} live, ${int(r.tombstonesKept)} removed within the retention, ${int(r.recentUntracked)} recent and not (yet) committed\n`;
-  out += `  log files   ${verb} ${int(r.logDeleted.length)}; versions from ${r.oldestVersion} on stay readable\n`;
+  out += `  log files   ${verb} ${int(r.logDeleted.length)}; the log starts at version ${r.oldestVersion}${r.logDeleted.length ? ' (a checkpoint)' : ''}\n`;
+  out += `  time travel reads the versions committed after ${iso(r.cutoff)}\n`;
   if (r.commitVersion !== null) out += `  recorded as version ${r.commitVersion} (VACUUM END)\n`;
   if (r.dryRun) for (const p of [...r.deleted, ...r.logDeleted]) out += `  ${p}\n`;
   io.out(out);

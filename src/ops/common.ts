@@ -3,7 +3,7 @@
  * tombstones, `txn` versions), the data columns of its schema, reading a data file's columns
  * back in the form the Parquet encoder takes, durations, and the log's file names.
  */
-import { parquetRead } from 'hyparquet';
+import { parquetMetadata, parquetRead } from 'hyparquet';
 import type { FullState } from '../sinks/delta/log.ts';
 import { LOG_DIR, loadSnapshot } from '../sinks/delta/log.ts';
 import type { ColumnType } from '../sinks/delta/parquet.ts';
@@ -98,12 +98,15 @@ const toMicros = (v: unknown, perUnit: bigint, up: boolean): bigint => {
  * days, longs as `bigint`, integers as numbers. A column the file lacks reads as nulls.
  */
 export async function readDataColumns(bytes: Uint8Array, columns: readonly ColumnType[]): Promise<{ data: unknown[][]; rows: number }> {
-  const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
-  let rows: unknown[][] = [];
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  const file = (whole ? bytes.buffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) as ArrayBuffer;
+  // Column chunks as they are decoded (no row objects are built), put in row order afterwards.
+  const chunks = new Map<string, Array<{ rowStart: number; values: ArrayLike<unknown> }>>();
+  const metadata = parquetMetadata(file);
   await parquetRead({
     file,
+    metadata,
     columns: columns.map((c) => c.name),
-    rowFormat: 'array',
     utf8: false,
     parsers: {
       timestampFromMilliseconds: (v: bigint | number) => toMicros(v, 1000n, true),
@@ -112,12 +115,21 @@ export async function readDataColumns(bytes: Uint8Array, columns: readonly Colum
       dateFromDays: (days: number) => days,
       stringFromBytes: (b: Uint8Array | undefined) => b,
     },
-    onComplete: (r: unknown[][]) => {
-      rows = r;
+    onChunk: ({ columnName, columnData, rowStart }) => {
+      const list = chunks.get(columnName) ?? [];
+      list.push({ rowStart, values: columnData as ArrayLike<unknown> });
+      chunks.set(columnName, list);
     },
   });
-  const data = columns.map((c, j) => rows.map((row) => normalize(c.type, row[j])));
-  return { data, rows: rows.length };
+  const rows = Number(metadata.num_rows);
+  const data = columns.map((c) => {
+    const out = new Array<unknown>(rows).fill(null);
+    for (const { rowStart, values } of chunks.get(c.name) ?? []) {
+      for (let i = 0; i < values.length && rowStart + i < rows; i++) out[rowStart + i] = normalize(c.type, values[i]);
+    }
+    return out;
+  });
+  return { data, rows };
 }
 
 const textEncoder = new TextEncoder();
@@ -168,6 +180,7 @@ export function parseDuration(text: string): number | undefined {
 
 /** A duration as people read it: `7d`, `36h`, `90m`, `15s`, `250ms`. */
 export function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
     if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   }
@@ -185,7 +198,7 @@ export function formatBytes(n: number): string {
     v /= 1024;
     i++;
   }
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[i] as string}`;
+  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1).replace(/\.0$/, '')} ${units[i] as string}`;
 }
 
 /** Commit and checkpoint files of `_delta_log`, by version. */

