@@ -173,7 +173,8 @@ export async function planOptimize(storage: Storage, options: OptimizeOptions = 
   for (const a of adds) {
     bytesBefore += a.size;
     // Files outside the table root, and files with deletion vectors (reader 3 tables are refused anyway), stay as they are.
-    if (a.size >= minFileSize || isAbsolutePath(a.path) || 'deletionVector' in a) continue;
+    const dv = (a as { deletionVector?: unknown }).deletionVector;
+    if (a.size >= minFileSize || isAbsolutePath(a.path) || (dv !== undefined && dv !== null)) continue;
     if (wanted && Object.entries(wanted).some(([k, v]) => (a.partitionValues[k] ?? null) !== v)) continue;
     const key = keyOf(a.partitionValues, partitionColumns);
     const list = byPartition.get(key);

@@ -250,6 +250,9 @@ async function endOffsets(admin: Admin, topics: readonly string[]): Promise<Reco
   return out;
 }
 
+/** How long `--resume` waits for records from the target topics before giving up. */
+const SCAN_QUIET_MS = 60_000;
+
 /** The rows a run published: records of `topics` from `from` on whose replay id header is `replayId`. */
 async function scanPublished(kafka: Kafka, from: Record<string, Record<string, string>>, replayId: string): Promise<Set<string>> {
   const found = new Set<string>();
@@ -273,10 +276,18 @@ async function scanPublished(kafka: Kafka, from: Record<string, Record<string, s
   try {
     await consumer.subscribe({ topics: Object.keys(from), fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
+      // Records keep coming until every partition is read to its end; silence means something is wrong.
+      let quiet: NodeJS.Timeout | undefined;
+      const watch = (): void => {
+        clearTimeout(quiet);
+        quiet = setTimeout(() => reject(new DeltaError(`no records from ${Object.keys(from).join(', ')} for ${SCAN_QUIET_MS / 1000} s while looking for replay ${replayId}; is Kafka reachable? Run again with --resume`, { retriable: true })), SCAN_QUIET_MS);
+      };
+      watch();
       consumer
         .run({
           autoCommit: false,
           eachBatch: async ({ batch }) => {
+            watch();
             const key = `${batch.topic}\u0000${batch.partition}`;
             const start = BigInt(from[batch.topic]?.[String(batch.partition)] ?? '0');
             for (const m of batch.messages) {
@@ -291,7 +302,10 @@ async function scanPublished(kafka: Kafka, from: Record<string, Record<string, s
             const end = pending.get(key);
             if (end !== undefined && (BigInt(batch.lastOffset()) + 1n >= end || BigInt(batch.highWatermark) <= BigInt(batch.lastOffset()) + 1n)) {
               pending.delete(key);
-              if (pending.size === 0) resolve();
+              if (pending.size === 0) {
+                clearTimeout(quiet);
+                resolve();
+              }
             }
             return Promise.resolve();
           },
