@@ -15,7 +15,6 @@ import type { AddAction, Commit, FullState, RemoveAction } from '../sinks/delta/
 import { applyCommit, commitPath, refreshSnapshot, serializeCommitWithRemoves, writeCheckpoint } from '../sinks/delta/log.ts';
 import type { ColumnType, ParquetOptions } from '../sinks/delta/parquet.ts';
 import { ParquetFileBuilder } from '../sinks/delta/parquet.ts';
-import type { BackoffOptions } from '../sinks/delta/retry.ts';
 import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, DeltaError, isRetriable, sleep } from '../sinks/delta/retry.ts';
 import { parquetSchema } from '../sinks/delta/schema.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -37,7 +36,7 @@ export interface OptimizeOptions {
   /** Commit attempts before giving up with a `CommitConflictError` (default 100). */
   readonly maxAttempts?: number;
   /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered). */
-  readonly conflictBackoff?: BackoffOptions;
+  readonly conflictBackoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly factor?: number };
   /**
    * Parquet settings of the compacted files. Row groups default to 32,768 rows: measured on a
    * 100 MiB compaction of bronze rows, peak memory 400 MB against 530 MB with 131,072, at the same

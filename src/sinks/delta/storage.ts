@@ -304,11 +304,11 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
       const { sdk, client } = await connect();
       try {
         do {
-          const page = await client.send(new sdk.ListObjectsV2Command({
+          const page = (await client.send(new sdk.ListObjectsV2Command({
             Bucket: bucket,
             ...(dirKey ? { Prefix: dirKey } : {}),
             ...(token === undefined ? {} : { ContinuationToken: token }),
-          }));
+          }))) as { Contents?: Array<{ Key?: string; Size?: number; LastModified?: Date }>; IsTruncated?: boolean; NextContinuationToken?: string };
           for (const obj of page.Contents ?? []) {
             if (obj.Key === undefined || obj.Key.endsWith('/')) continue;
             out.push({ path: obj.Key.slice(rootKey.length), size: obj.Size ?? 0, modified: obj.LastModified?.getTime() ?? 0 });
