@@ -43,7 +43,43 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('../pipelines/transactions/generate.ts'),
     ending: 'exit',
   },
+  inspect: {
+    summary: 'a Delta table at a glance: version, files (small ones flagged), rows, last commits, txn versions; with --brokers the lag',
+    name: 'rxlake inspect',
+    load: () => opsCommand('inspect'),
+    ending: 'exit',
+  },
+  tail: {
+    summary: 'the last rows of a Delta table, readable, optionally filtered (--where)',
+    name: 'rxlake tail',
+    load: () => opsCommand('tail'),
+    ending: 'exit',
+  },
+  optimize: {
+    summary: "compacts a table's small files (safe while a job appends to it)",
+    name: 'rxlake optimize',
+    load: () => opsCommand('optimize'),
+    ending: 'exit',
+  },
+  vacuum: {
+    summary: 'deletes files no version within the retention needs, and expired log files',
+    name: 'rxlake vacuum',
+    load: () => opsCommand('vacuum'),
+    ending: 'exit',
+  },
+  'replay-dlq': {
+    summary: 're-publishes dead-letter rows to their topic, bytes exact, never twice',
+    name: 'rxlake replay-dlq',
+    load: () => opsCommand('replay-dlq'),
+    ending: 'exit',
+  },
 };
+
+/** A table maintenance command (src/ops/cli.ts) as a module with a `main`. */
+async function opsCommand(name: 'inspect' | 'tail' | 'optimize' | 'vacuum' | 'replay-dlq'): Promise<{ main: (argv: readonly string[]) => Promise<number> }> {
+  const { commands } = await import('../ops/cli.ts');
+  return { main: (argv) => commands[name](argv) };
+}
 
 /** Packages the package declares as optional peers, and what needs them. */
 const OPTIONAL_PEERS: Readonly<Record<string, string>> = {
@@ -67,6 +103,9 @@ ${lines.join('\n')}
   rxlake <command> --help   the command's options
   rxlake --version          the package version
 
+Tables (inspect, tail, optimize, vacuum, replay-dlq): a local folder, s3://bucket/prefix/table, or a table name
+under DELTA_BASE_PATH; S3 settings from S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION.
+
 The jobs take their configuration from environment variables (see the README): KAFKA_BOOTSTRAP_SERVERS,
 DELTA_BASE_PATH, POSTGRES_URL, … A bad value stops a job at start with exit code 2.
 NODE_OPTIONS=--max-semi-space-size=8 saves the bronze job memory at no cost in speed (README, "Memory").
@@ -78,6 +117,20 @@ function missingOptionalPeer(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || (err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') return undefined;
   const missing = /Cannot find package '([^']+)'/.exec((err as Error).message)?.[1];
   return missing !== undefined && missing in OPTIONAL_PEERS ? missing : undefined;
+}
+
+/**
+ * `process.exit(code)` once what was written to stdout and stderr has left the process: an exit
+ * right after a large write to a pipe (`--json` of a big table) would cut it short.
+ */
+function exitFlushed(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
 }
 
 async function run(argv: readonly string[]): Promise<void> {
@@ -122,8 +175,8 @@ async function run(argv: readonly string[]): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  if (command.ending === 'exit') process.exit(code);
-  process.exitCode = code;
+  if (command.ending === 'exit') exitFlushed(code);
+  else process.exitCode = code;
 }
 
 run(process.argv.slice(2)).catch((err: unknown) => {

@@ -515,3 +515,17 @@ export async function writeCheckpoint(storage: Storage, v: number, onWarning?: L
   if (current !== undefined && current > v) return; // a newer checkpoint already exists
   await storage.write(LAST_CHECKPOINT, encoder.encode(JSON.stringify({ version: v, size, sizeInBytes: bytes.byteLength, numOfAddFiles: state.adds.size })));
 }
+
+/**
+ * One commit file's bytes for a commit that also removes files (a compaction): the lines of
+ * `serializeCommit`, then one `remove` action per line.
+ */
+export function serializeCommitWithRemoves(actions: Parameters<typeof serializeCommit>[0] & { removes?: readonly RemoveAction[] }): Uint8Array {
+  const head = serializeCommit(actions);
+  if (!actions.removes?.length) return head;
+  const tail = encoder.encode(actions.removes.map((r) => JSON.stringify({ remove: r })).join('\n') + '\n');
+  const out = new Uint8Array(head.byteLength + tail.byteLength);
+  out.set(head, 0);
+  out.set(tail, head.byteLength);
+  return out;
+}

@@ -10,7 +10,7 @@
 import type * as S3SdkModule from '@aws-sdk/client-s3';
 import type { GetObjectCommandOutput, ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MissingDependencyError, causeChain } from '../../core/errors.ts';
@@ -33,6 +33,21 @@ export interface Storage {
   delete(path: string): Promise<void>;
   /** The same store rooted at `path` below this root (a table under a base path). */
   sub(path: string): Storage;
+  /**
+   * Every file below `dir` (`''`: the whole root), at any depth, with its size and modification
+   * time, in no set order; temporary files of writes in progress are left out. What table
+   * maintenance (vacuum) needs; optional for stores of your own.
+   */
+  walk?(dir: string): Promise<StoredFile[]>;
+}
+
+/** A file found by `Storage.walk`. */
+export interface StoredFile {
+  /** Relative to the root, `/`-separated, not URI-encoded. */
+  readonly path: string;
+  readonly size: number;
+  /** Last modification, epoch milliseconds. */
+  readonly modified: number;
 }
 
 export interface LocalStorageOptions {
@@ -119,6 +134,32 @@ export function localStorage(root: string, opts: LocalStorageOptions = {}): Stor
     },
     sub(path) {
       return localStorage(join(base, ...path.split('/').filter(Boolean)), opts);
+    },
+    async walk(dir) {
+      const out: StoredFile[] = [];
+      const visit = async (rel: string): Promise<void> => {
+        let entries;
+        try {
+          entries = await readdir(full(rel), { withFileTypes: true });
+        } catch (err) {
+          if ((err as { code?: string }).code === 'ENOENT') return;
+          throw storageError(`list ${rel || '.'}`, err);
+        }
+        for (const e of entries) {
+          const path = rel ? `${rel}/${e.name}` : e.name;
+          if (e.isDirectory()) await visit(path);
+          else if (e.isFile() && !(e.name.startsWith('.') && e.name.endsWith('.tmp'))) {
+            try {
+              const st = await stat(full(path));
+              out.push({ path, size: st.size, modified: st.mtimeMs });
+            } catch (err) {
+              if ((err as { code?: string }).code !== 'ENOENT') throw storageError(`stat ${path}`, err);
+            }
+          }
+        }
+      };
+      await visit(dir.replace(/^\/+|\/+$/g, ''));
+      return out;
     },
   };
 }
@@ -293,6 +334,31 @@ function s3WithClient(connect: () => Promise<S3Connection>, bucket: string, pref
     sub(path) {
       const clean = path.split('/').filter(Boolean).join('/');
       return s3WithClient(connect, bucket, prefix ? `${prefix}/${clean}` : clean, opts);
+    },
+    async walk(dir) {
+      const clean = dir.replace(/^\/+|\/+$/g, '');
+      const rootKey = prefix ? `${prefix}/` : '';
+      const dirKey = clean ? `${rootKey}${clean}/` : rootKey;
+      const out: StoredFile[] = [];
+      let token: string | undefined;
+      const { sdk, client } = await connect();
+      try {
+        do {
+          const page = (await client.send(new sdk.ListObjectsV2Command({
+            Bucket: bucket,
+            ...(dirKey ? { Prefix: dirKey } : {}),
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }))) as { Contents?: Array<{ Key?: string; Size?: number; LastModified?: Date }>; IsTruncated?: boolean; NextContinuationToken?: string };
+          for (const obj of page.Contents ?? []) {
+            if (obj.Key === undefined || obj.Key.endsWith('/')) continue;
+            out.push({ path: obj.Key.slice(rootKey.length), size: obj.Size ?? 0, modified: obj.LastModified?.getTime() ?? 0 });
+          }
+          token = page.IsTruncated ? page.NextContinuationToken : undefined;
+        } while (token !== undefined);
+      } catch (err) {
+        throw storageError(`list ${storage.uri}/${clean}`, err);
+      }
+      return out;
     },
   };
   return storage;
