@@ -7,10 +7,6 @@ export interface EnrichMetadataOptions {
   readonly now?: () => number;
 }
 
-export function enrichMetadata<T extends KafkaRecord>(): OperatorFunction<T, T & KafkaMetadataColumns>;
-export function enrichMetadata<T extends KafkaRecord>(
-  options: EnrichMetadataOptions | SchedulerLike,
-): OperatorFunction<T, T & KafkaMetadataColumns>;
 /**
  * Adds the bronze metadata columns to every record: `_kafka_partition`, `_kafka_offset`,
  * `_kafka_timestamp` (µs), `_ingested_at` (µs, when the record passed here) and
@@ -31,6 +27,10 @@ export function enrichMetadata<T extends KafkaRecord>(
  * @param options A scheduler whose `now()` is the clock, or `{ now }` in epoch milliseconds.
  * @return A function that returns an Observable of the records with metadata columns added.
  */
+export function enrichMetadata<T extends KafkaRecord>(): OperatorFunction<T, T & KafkaMetadataColumns>;
+export function enrichMetadata<T extends KafkaRecord>(
+  options: EnrichMetadataOptions | SchedulerLike,
+): OperatorFunction<T, T & KafkaMetadataColumns>;
 export function enrichMetadata<T extends KafkaRecord>(
   options?: EnrichMetadataOptions | SchedulerLike,
 ): OperatorFunction<T, T & KafkaMetadataColumns> {

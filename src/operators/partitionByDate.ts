@@ -28,19 +28,6 @@ export interface PartitionByDateOptions<T, K extends string> {
 const MIN_MS = -62_135_596_800_000;
 const MAX_MS = 253_402_300_799_999;
 
-export function partitionByDate<T extends { readonly _ingested_at: bigint }>(): OperatorFunction<
-  T,
-  T & { readonly _ingestion_date: string }
->;
-export function partitionByDate<T extends { readonly _ingested_at: bigint }, K extends string = '_ingestion_date'>(
-  options: { readonly column?: K; readonly from?: undefined },
-): OperatorFunction<T, T & { readonly [P in K]: string }>;
-export function partitionByDate<T, K extends string = '_ingestion_date'>(
-  options: PartitionByDateOptions<T, K> & { readonly from: (record: T) => Timestamp },
-): OperatorFunction<T, T & { readonly [P in K]: string }>;
-export function partitionByDate<T extends RecordRef & { readonly _ingested_at: bigint }, K extends string = '_ingestion_date'>(
-  options: PartitionByDateOptions<T, K> & { readonly deadLetters: Observer<DeadLetterRow> },
-): OperatorFunction<T, T & { readonly [P in K]: string }>;
 /**
  * Sets a Delta partition column to the UTC date (`YYYY-MM-DD`) of a timestamp of each record,
  * so a date-partitioned sink writes Hive-style `column=YYYY-MM-DD/` folders.
@@ -67,6 +54,19 @@ export function partitionByDate<T extends RecordRef & { readonly _ingested_at: b
  * (default `_ingested_at`), and `deadLetters` for records whose timestamp gives no date.
  * @return A function that returns an Observable of the records with the partition column set.
  */
+export function partitionByDate<T extends { readonly _ingested_at: bigint }>(): OperatorFunction<
+  T,
+  T & { readonly _ingestion_date: string }
+>;
+export function partitionByDate<T extends { readonly _ingested_at: bigint }, K extends string = '_ingestion_date'>(
+  options: { readonly column?: K; readonly from?: undefined },
+): OperatorFunction<T, T & { readonly [P in K]: string }>;
+export function partitionByDate<T, K extends string = '_ingestion_date'>(
+  options: PartitionByDateOptions<T, K> & { readonly from: (record: T) => Timestamp },
+): OperatorFunction<T, T & { readonly [P in K]: string }>;
+export function partitionByDate<T extends RecordRef & { readonly _ingested_at: bigint }, K extends string = '_ingestion_date'>(
+  options: PartitionByDateOptions<T, K> & { readonly deadLetters: Observer<DeadLetterRow> },
+): OperatorFunction<T, T & { readonly [P in K]: string }>;
 export function partitionByDate<T, K extends string = '_ingestion_date'>(
   options: {
     readonly column?: K;
