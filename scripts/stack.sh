@@ -8,12 +8,17 @@
 #   bash scripts/stack.sh reset [SERVICE...]   stop and wipe the data (topics, objects, tables);
 #                                              downloads and the venv stay
 #
-# SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored;
+# SERVICE is one of: kafka s3 pg venv (default: these four), and kafka-secure only when named
+# (`down` and `reset` without names stop it too). Everything lives under .stack/ (gitignored;
 # RXLAKE_STACK_DIR moves it):
 #   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:$KAFKA_PORT [9092] (controller $KAFKA_CONTROLLER_PORT [9093])
 #   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:$S3_PORT [9000], bucket rxlake
 #   PostgreSQL 15                         127.0.0.1:$PG_PORT [54329], user postgres, trust
 #   Python venv with deltalake + pyarrow  .stack/venv
+#   kafka-secure: a second Kafka broker   SASL_PLAINTEXT (SCRAM) 127.0.0.1:$KAFKA_SASL_PORT [9094], SSL (client
+#     certificate required) $KAFKA_SSL_PORT [9095], SASL_SSL (SCRAM) $KAFKA_SASL_SSL_PORT [9096], controller
+#     $KAFKA_SECURE_CONTROLLER_PORT [9097]; CA and certificates made with openssl; client settings in
+#     .stack/kafka-secure/client.env
 # A stack in another RXLAKE_STACK_DIR links the downloads (Kafka jars, S3Proxy jar, venv) of
 # RXLAKE_STACK_REUSE [<checkout>/.stack] when that folder has them, instead of fetching them again.
 # Needs: Java 17 + Maven (installed with apt-get if missing), node_modules (npm ci) for the

@@ -60,6 +60,6 @@ try {
   }
   process.exit(0);
 } catch (err) {
-  if (process.env.KAFKA_READY_DEBUG) console.error(err);
+  if (process.env.KAFKA_READY_DEBUG) process.stderr.write(`${String(err?.stack ?? err)}\n`);
   process.exit(1);
 }
