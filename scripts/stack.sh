@@ -8,8 +8,8 @@
 #   bash scripts/stack.sh reset [SERVICE...]   stop and wipe the data (topics, objects, tables);
 #                                              downloads and the venv stay
 #
-# SERVICE is one of: kafka s3 pg venv (default: these four), and kafka-secure only when named
-# (`down` and `reset` without names stop it too). Everything lives under .stack/ (gitignored;
+# SERVICE is one of: kafka s3 pg venv (default: these four), and kafka-secure and registry only
+# when named (`down` and `reset` without names stop them too). Everything lives under .stack/ (gitignored;
 # RXLAKE_STACK_DIR moves it):
 #   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:$KAFKA_PORT [9092] (controller $KAFKA_CONTROLLER_PORT [9093])
 #   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:$S3_PORT [9000], bucket rxlake
@@ -19,6 +19,8 @@
 #     certificate required) $KAFKA_SSL_PORT [9095], SASL_SSL (SCRAM) $KAFKA_SASL_SSL_PORT [9096], controller
 #     $KAFKA_SECURE_CONTROLLER_PORT [9097]; CA and certificates made with openssl; client settings in
 #     .stack/kafka-secure/client.env
+#   registry: Apicurio Registry 3.x     http://127.0.0.1:$REGISTRY_PORT [9098]/apis/ccompat/v7 (Confluent API;
+#     management $REGISTRY_MANAGEMENT_PORT [9099]), in-memory; needs Java 21+ (REGISTRY_JAVA)
 # A stack in another RXLAKE_STACK_DIR links the downloads (Kafka jars, S3Proxy jar, venv) of
 # RXLAKE_STACK_REUSE [<checkout>/.stack] when that folder has them, instead of fetching them again.
 # Needs: Java 17 + Maven (installed with apt-get if missing), node_modules (npm ci) for the
@@ -547,6 +549,97 @@ kafka-secure_status() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Schema Registry, only when asked (`up registry`): Apicurio Registry (Confluent-compatible API
+# under /apis/ccompat/v7) from its distribution on Maven Central
+# (io.apicurio:apicurio-registry-app:<v>:tar.gz:all, a Quarkus application), in-memory storage.
+# It needs Java 21 or newer (REGISTRY_JAVA, or the first such JVM under /usr/lib/jvm).
+# ---------------------------------------------------------------------------------------------
+APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"
+REGISTRY_PORT="${REGISTRY_PORT:-9098}"
+REGISTRY_MANAGEMENT_PORT="${REGISTRY_MANAGEMENT_PORT:-9099}"
+REGISTRY_HEAP="${REGISTRY_HEAP:--Xms64m -Xmx384m}"
+REG_DIR="$STACK/registry"
+REG_APP="$REG_DIR/app-$APICURIO_VERSION"
+REG_LOG="$REG_DIR/registry.log"
+REG_PID="$RUN/registry.pid"
+REG_PORTS="$RUN/registry.port"
+REG_URL="http://$KAFKA_HOST:$REGISTRY_PORT/apis/ccompat/v7"
+REG_PORT_VARS=(REGISTRY_PORT REGISTRY_MANAGEMENT_PORT)
+
+# A java of version 21 or newer: REGISTRY_JAVA, the one on PATH, or one under /usr/lib/jvm.
+registry_java() {
+  local j major
+  for j in "${REGISTRY_JAVA:-}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [ -n "$j" ] && [ -x "$j" ] || continue
+    major="$("$j" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
+    [ -n "$major" ] && [ "$major" -ge 21 ] && { echo "$j"; return 0; }
+  done
+  return 1
+}
+
+registry_install() {
+  [ -f "$REG_APP/.complete" ] && return 0
+  reuse_download "registry/app-$APICURIO_VERSION" .complete && return 0
+  need_java
+  log "registry: fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central (first run only, ~160 MB)"
+  rm -rf "$REG_APP" "$REG_DIR/download"
+  mkdir -p "$REG_APP"
+  run_logged registry "$STACK/maven-registry.log" "${MVN[@]}" -f "$HERE/kafka-pom.xml" dependency:copy \
+    -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" -DoutputDirectory="$REG_DIR/download" \
+    || die_with_log "registry: Maven could not fetch Apicurio Registry $APICURIO_VERSION" "$STACK/maven-registry.log"
+  tar -xzf "$REG_DIR/download/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz" -C "$REG_APP" \
+    || die "registry: could not unpack $REG_DIR/download/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
+  rm -rf "$REG_DIR/download"
+  [ -f "$REG_APP/quarkus-run.jar" ] || die "registry: quarkus-run.jar missing from the Apicurio distribution"
+  touch "$REG_APP/.complete"
+}
+
+# Ready: the Confluent-compatible API answers.
+registry_ready() { curl -sf -o /dev/null --max-time 2 "$REG_URL/subjects"; }
+
+registry_up() {
+  pid_alive "$REG_PID" && same_port registry "$REG_PORTS" "${REG_PORT_VARS[*]}" "$REGISTRY_PORT,$REGISTRY_MANAGEMENT_PORT"
+  if pid_alive "$REG_PID" && registry_ready; then
+    log "registry: already running (pid $(cat "$REG_PID")) at $REG_URL"
+    return 0
+  fi
+  if ! pid_alive "$REG_PID"; then
+    if port_open "$KAFKA_HOST" "$REGISTRY_PORT"; then
+      registry_ready && { log "registry: $REG_URL already served by a registry this checkout did not start; using it"; return 0; }
+      die "registry: $KAFKA_HOST:$REGISTRY_PORT is taken by a process this script did not start (and it is no schema registry): set REGISTRY_PORT (and REGISTRY_MANAGEMENT_PORT) to free ports, e.g. REGISTRY_PORT=19098 REGISTRY_MANAGEMENT_PORT=19099"
+    fi
+    port_open "$KAFKA_HOST" "$REGISTRY_MANAGEMENT_PORT" && die "registry: $KAFKA_HOST:$REGISTRY_MANAGEMENT_PORT is taken by a process this script did not start: set REGISTRY_MANAGEMENT_PORT to a free port"
+    registry_install
+    local java
+    java="$(registry_java)" || die "registry: Apicurio Registry $APICURIO_VERSION needs Java 21 or newer and none was found (java on PATH, /usr/lib/jvm/*): install one (e.g. apt-get install openjdk-21-jre-headless where Debian has it) and set REGISTRY_JAVA to its bin/java"
+    log "registry: starting Apicurio Registry $APICURIO_VERSION with $java"
+    spawn "$REG_PID" "$REG_LOG" "$java" $REGISTRY_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError \
+      -Dquarkus.http.host="$KAFKA_HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+      -Dquarkus.management.host="$KAFKA_HOST" -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
+      -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 -Dapicurio.datasource.jdbc.max-size=10 \
+      -Dquarkus.log.console.json=false -Dquarkus.http.access-log.enabled=false \
+      -Dregistry.stack.dir="$STACK" -jar "$REG_APP/quarkus-run.jar"
+    echo "$REGISTRY_PORT,$REGISTRY_MANAGEMENT_PORT" >"$REG_PORTS"
+  fi
+  wait_ready registry registry_ready "$REG_LOG" 0.3 "$REG_PID"
+  log "registry: ready at $REG_URL (pid $(cat "$REG_PID"), ${WAITED}s; in-memory storage), log $REG_LOG"
+}
+
+registry_down() { stop_pidfile registry "$REG_PID" 20 && rm -f "$REG_PORTS"; }
+
+registry_status() {
+  if pid_alive "$REG_PID" && registry_ready; then
+    log "registry: up    $REG_URL (pid $(cat "$REG_PID")), log $REG_LOG"
+  elif pid_alive "$REG_PID"; then
+    log "registry: starting/unresponsive (pid $(cat "$REG_PID")), log $REG_LOG"; return 1
+  elif registry_ready; then
+    log "registry: up    $REG_URL (not started by this checkout)"
+  else
+    log "registry: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # S3 (S3Proxy, filesystem-nio2 store: conditional PUT If-None-Match:* claims the key atomically)
 # ---------------------------------------------------------------------------------------------
 S3_DIR="$STACK/s3"
@@ -823,9 +916,9 @@ venv_status() {
 # main
 # ---------------------------------------------------------------------------------------------
 ALL_SERVICES=(kafka s3 pg venv)
-# Started only when named (`up kafka-secure`); `down` and `reset` without names stop them too,
+# Started only when named (`up kafka-secure`, `up registry`); `down` and `reset` without names stop them too,
 # `status` without names shows them when this stack started them.
-OPTIONAL_SERVICES=(kafka-secure)
+OPTIONAL_SERVICES=(kafka-secure registry)
 
 # npm packages (the Kafka readiness probe, the tests and the demo need them): `npm ci` when
 # node_modules is missing or older than the lock file.
@@ -840,7 +933,10 @@ npm_deps() {
 check_service_ports() {
   local s names=(KAFKA_PORT KAFKA_CONTROLLER_PORT S3_PORT PG_PORT)
   for s in "$@"; do
-    case "$s" in kafka-secure) names+=("${KS_PORT_VARS[@]}") ;; esac
+    case "$s" in
+      kafka-secure) names+=("${KS_PORT_VARS[@]}") ;;
+      registry) names+=("${REG_PORT_VARS[@]}") ;;
+    esac
   done
   check_ports "${names[@]}"
 }
@@ -857,7 +953,7 @@ main() {
     esac
   fi
   for s in "${services[@]}"; do
-    case "$s" in kafka | s3 | pg | venv | kafka-secure) ;; *) die "unknown service '$s' (kafka s3 pg venv, and only when named: ${OPTIONAL_SERVICES[*]})" ;; esac
+    case "$s" in kafka | s3 | pg | venv | kafka-secure | registry) ;; *) die "unknown service '$s' (kafka s3 pg venv, and only when named: ${OPTIONAL_SERVICES[*]})" ;; esac
   done
   mkdir -p "$STACK" "$RUN"
   case "$cmd" in
@@ -886,7 +982,7 @@ main() {
           s3) rm -rf "$S3_DATA" ;;
           pg) rm -rf "$PG_DATA" ;;
           kafka-secure) rm -rf "$KS_DATA" "$KS_SECRETS" "$KS_TLS" "$KS_USERS" "$KS_CLIENT" "$KS_ADMIN" ;;
-          venv) ;;
+          venv | registry) ;; # the registry keeps its schemas in memory
         esac
         log "$s: data wiped"
       done
