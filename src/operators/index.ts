@@ -16,3 +16,19 @@ export type { DeadLetterSource, RouteErrorsOptions, Routed } from './routeErrors
 export { amountStats, tumblingWindow } from './tumblingWindow.ts';
 export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult } from './tumblingWindow.ts';
 export { withDeadLetters } from './withDeadLetters.ts';
+export {
+  SchemaRegistryClient,
+  SchemaRegistryError,
+  SchemaRegistryUnavailableError,
+  decodeWithRegistry,
+  loadRegistryCodecs,
+} from './decodeWithRegistry.ts';
+export type {
+  DecodeWithRegistryOptions,
+  RegisteredSchema,
+  RegistryDecoded,
+  RegistryRetry,
+  SchemaReference,
+  SchemaRegistryClientOptions,
+  SchemaSource,
+} from './decodeWithRegistry.ts';
