@@ -261,6 +261,39 @@ describe('decodeWithRegistry against a real schema registry', () => {
     expect((dlq.rows ?? []).map((r) => String(r.error_message)).join('\n')).toContain(`not valid for JSON Schema id ${id}: /amount must be >= 0`);
   });
 
+  it('Avro with a schema reference: the referenced schema is fetched by subject and version', async () => {
+    const topic = uniqueName('reg-ref');
+    await createTopic(topic, 2);
+    const money = { type: 'record', name: 'Money', namespace: 'rxlake.test', fields: [{ name: 'amount', type: 'double' }, { name: 'currency', type: 'string' }] };
+    await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(money) }, { subject: `${topic}-money` });
+    const payment = { type: 'record', name: 'Payment', namespace: 'rxlake.test', fields: [{ name: 'payment_id', type: 'string' }, { name: 'price', type: 'rxlake.test.Money' }] };
+    const { id } = await registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(payment), references: [{ name: 'rxlake.test.Money', subject: `${topic}-money`, version: 1 }] },
+      { subject: `${topic}-value` },
+    );
+    const count = 30;
+    const values: Produced[] = [];
+    for (let i = 0; i < count; i++) values.push({ value: await registry.encode(id, { payment_id: `p${i}`, price: { amount: i / 4, currency: 'CHF' } }) });
+    await produceAll(topic, values);
+    const run = await ingest<{ payment_id: string; price: { amount: number; currency: string } }>({
+      topic,
+      base: await tempDir(),
+      registryUrl: url,
+      columns: [
+        { name: 'payment_id', type: 'string', get: (r) => r.decoded.payment_id },
+        { name: 'amount', type: 'double', get: (r) => r.decoded.price.amount },
+        { name: 'currency', type: 'string', get: (r) => r.decoded.price.currency },
+      ],
+    });
+    const typed = await verifyDelta(run.typed, { rows: true });
+    expect((await verifyDelta(run.dlq)).num_rows).toBe(0);
+    expect(typed.num_rows).toBe(count);
+    for (const r of typed.rows ?? []) {
+      expect(r.amount).toBe(Number(String(r.payment_id).slice(1)) / 4);
+      expect(r.currency).toBe('CHF');
+    }
+  });
+
   it('a registry that cannot be reached: records wait (nothing dead-lettered, nothing committed) and all land once it is back', async () => {
     const topic = uniqueName('reg-outage');
     await createTopic(topic, 2);
