@@ -1,6 +1,6 @@
 /**
- * A client of a schema registry's Confluent-compatible REST API (Confluent Schema Registry,
- * Apicurio Registry's `/apis/ccompat/v7`, Karapace, Redpanda): schemas by id and by subject
+ * A client of a schema registry's Confluent-compatible REST API (Confluent Schema Registry's, or
+ * Apicurio Registry's `/apis/ccompat/v7`): schemas by id and by subject
  * version, with the registry's answers sorted into "no such schema" (`undefined`), an outage
  * (`SchemaRegistryUnavailableError`, retriable: the caller waits and asks again) and anything
  * else (`SchemaRegistryError`: wrong URL, refused credentials — a configuration to fix).
