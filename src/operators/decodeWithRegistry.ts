@@ -45,12 +45,6 @@ export interface RegistryRetry {
 /** A decoded record: the record as it came, its decoded value, and the schema id it was written with. */
 export type RegistryDecoded<T, A> = T & { readonly decoded: A; readonly schemaId: number | null };
 
-export function decodeWithRegistry<T extends EnrichedRecord = EnrichedRecord>(
-  registry: SchemaSource | SchemaRegistryClientOptions,
-  deadLetters: Observer<DeadLetterRow>,
-  options?: DecodeWithRegistryOptions & { readonly codec?: undefined },
-  scheduler?: SchedulerLike,
-): OperatorFunction<T, RegistryDecoded<T, unknown>>;
 /**
  * Decodes payloads written with a schema registry's serializers (the Confluent wire format:
  * magic byte `0`, the schema id as 4 bytes big-endian, then the Avro binary or JSON text) and
@@ -93,6 +87,12 @@ export function decodeWithRegistry<T extends EnrichedRecord = EnrichedRecord>(
  * @param scheduler Times the waits between attempts (default `asyncScheduler`).
  * @return A function that returns an Observable of the decoded records, in their order.
  */
+export function decodeWithRegistry<T extends EnrichedRecord = EnrichedRecord>(
+  registry: SchemaSource | SchemaRegistryClientOptions,
+  deadLetters: Observer<DeadLetterRow>,
+  options?: DecodeWithRegistryOptions & { readonly codec?: undefined },
+  scheduler?: SchedulerLike,
+): OperatorFunction<T, RegistryDecoded<T, unknown>>;
 export function decodeWithRegistry<A, T extends EnrichedRecord = EnrichedRecord>(
   registry: SchemaSource | SchemaRegistryClientOptions,
   deadLetters: Observer<DeadLetterRow>,
@@ -311,15 +311,19 @@ let loading: Promise<Libraries> | undefined;
 /** `avsc` and `ajv` (optional peer dependencies), imported once; synchronously once loaded. */
 function libraries(): Observable<Libraries> {
   if (loaded !== undefined) return of(loaded);
-  return from(loadRegistryCodecs());
+  return from(loadLibraries());
 }
 
 /**
- * Loads the codec libraries `decodeWithRegistry` uses (`avsc`, `ajv`). It does so itself on
- * the first schema; call this first where that first decode must not wait for an import (tests
- * in virtual time).
+ * Loads the codec libraries `decodeWithRegistry` uses (`avsc`, `ajv`, optional peer
+ * dependencies). It does so itself on the first schema; call this first where that first decode
+ * must not wait for an import (tests in virtual time), or to fail at start when they are missing.
  */
-export function loadRegistryCodecs(): Promise<Libraries> {
+export async function loadRegistryCodecs(): Promise<void> {
+  await loadLibraries();
+}
+
+function loadLibraries(): Promise<Libraries> {
   loading ??= (async () => {
     try {
       const [avsc, ajv7, ajv2019, ajv2020] = await Promise.all([import('avsc'), import('ajv'), import('ajv/dist/2019.js'), import('ajv/dist/2020.js')]);

@@ -258,9 +258,9 @@ describe('the packed package', () => {
     expect(existsSync(join(installed, 'dist', 'operators', map.sources[0]!))).toBe(true);
   });
 
-  it('installs without the optional peers (AWS SDK, pg)', () => {
+  it('installs without the optional peers (AWS SDK, pg, avsc, ajv)', () => {
     const optional = Object.keys(pkg.peerDependencies).filter((p) => p !== 'rxjs');
-    expect(optional.sort()).toEqual(['@aws-sdk/client-s3', 'pg']);
+    expect(optional.sort()).toEqual(['@aws-sdk/client-s3', 'ajv', 'avsc', 'pg']);
     for (const name of optional) expect(existsSync(join(project, 'node_modules', name)), name).toBe(false);
   });
 
