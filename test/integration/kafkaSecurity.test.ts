@@ -31,9 +31,11 @@ const exec = promisify(execFile);
 const dirs: string[] = [];
 let kafka: SecureKafka;
 
+// A first start makes the certificates, formats the broker's storage and starts it (~15 s; the
+// Kafka jars come from `scripts/stack.sh install kafka`).
 beforeAll(async () => {
   kafka = await secureKafka();
-});
+}, 300_000);
 
 afterAll(async () => {
   killJobs();

@@ -38,10 +38,11 @@ const dirs: string[] = [];
 let url: string;
 let registry: SchemaRegistry;
 
+// A first start on a machine without it fetches the registry's distribution (~160 MB) from Maven Central.
 beforeAll(async () => {
   url = await schemaRegistryUrl();
   registry = new SchemaRegistry({ host: url });
-});
+}, 600_000);
 
 afterAll(async () => {
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
