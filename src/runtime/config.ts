@@ -7,7 +7,7 @@
 import { BooleanFromString, BrokerList, HttpUrl, NonEmptyString, ConfigError, decodeEnv, envVar, optionalEnvVar, numberIn, oneOf } from './env.ts';
 import type { EnvOf, EnvSpec } from './env.ts';
 import { kafkaTlsFromEnv } from './kafkaSecurity.ts';
-import type { KafkaSasl, KafkaTls } from './kafkaSecurity.ts';
+import type { KafkaTls } from './kafkaSecurity.ts';
 
 /** The defaults that name a job: its consumer group, base path, pipeline id and HTTP port. */
 export interface JobDefaults {
@@ -84,7 +84,7 @@ export interface JobConfig {
     readonly groupId: string;
     /** TLS: off, on with Node's built-in CAs, or with the CA / client certificate read from the KAFKA_SSL_* files. */
     readonly ssl: boolean | KafkaTls;
-    readonly sasl?: KafkaSasl;
+    readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     readonly startFrom: 'earliest' | 'latest';
     readonly topicPrefix: string;
     readonly sessionTimeoutMs: number;

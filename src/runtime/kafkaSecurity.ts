@@ -34,7 +34,7 @@ export type KafkaSasl = { [M in 'plain' | 'scram-sha-256' | 'scram-sha-512']: { 
 export interface KafkaSecurity {
   readonly brokers: readonly string[];
   readonly ssl: boolean | KafkaTls;
-  readonly sasl?: KafkaSasl;
+  readonly sasl?: { readonly mechanism: KafkaSasl['mechanism']; readonly username: string; readonly password: string };
 }
 
 /** The security variables as decoded from the environment. */
