@@ -2,7 +2,8 @@
  * The stack's secure Kafka broker (`bash scripts/stack.sh up kafka-secure`): SASL_PLAINTEXT and
  * SASL_SSL with SCRAM, SSL with a client certificate required, all signed by the stack's own CA.
  * `secureKafka()` starts it through the stack script (once per test process; a second `up` is
- * instant) and reads the client settings the script wrote (`.stack/kafka-secure/client.env`):
+ * instant; on free ports when something it cannot use holds them) and reads the client settings
+ * the script wrote (`.stack/kafka-secure/client.env`):
  * the job's variables per protocol, and kafkajs settings for producers and admins.
  */
 import { execFile } from 'node:child_process';
@@ -10,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { KafkaConfig } from 'kafkajs';
+import { createServer } from 'node:net';
 import { stack } from './stack.ts';
 
 const run = promisify(execFile);
@@ -39,19 +41,56 @@ export interface SecureKafka {
 
 let started: Promise<SecureKafka> | undefined;
 
+/** A loopback TCP port nobody listens on right now (the kernel's pick). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr !== null ? addr.port : 0));
+    });
+  });
+}
+
 /** Starts the secure broker with the stack script (if not running) and reads its client settings. */
 export function secureKafka(): Promise<SecureKafka> {
   started ??= start();
   return started;
 }
 
-async function start(): Promise<SecureKafka> {
+/**
+ * `bash scripts/stack.sh up <service>`; when its ports are taken by something the script cannot
+ * use (e.g. a secure broker another checkout left running without its settings), once more on
+ * free ports (`portVariables`), which then hold for this test process. Returns the environment used.
+ */
+export async function stackUp(service: string, portVariables: readonly string[]): Promise<NodeJS.ProcessEnv> {
+  const attempt = async (env: NodeJS.ProcessEnv): Promise<void> => {
+    await run('bash', [join(stack.root, 'scripts', 'stack.sh'), 'up', service], { cwd: stack.root, env, maxBuffer: 1 << 24 });
+  };
   try {
-    await run('bash', [join(stack.root, 'scripts', 'stack.sh'), 'up', 'kafka-secure'], { cwd: stack.root, env: process.env, maxBuffer: 1 << 24 });
+    await attempt(process.env);
+    return process.env;
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`bash scripts/stack.sh up kafka-secure failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+    const text = `${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`;
+    if (!text.includes('is taken by a process this script did not start')) throw new Error(`bash scripts/stack.sh up ${service} failed: ${text}`);
+    const ports: Record<string, string> = {};
+    for (const name of portVariables) ports[name] = String(await freePort());
+    const env = { ...process.env, ...ports };
+    try {
+      await attempt(env);
+    } catch (again) {
+      const a = again as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`bash scripts/stack.sh up ${service} failed, on its ports and on free ones (${JSON.stringify(ports)}): ${a.message}\n${a.stdout ?? ''}\n${a.stderr ?? ''}\nfirst: ${text}`);
+    }
+    Object.assign(process.env, ports);
+    return env;
   }
+}
+
+async function start(): Promise<SecureKafka> {
+  await stackUp('kafka-secure', ['KAFKA_SASL_PORT', 'KAFKA_SSL_PORT', 'KAFKA_SASL_SSL_PORT', 'KAFKA_SECURE_CONTROLLER_PORT']);
   const env = readClientEnv(join(stack.dir, 'kafka-secure', 'client.env'));
   const need = (name: string): string => {
     const v = env[name];
