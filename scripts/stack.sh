@@ -8,12 +8,19 @@
 #   bash scripts/stack.sh reset [SERVICE...]   stop and wipe the data (topics, objects, tables);
 #                                              downloads and the venv stay
 #
-# SERVICE is one of: kafka s3 pg venv (default: all). Everything lives under .stack/ (gitignored;
+# SERVICE is one of: kafka s3 pg venv (default: these four), and kafka-secure and registry only
+# when named (`down` and `reset` without names stop them too). Everything lives under .stack/ (gitignored;
 # RXLAKE_STACK_DIR moves it):
 #   Kafka 3.9 (KRaft, broker+controller)  127.0.0.1:$KAFKA_PORT [9092] (controller $KAFKA_CONTROLLER_PORT [9093])
 #   S3Proxy 4.x (filesystem-nio2)         http://127.0.0.1:$S3_PORT [9000], bucket rxlake
 #   PostgreSQL 15                         127.0.0.1:$PG_PORT [54329], user postgres, trust
 #   Python venv with deltalake + pyarrow  .stack/venv
+#   kafka-secure: a second Kafka broker   SASL_PLAINTEXT (SCRAM) 127.0.0.1:$KAFKA_SASL_PORT [9094], SSL (client
+#     certificate required) $KAFKA_SSL_PORT [9095], SASL_SSL (SCRAM) $KAFKA_SASL_SSL_PORT [9096], controller
+#     $KAFKA_SECURE_CONTROLLER_PORT [9097]; CA and certificates made with openssl; client settings in
+#     .stack/kafka-secure/client.env
+#   registry: Apicurio Registry 3.x     http://127.0.0.1:$REGISTRY_PORT [9098]/apis/ccompat/v7 (Confluent API;
+#     management $REGISTRY_MANAGEMENT_PORT [9099]), in-memory; needs Java 21+ (REGISTRY_JAVA)
 # A stack in another RXLAKE_STACK_DIR links the downloads (Kafka jars, S3Proxy jar, venv) of
 # RXLAKE_STACK_REUSE [<checkout>/.stack] when that folder has them, instead of fetching them again.
 # Needs: Java 17 + Maven (installed with apt-get if missing), node_modules (npm ci) for the
@@ -69,14 +76,16 @@ die_with_log() {
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-# The port variables: whole numbers 1-65535, all different.
+# The port variables named (default: those of the default services): whole numbers 1-65535, all
+# different.
 check_ports() {
-  local name value seen=" "
-  for name in KAFKA_PORT KAFKA_CONTROLLER_PORT S3_PORT PG_PORT; do
+  local name value seen=" " names=("$@")
+  [ "${#names[@]}" -gt 0 ] || names=(KAFKA_PORT KAFKA_CONTROLLER_PORT S3_PORT PG_PORT)
+  for name in "${names[@]}"; do
     value="${!name}"
     [[ "$value" =~ ^[0-9]+$ ]] && [ "$value" -ge 1 ] && [ "$value" -le 65535 ] \
       || die "$name=\"$value\" is not a TCP port (1-65535)"
-    case "$seen" in *" $value "*) die "$name=$value: the port variables KAFKA_PORT, KAFKA_CONTROLLER_PORT, S3_PORT, PG_PORT must differ" ;; esac
+    case "$seen" in *" $value "*) die "$name=$value: the port variables ${names[*]} must differ" ;; esac
     seen="$seen$value "
   done
 }
@@ -297,6 +306,336 @@ kafka_status() {
     log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (not started by this checkout)"
   else
     log "kafka: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka with secure listeners, only when asked (`up kafka-secure`): a second single-node KRaft
+# broker from the same jars with SASL_PLAINTEXT (SCRAM), SSL (client certificates required) and
+# SASL_SSL (SCRAM) on loopback; a CA and the broker's and a client's certificates made here with
+# openssl; SCRAM users added with the broker's own tools. Clients find everything they need
+# (user, password, CA, client certificate and key) in .stack/kafka-secure/client.env.
+# ---------------------------------------------------------------------------------------------
+KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-9094}"
+KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-9095}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9096}"
+KAFKA_SECURE_CONTROLLER_PORT="${KAFKA_SECURE_CONTROLLER_PORT:-9097}"
+KAFKA_SECURE_USER="${KAFKA_SECURE_USER:-rxlake}"
+KAFKA_SECURE_HEAP="${KAFKA_SECURE_HEAP:--Xms64m -Xmx256m}"
+KS_DIR="$STACK/kafka-secure"
+KS_TLS="$KS_DIR/tls"
+KS_DATA="$KS_DIR/data"
+KS_LOG="$KS_DIR/kafka.log"
+KS_SECRETS="$KS_DIR/secrets"
+KS_CLIENT="$KS_DIR/client.env"
+KS_ADMIN="$KS_DIR/admin.properties"
+KS_USERS="$KS_DIR/users.applied"
+KS_PID="$RUN/kafka-secure.pid"
+KS_PORTS="$RUN/kafka-secure.port"
+KS_BROKER_USER=broker
+KS_PORT_VARS=(KAFKA_SASL_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT KAFKA_SECURE_CONTROLLER_PORT)
+
+ks_ports() { echo "$KAFKA_SASL_PORT,$KAFKA_SSL_PORT,$KAFKA_SASL_SSL_PORT,$KAFKA_SECURE_CONTROLLER_PORT"; }
+
+# The stack's secrets, made once (random): the broker's SCRAM password, the client's (unless
+# KAFKA_SECURE_PASSWORD sets it), and the password of the client's key.
+ks_secrets() {
+  mkdir -p "$KS_DIR"
+  chmod 700 "$KS_DIR"
+  if [ ! -s "$KS_SECRETS" ]; then
+    command -v openssl >/dev/null || apt_install openssl
+    (
+      umask 077
+      printf 'BROKER_PASSWORD=%s\nCLIENT_PASSWORD=%s\nCLIENT_KEY_PASSWORD=%s\n' \
+        "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" "$(openssl rand -hex 16)" >"$KS_SECRETS"
+    )
+    rm -rf "$KS_TLS" # keys encrypted with other passwords
+  fi
+  KS_BROKER_PASSWORD="$(sed -n 's/^BROKER_PASSWORD=//p' "$KS_SECRETS")"
+  KS_CLIENT_PASSWORD="${KAFKA_SECURE_PASSWORD:-$(sed -n 's/^CLIENT_PASSWORD=//p' "$KS_SECRETS")}"
+  KS_CLIENT_KEY_PASSWORD="$(sed -n 's/^CLIENT_KEY_PASSWORD=//p' "$KS_SECRETS")"
+  [ -n "$KS_BROKER_PASSWORD" ] && [ -n "$KS_CLIENT_PASSWORD" ] && [ -n "$KS_CLIENT_KEY_PASSWORD" ] \
+    || die "kafka-secure: $KS_SECRETS is incomplete: 'bash scripts/stack.sh reset kafka-secure' makes new secrets"
+  case "$KS_CLIENT_PASSWORD" in *[!A-Za-z0-9._~+-]*) die "kafka-secure: KAFKA_SECURE_PASSWORD may hold only letters, digits and . _ ~ + -" ;; esac
+  case "$KAFKA_SECURE_USER" in *[!A-Za-z0-9._-]* | '') die "kafka-secure: KAFKA_SECURE_USER=\"$KAFKA_SECURE_USER\" may hold only letters, digits and . _ -" ;; esac
+}
+
+# A CA, the broker's certificate (for 127.0.0.1 and localhost) and a client certificate signed by
+# it; private keys as PKCS#8 PEM (what Kafka's PEM key store and Node's TLS both read).
+ks_certificates() {
+  [ -f "$KS_TLS/.complete" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  log "kafka-secure: making a CA and certificates with openssl in $KS_TLS"
+  rm -rf "$KS_TLS"
+  mkdir -p "$KS_TLS"
+  chmod 700 "$KS_TLS"
+  (
+    set -e
+    cd "$KS_TLS"
+    umask 077
+    ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+    openssl req -x509 "${ec[@]}" -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=rxlake local stack CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+    openssl req -new "${ec[@]}" -nodes -keyout broker.plain.key -out broker.csr -subj "/CN=localhost"
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt -days 3650 -extfile broker.ext
+    # Kafka's PEM key store on Java 17 reads no PBES2-encrypted key: the broker's key stays plain
+    # (in this 0700 folder); the client's is encrypted.
+    openssl pkcs8 -topk8 -nocrypt -in broker.plain.key -out broker.key
+    cat broker.key broker.crt ca.pem >broker.pem
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -new "${ec[@]}" -nodes -keyout client.plain.key -out client.csr -subj "/CN=$KAFKA_SECURE_USER"
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 3650 -extfile client.ext
+    openssl pkcs8 -topk8 -v2 aes-256-cbc -in client.plain.key -out client.key -passout "pass:$KS_CLIENT_KEY_PASSWORD"
+    rm -f broker.plain.key client.plain.key broker.csr client.csr
+    chmod 644 ca.pem broker.crt client.pem
+  ) >"$KS_DIR/openssl.log" 2>&1 || die_with_log "kafka-secure: openssl could not make the certificates" "$KS_DIR/openssl.log"
+  touch "$KS_TLS/.complete"
+}
+
+# What a client of this broker needs, one KEY=value a line, named like the jobs' variables; and
+# the broker user's client settings for the broker's own tools.
+ks_client_env() {
+  (
+    umask 077
+    cat >"$KS_CLIENT" <<EOF
+# Clients of the stack's secure Kafka broker (bash scripts/stack.sh up kafka-secure); one
+# KEY=value a line. SASL_PLAINTEXT and SASL_SSL authenticate with SCRAM (SHA-512 or SHA-256),
+# SSL with the client certificate (required).
+KAFKA_SASL_PLAINTEXT_SERVERS=$KAFKA_HOST:$KAFKA_SASL_PORT
+KAFKA_SSL_SERVERS=$KAFKA_HOST:$KAFKA_SSL_PORT
+KAFKA_SASL_SSL_SERVERS=$KAFKA_HOST:$KAFKA_SASL_SSL_PORT
+KAFKA_SASL_MECHANISM=SCRAM-SHA-512
+KAFKA_SASL_USERNAME=$KAFKA_SECURE_USER
+KAFKA_SASL_PASSWORD=$KS_CLIENT_PASSWORD
+KAFKA_SSL_CA_LOCATION=$KS_TLS/ca.pem
+KAFKA_SSL_CERTIFICATE_LOCATION=$KS_TLS/client.pem
+KAFKA_SSL_KEY_LOCATION=$KS_TLS/client.key
+KAFKA_SSL_KEY_PASSWORD=$KS_CLIENT_KEY_PASSWORD
+EOF
+    cat >"$KS_ADMIN" <<EOF
+security.protocol=SASL_PLAINTEXT
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$KS_BROKER_USER" password="$KS_BROKER_PASSWORD";
+EOF
+  )
+}
+
+ks_configure() {
+  mkdir -p "$KS_DATA"
+  (
+    umask 077
+    sed -e "s#@HOST@#$KAFKA_HOST#g" -e "s#@SASL_PORT@#$KAFKA_SASL_PORT#g" -e "s#@SSL_PORT@#$KAFKA_SSL_PORT#g" \
+      -e "s#@SASL_SSL_PORT@#$KAFKA_SASL_SSL_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_SECURE_CONTROLLER_PORT#g" \
+      -e "s#@DATA@#$KS_DATA#g" -e "s#@TLS@#$KS_TLS#g" -e "s#@BROKER_USER@#$KS_BROKER_USER#g" \
+      -e "s#@BROKER_PASSWORD@#$KS_BROKER_PASSWORD#g" \
+      "$HERE/kafka-secure.properties" >"$KS_DIR/server.properties"
+  )
+  cp "$HERE/kafka-log4j.properties" "$KS_DIR/log4j.properties"
+  if [ ! -f "$KS_DATA/meta.properties" ]; then
+    local cid mech scram=()
+    cid="$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+    [ -n "$cid" ] || die "kafka-secure: could not generate a cluster id"
+    log "kafka-secure: formatting storage in $KS_DATA (cluster $cid) with the SCRAM users $KS_BROKER_USER and $KAFKA_SECURE_USER"
+    for mech in SCRAM-SHA-512 SCRAM-SHA-256; do
+      scram+=(--add-scram "$mech=[name=$KS_BROKER_USER,password=$KS_BROKER_PASSWORD]" --add-scram "$mech=[name=$KAFKA_SECURE_USER,password=$KS_CLIENT_PASSWORD]")
+    done
+    java -Dlog4j.configuration="file:$KS_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool \
+      format -c "$KS_DIR/server.properties" -t "$cid" --ignore-formatted "${scram[@]}" >"$KS_DIR/format.log" 2>&1 \
+      || die_with_log "kafka-secure: storage format failed" "$KS_DIR/format.log"
+    (umask 077 && ks_user_stamp >"$KS_USERS")
+  fi
+}
+
+# The client user and (a checksum of) its password, as the broker has them.
+ks_user_stamp() { printf '%s %s\n' "$KAFKA_SECURE_USER" "$(printf '%s' "$KS_CLIENT_PASSWORD" | cksum)"; }
+
+# The client user with the current password (KAFKA_SECURE_USER, KAFKA_SECURE_PASSWORD) when the
+# broker has another: kafka-configs (ConfigCommand) over SASL_PLAINTEXT as the broker's user.
+ks_users() {
+  [ "$(cat "$KS_USERS" 2>/dev/null || true)" = "$(ks_user_stamp)" ] && return 0
+  log "kafka-secure: setting the SCRAM credentials of $KAFKA_SECURE_USER (kafka-configs)"
+  local mech
+  # One mechanism per request (the broker refuses two credentials of one user in one request).
+  for mech in SCRAM-SHA-512 SCRAM-SHA-256; do
+    java -Dlog4j.configuration="file:$KS_DIR/log4j.properties" -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand \
+      --bootstrap-server "$KAFKA_HOST:$KAFKA_SASL_PORT" --command-config "$KS_ADMIN" \
+      --alter --entity-type users --entity-name "$KAFKA_SECURE_USER" \
+      --add-config "$mech=[password=$KS_CLIENT_PASSWORD]" >"$KS_DIR/users.log" 2>&1 \
+      || die_with_log "kafka-secure: kafka-configs could not set the $mech credentials of $KAFKA_SECURE_USER" "$KS_DIR/users.log"
+  done
+  (umask 077 && ks_user_stamp >"$KS_USERS")
+}
+
+# Ready: every listener answers a metadata request made with the client's settings (SCRAM over
+# SASL_PLAINTEXT and SASL_SSL, the client certificate over SSL, the stack's CA).
+ks_ready() {
+  if [ -f "$ROOT/node_modules/kafkajs/package.json" ]; then
+    (cd "$ROOT" && node "$HERE/kafka-ready.js" --secure "$KS_CLIENT") >/dev/null 2>&1
+  else
+    port_open "$KAFKA_HOST" "$KAFKA_SASL_SSL_PORT" && grep -q 'Kafka Server started' "$KS_LOG" 2>/dev/null
+  fi
+}
+
+# The broker has started (what kafka-configs needs).
+ks_started() { port_open "$KAFKA_HOST" "$KAFKA_SASL_PORT" && grep -q 'Kafka Server started' "$KS_LOG" 2>/dev/null; }
+
+# The client settings of a secure broker that another stack folder (another checkout, e.g. a CI
+# clone) started on these very ports: its process names its server.properties, whose folder
+# holds its client.env. Prints that file's path; fails if there is no such broker.
+ks_foreign_client_env() {
+  local cmd props dir
+  for cmd in /proc/[0-9]*/cmdline; do
+    props="$(tr '\0' '\n' <"$cmd" 2>/dev/null | grep -m1 '/kafka-secure/server.properties$' || true)"
+    [ -n "$props" ] && [ -r "$props" ] || continue
+    grep -qx "listeners=SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT,SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT,.*" "$props" || continue
+    dir="$(dirname "$props")"
+    [ "$dir" != "$KS_DIR" ] && [ -r "$dir/client.env" ] || continue
+    echo "$dir/client.env"
+    return 0
+  done
+  return 1
+}
+
+kafka-secure_install() { kafka_install; }
+
+kafka-secure_up() {
+  pid_alive "$KS_PID" && same_port kafka-secure "$KS_PORTS" "${KS_PORT_VARS[*]}" "$(ks_ports)"
+  ks_secrets
+  if pid_alive "$KS_PID"; then
+    ks_client_env
+  else
+    local var foreign
+    for var in "${KS_PORT_VARS[@]}"; do
+      port_open "$KAFKA_HOST" "${!var}" || continue
+      # Another checkout's secure broker on these ports: use it with its client settings.
+      if foreign="$(ks_foreign_client_env)"; then
+        (umask 077 && cp "$foreign" "$KS_CLIENT")
+        ks_ready || die "kafka-secure: the secure broker on $KAFKA_HOST:$KAFKA_SASL_PORT (another checkout's) does not accept its own client settings ($foreign): set ${KS_PORT_VARS[*]} to free ports"
+        log "kafka-secure: SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT already served by a secure broker this checkout did not start; using it (client settings from $foreign)"
+        return 0
+      fi
+      die "kafka-secure: $KAFKA_HOST:${!var} is taken by a process this script did not start: set $var (${KS_PORT_VARS[*]}) to free ports, e.g. KAFKA_SASL_PORT=19094 KAFKA_SSL_PORT=19095 KAFKA_SASL_SSL_PORT=19096 KAFKA_SECURE_CONTROLLER_PORT=19097"
+    done
+    kafka_install
+    ks_certificates
+    ks_client_env
+    ks_configure
+    log "kafka-secure: starting"
+    spawn "$KS_PID" "$KS_LOG" java $KAFKA_SECURE_HEAP -server -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$KS_DIR/log4j.properties" -Dkafka.logs.dir="$KS_DIR" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KS_DIR/server.properties"
+    ks_ports >"$KS_PORTS"
+  fi
+  wait_ready kafka-secure ks_started "$KS_LOG" 0.3 "$KS_PID"
+  ks_users
+  wait_ready kafka-secure ks_ready "$KS_LOG" 0.3 "$KS_PID"
+  log "kafka-secure: ready (pid $(cat "$KS_PID")): SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL $KAFKA_HOST:$KAFKA_SSL_PORT, SASL_SSL $KAFKA_HOST:$KAFKA_SASL_SSL_PORT; client settings $KS_CLIENT, log $KS_LOG"
+}
+
+kafka-secure_down() { stop_pidfile kafka-secure "$KS_PID" 30 && rm -f "$KS_PORTS"; }
+
+kafka-secure_status() {
+  if pid_alive "$KS_PID" && ks_ready; then
+    log "kafka-secure: up    SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (pid $(cat "$KS_PID")), client settings $KS_CLIENT"
+  elif pid_alive "$KS_PID"; then
+    log "kafka-secure: starting/unresponsive (pid $(cat "$KS_PID")), log $KS_LOG"; return 1
+  elif [ -f "$KS_CLIENT" ] && ks_ready; then
+    log "kafka-secure: up    SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (not started by this checkout), client settings $KS_CLIENT"
+  else
+    log "kafka-secure: down"; return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Schema Registry, only when asked (`up registry`): Apicurio Registry (Confluent-compatible API
+# under /apis/ccompat/v7) from its distribution on Maven Central
+# (io.apicurio:apicurio-registry-app:<v>:tar.gz:all, a Quarkus application), in-memory storage.
+# It needs Java 21 or newer (REGISTRY_JAVA, or the first such JVM under /usr/lib/jvm).
+# ---------------------------------------------------------------------------------------------
+APICURIO_VERSION="${APICURIO_VERSION:-3.3.3}"
+REGISTRY_PORT="${REGISTRY_PORT:-9098}"
+REGISTRY_MANAGEMENT_PORT="${REGISTRY_MANAGEMENT_PORT:-9099}"
+REGISTRY_HEAP="${REGISTRY_HEAP:--Xms64m -Xmx384m}"
+REG_DIR="$STACK/registry"
+REG_APP="$REG_DIR/app-$APICURIO_VERSION"
+REG_LOG="$REG_DIR/registry.log"
+REG_PID="$RUN/registry.pid"
+REG_PORTS="$RUN/registry.port"
+REG_URL="http://$KAFKA_HOST:$REGISTRY_PORT/apis/ccompat/v7"
+REG_PORT_VARS=(REGISTRY_PORT REGISTRY_MANAGEMENT_PORT)
+
+# A java of version 21 or newer: REGISTRY_JAVA, the one on PATH, or one under /usr/lib/jvm.
+registry_java() {
+  local j major
+  for j in "${REGISTRY_JAVA:-}" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [ -n "$j" ] && [ -x "$j" ] || continue
+    major="$("$j" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)"
+    [ -n "$major" ] && [ "$major" -ge 21 ] && { echo "$j"; return 0; }
+  done
+  return 1
+}
+
+registry_install() {
+  [ -f "$REG_APP/.complete" ] && return 0
+  reuse_download "registry/app-$APICURIO_VERSION" .complete && return 0
+  need_java
+  log "registry: fetching io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all from Maven Central (first run only, ~160 MB)"
+  rm -rf "$REG_APP" "$REG_DIR/download"
+  mkdir -p "$REG_APP"
+  run_logged registry "$STACK/maven-registry.log" "${MVN[@]}" -f "$HERE/kafka-pom.xml" dependency:copy \
+    -Dartifact="io.apicurio:apicurio-registry-app:$APICURIO_VERSION:tar.gz:all" -DoutputDirectory="$REG_DIR/download" \
+    || die_with_log "registry: Maven could not fetch Apicurio Registry $APICURIO_VERSION" "$STACK/maven-registry.log"
+  tar -xzf "$REG_DIR/download/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz" -C "$REG_APP" \
+    || die "registry: could not unpack $REG_DIR/download/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz"
+  rm -rf "$REG_DIR/download"
+  [ -f "$REG_APP/quarkus-run.jar" ] || die "registry: quarkus-run.jar missing from the Apicurio distribution"
+  touch "$REG_APP/.complete"
+}
+
+# Ready: the Confluent-compatible API answers.
+registry_ready() { curl -sf -o /dev/null --max-time 2 "$REG_URL/subjects"; }
+
+registry_up() {
+  pid_alive "$REG_PID" && same_port registry "$REG_PORTS" "${REG_PORT_VARS[*]}" "$REGISTRY_PORT,$REGISTRY_MANAGEMENT_PORT"
+  if pid_alive "$REG_PID" && registry_ready; then
+    log "registry: already running (pid $(cat "$REG_PID")) at $REG_URL"
+    return 0
+  fi
+  if ! pid_alive "$REG_PID"; then
+    if port_open "$KAFKA_HOST" "$REGISTRY_PORT"; then
+      registry_ready && { log "registry: $REG_URL already served by a registry this checkout did not start; using it"; return 0; }
+      die "registry: $KAFKA_HOST:$REGISTRY_PORT is taken by a process this script did not start (and it is no schema registry): set REGISTRY_PORT (and REGISTRY_MANAGEMENT_PORT) to free ports, e.g. REGISTRY_PORT=19098 REGISTRY_MANAGEMENT_PORT=19099"
+    fi
+    port_open "$KAFKA_HOST" "$REGISTRY_MANAGEMENT_PORT" && die "registry: $KAFKA_HOST:$REGISTRY_MANAGEMENT_PORT is taken by a process this script did not start: set REGISTRY_MANAGEMENT_PORT to a free port"
+    registry_install
+    local java
+    java="$(registry_java)" || die "registry: Apicurio Registry $APICURIO_VERSION needs Java 21 or newer and none was found (java on PATH, /usr/lib/jvm/*): install one (e.g. apt-get install openjdk-21-jre-headless where Debian has it) and set REGISTRY_JAVA to its bin/java"
+    log "registry: starting Apicurio Registry $APICURIO_VERSION with $java"
+    spawn "$REG_PID" "$REG_LOG" "$java" $REGISTRY_HEAP -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError \
+      -Dquarkus.http.host="$KAFKA_HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+      -Dquarkus.management.host="$KAFKA_HOST" -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
+      -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 -Dapicurio.datasource.jdbc.max-size=10 \
+      -Dquarkus.log.console.json=false -Dquarkus.http.access-log.enabled=false \
+      -Dregistry.stack.dir="$STACK" -jar "$REG_APP/quarkus-run.jar"
+    echo "$REGISTRY_PORT,$REGISTRY_MANAGEMENT_PORT" >"$REG_PORTS"
+  fi
+  wait_ready registry registry_ready "$REG_LOG" 0.3 "$REG_PID"
+  log "registry: ready at $REG_URL (pid $(cat "$REG_PID"), ${WAITED}s; in-memory storage), log $REG_LOG"
+}
+
+registry_down() { stop_pidfile registry "$REG_PID" 20 && rm -f "$REG_PORTS"; }
+
+registry_status() {
+  if pid_alive "$REG_PID" && registry_ready; then
+    log "registry: up    $REG_URL (pid $(cat "$REG_PID")), log $REG_LOG"
+  elif pid_alive "$REG_PID"; then
+    log "registry: starting/unresponsive (pid $(cat "$REG_PID")), log $REG_LOG"; return 1
+  elif registry_ready; then
+    log "registry: up    $REG_URL (not started by this checkout)"
+  else
+    log "registry: down"; return 1
   fi
 }
 
@@ -577,6 +916,9 @@ venv_status() {
 # main
 # ---------------------------------------------------------------------------------------------
 ALL_SERVICES=(kafka s3 pg venv)
+# Started only when named (`up kafka-secure`, `up registry`); `down` and `reset` without names stop them too,
+# `status` without names shows them when this stack started them.
+OPTIONAL_SERVICES=(kafka-secure registry)
 
 # npm packages (the Kafka readiness probe, the tests and the demo need them): `npm ci` when
 # node_modules is missing or older than the lock file.
@@ -587,18 +929,36 @@ npm_deps() {
   fi
 }
 
+# The port variables of the services asked for: whole numbers 1-65535, all different.
+check_service_ports() {
+  local s names=(KAFKA_PORT KAFKA_CONTROLLER_PORT S3_PORT PG_PORT)
+  for s in "$@"; do
+    case "$s" in
+      kafka-secure) names+=("${KS_PORT_VARS[@]}") ;;
+      registry) names+=("${REG_PORT_VARS[@]}") ;;
+    esac
+  done
+  check_ports "${names[@]}"
+}
+
 main() {
   local cmd="${1:-}"
   shift || true
-  local services=("$@")
-  [ "${#services[@]}" -gt 0 ] || services=("${ALL_SERVICES[@]}")
+  local services=("$@") s
+  if [ "${#services[@]}" -eq 0 ]; then
+    services=("${ALL_SERVICES[@]}")
+    case "$cmd" in
+      down | reset) services+=("${OPTIONAL_SERVICES[@]}") ;;
+      status) for s in "${OPTIONAL_SERVICES[@]}"; do [ -f "$RUN/$s.pid" ] && services+=("$s"); done ;;
+    esac
+  fi
   for s in "${services[@]}"; do
-    case "$s" in kafka | s3 | pg | venv) ;; *) die "unknown service '$s' (kafka s3 pg venv)" ;; esac
+    case "$s" in kafka | s3 | pg | venv | kafka-secure | registry) ;; *) die "unknown service '$s' (kafka s3 pg venv, and only when named: ${OPTIONAL_SERVICES[*]})" ;; esac
   done
   mkdir -p "$STACK" "$RUN"
   case "$cmd" in
     up)
-      check_ports
+      check_service_ports "${services[@]}"
       npm_deps
       for s in "${services[@]}"; do "${s}_up"; done
       log "all up: ${services[*]}"
@@ -621,7 +981,8 @@ main() {
           kafka) rm -rf "$KAFKA_DATA" ;;
           s3) rm -rf "$S3_DATA" ;;
           pg) rm -rf "$PG_DATA" ;;
-          venv) ;;
+          kafka-secure) rm -rf "$KS_DATA" "$KS_SECRETS" "$KS_TLS" "$KS_USERS" "$KS_CLIENT" "$KS_ADMIN" ;;
+          venv | registry) ;; # the registry keeps its schemas in memory
         esac
         log "$s: data wiped"
       done
@@ -632,7 +993,7 @@ main() {
       return "$rc"
       ;;
     *)
-      echo "usage: bash scripts/stack.sh up|down|status|install|reset [kafka s3 pg venv]" >&2
+      echo "usage: bash scripts/stack.sh up|down|status|install|reset [kafka s3 pg venv] [${OPTIONAL_SERVICES[*]}]" >&2
       exit 2
       ;;
   esac

@@ -49,7 +49,13 @@ export type DeadLetterErrorType =
   /** Valid JSON nested deeper than the limit (`MAX_JSON_DEPTH`, 512 levels by default). */
   | 'NESTING_TOO_DEEP'
   /** Handling the record threw (a codec, a check, a conversion): the exception's message. */
-  | 'PROCESSING_ERROR';
+  | 'PROCESSING_ERROR'
+  /** Not in a schema registry's wire format (Confluent: magic byte 0, 4-byte schema id). */
+  | 'WIRE_FORMAT_ERROR'
+  /** The schema id of the payload is not in the schema registry. */
+  | 'SCHEMA_NOT_FOUND'
+  /** The payload does not decode with its registered schema (or the schema cannot be used). */
+  | 'SCHEMA_DECODE_ERROR';
 
 /**
  * A dead-letter row: the original payload with its Kafka metadata and the reason it was

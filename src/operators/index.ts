@@ -21,3 +21,19 @@ export type { DeadLetterSource, RouteErrorsOptions, Routed } from './routeErrors
 export { amountStats, kafkaPartition, tumblingWindow } from './tumblingWindow.ts';
 export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult, WindowSinkOptions } from './tumblingWindow.ts';
 export { withDeadLetters } from './withDeadLetters.ts';
+export {
+  SchemaRegistryClient,
+  SchemaRegistryError,
+  SchemaRegistryUnavailableError,
+  decodeWithRegistry,
+  loadRegistryCodecs,
+} from './decodeWithRegistry.ts';
+export type {
+  DecodeWithRegistryOptions,
+  RegisteredSchema,
+  RegistryDecoded,
+  RegistryRetry,
+  SchemaReference,
+  SchemaRegistryClientOptions,
+  SchemaSource,
+} from './decodeWithRegistry.ts';

@@ -6,6 +6,8 @@
  */
 import { BooleanFromString, BrokerList, HttpUrl, NonEmptyString, ConfigError, decodeEnv, envVar, optionalEnvVar, numberIn, oneOf } from './env.ts';
 import type { EnvOf, EnvSpec } from './env.ts';
+import { kafkaTlsFromEnv } from './kafkaSecurity.ts';
+import type { KafkaTls } from './kafkaSecurity.ts';
 
 /** The defaults that name a job: its consumer group, base path, pipeline id and HTTP port. */
 export interface JobDefaults {
@@ -33,6 +35,12 @@ export function jobEnv(defaults: JobDefaults) {
     KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
     KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
     KAFKA_SASL_PASSWORD: optionalEnvVar(NonEmptyString, 'the SASL password (required with SASL_PLAINTEXT or SASL_SSL)', { secret: true }),
+    // TLS (SSL, SASL_SSL), named like librdkafka's ssl.* settings; files are read and checked at start.
+    KAFKA_SSL_CA_LOCATION: optionalEnvVar(NonEmptyString, "the PEM file of the CA certificate(s) that signed the brokers' certificates (unset: Node's built-in CAs)"),
+    KAFKA_SSL_CERTIFICATE_LOCATION: optionalEnvVar(NonEmptyString, 'the PEM file of the client certificate, for brokers that require one (mutual TLS)'),
+    KAFKA_SSL_KEY_LOCATION: optionalEnvVar(NonEmptyString, "the PEM file of the client certificate's private key"),
+    KAFKA_SSL_KEY_PASSWORD: optionalEnvVar(NonEmptyString, 'the password of an encrypted KAFKA_SSL_KEY_LOCATION', { secret: true }),
+    KAFKA_ENABLE_SSL_CERTIFICATE_VERIFICATION: optionalEnvVar(BooleanFromString, "true or false (false accepts any broker certificate: tests only)"),
     KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
     KAFKA_METADATA_MAX_AGE_SECONDS: envVar(numberIn(1, 3600), 'seconds between 1 and 3600 (partitions added to a topic are consumed within this long)', { default: '30' }),
     // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
@@ -82,7 +90,8 @@ export interface JobConfig {
   readonly kafka: {
     readonly brokers: string[];
     readonly groupId: string;
-    readonly ssl: boolean;
+    /** TLS: off, on with Node's built-in CAs, or with the CA / client certificate read from the KAFKA_SSL_* files. */
+    readonly ssl: boolean | KafkaTls;
     readonly sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
     readonly startFrom: 'earliest' | 'latest';
     readonly topicPrefix: string;
@@ -155,6 +164,8 @@ function sharedConfig(e: SharedEnv): JobConfig {
   if (saslOn && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
     problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SECURITY_PROTOCOL=${e.KAFKA_SECURITY_PROTOCOL}: set both, or use PLAINTEXT/SSL.`);
   }
+  const tls = kafkaTlsFromEnv(e);
+  problems.push(...tls.problems);
   const onS3 = e.DELTA_BASE_PATH.startsWith('s3://');
   if (onS3 && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(e.DELTA_BASE_PATH)) {
     problems.push(`DELTA_BASE_PATH=${JSON.stringify(e.DELTA_BASE_PATH)} is not valid: expected s3://bucket/prefix with a valid bucket name.`);
@@ -171,7 +182,7 @@ function sharedConfig(e: SharedEnv): JobConfig {
     kafka: {
       brokers: e.KAFKA_BOOTSTRAP_SERVERS,
       groupId: e.KAFKA_CONSUMER_GROUP,
-      ssl: e.KAFKA_SECURITY_PROTOCOL === 'SSL' || e.KAFKA_SECURITY_PROTOCOL === 'SASL_SSL',
+      ssl: tls.ssl,
       ...(saslOn && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
         ? { sasl: { mechanism, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD } }
         : {}),

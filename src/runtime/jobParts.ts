@@ -3,7 +3,6 @@
  * Kafka source (with the job's consumer settings, logging into the job's log and Kafka's health
  * into its monitor), and the start-up checks of both, whose failures name the variable to fix.
  */
-import type { SASLOptions } from 'kafkajs';
 import { MissingDependencyError, RxlakeError, causeChain } from '../core/errors.ts';
 import { withRetry } from '../core/retry.ts';
 import { SystematicProcessingError } from '../operators/routeErrors.ts';
@@ -15,6 +14,7 @@ import type { KafkaSource } from '../sources/fromKafka.ts';
 import { StartupError } from './cli.ts';
 import { jobConsumerSettings } from './config.ts';
 import type { JobConfig } from './config.ts';
+import { kafkaClientSecurity, kafkaSecurityStartupError, probeKafkaTls } from './kafkaSecurity.ts';
 import type { Logger } from './log.ts';
 import type { PipelineMonitor } from './monitor.ts';
 
@@ -34,8 +34,7 @@ export function jobSource(config: JobConfig, topics: readonly string[], untilCau
     groupId: config.kafka.groupId,
     topics: [...topics],
     clientId: `rxlake-${config.pipelineId}`,
-    ...(config.kafka.ssl ? { ssl: true } : {}),
-    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
+    ...kafkaClientSecurity(config.kafka),
     startFrom: config.kafka.startFrom,
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
@@ -74,18 +73,20 @@ export function updateSourceGauges(monitor: PipelineMonitor, source: KafkaSource
  * Checks at start that the job's Kafka topics exist: a missing one stops the job with a
  * `StartupError` naming it and the fix (create it, or `topicsVariable` / `KAFKA_TOPIC_PREFIX`),
  * or, with `KAFKA_TOPICS_WAIT_SECONDS`, after waiting that long for it (each check logged).
- * A broker that cannot be reached stops it naming `KAFKA_BOOTSTRAP_SERVERS`.
+ * A broker that cannot be reached stops it naming `KAFKA_BOOTSTRAP_SERVERS`; refused SASL
+ * credentials, an untrusted broker certificate or a refused client certificate stop it naming
+ * the `KAFKA_SASL_*` / `KAFKA_SSL_*` variables to fix (`kafkaSecurityStartupError`).
  */
 export async function requireJobTopics(config: JobConfig, topics: readonly string[], log: Logger, topicsVariable: string): Promise<void> {
   const { kafka } = config;
   try {
+    await probeKafkaTls(kafka);
     await requireTopics({
       brokers: kafka.brokers,
       topics,
       kafkaConfig: {
         clientId: `rxlake-${config.pipelineId}-topics`,
-        ...(kafka.ssl ? { ssl: true } : {}),
-        ...(kafka.sasl !== undefined ? { sasl: kafka.sasl as SASLOptions } : {}),
+        ...kafkaClientSecurity(kafka),
       },
       waitMs: kafka.topicsWaitMs,
       onWait: (w) => {
@@ -102,6 +103,8 @@ export async function requireJobTopics(config: JobConfig, topics: readonly strin
       },
     });
   } catch (err) {
+    const security = kafkaSecurityStartupError(err, kafka);
+    if (security !== undefined) throw security;
     if (err instanceof MissingTopicsError) {
       const prefix = kafka.topicPrefix === '' ? 'unset' : `"${kafka.topicPrefix}"`;
       throw new StartupError(

@@ -276,9 +276,9 @@ describe('the packed package', () => {
     expect(existsSync(join(installed, 'dist', 'operators', map.sources[0]!))).toBe(true);
   });
 
-  it('installs without the optional peers (AWS SDK, pg), and says what to install for an s3:// table', async () => {
+  it('installs without the optional peers (AWS SDK, pg, avsc, ajv), and says what to install for an s3:// table', async () => {
     const optional = Object.keys(pkg.peerDependencies).filter((p) => p !== 'rxjs');
-    expect(optional.sort()).toEqual(['@aws-sdk/client-s3', 'pg']);
+    expect(optional.sort()).toEqual(['@aws-sdk/client-s3', 'ajv', 'avsc', 'pg']);
     for (const name of optional) expect(existsSync(join(project, 'node_modules', name)), name).toBe(false);
     const noSdk = JSON.parse((await ok(process.execPath, ['noSdk.mjs'], project)).stdout) as Record<string, unknown>;
     expect(noSdk).toMatchObject({ ours: true, name: 'MissingDependencyError', code: 'MISSING_DEPENDENCY', retriable: false });

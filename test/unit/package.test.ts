@@ -137,12 +137,12 @@ describe('package shape', () => {
     for (const file of entrySources) expect(listed.has(file), relative(dir, file)).toBe(false);
   });
 
-  it('keeps the AWS SDK and pg as optional peers that the entry points never load at import', () => {
+  it('keeps the AWS SDK, pg, avsc and ajv as optional peers that the entry points never load at import', () => {
     const optional = Object.entries(pkg.peerDependenciesMeta ?? {})
       .filter(([, m]) => m.optional === true)
       .map(([name]) => name)
       .sort();
-    expect(optional).toEqual(['@aws-sdk/client-s3', 'pg']);
+    expect(optional).toEqual(['@aws-sdk/client-s3', 'ajv', 'avsc', 'pg']);
     const { packages } = entryGraph();
     for (const name of optional) {
       expect(pkg.peerDependencies[name], name).toBeDefined();
@@ -156,7 +156,10 @@ describe('package shape', () => {
 
   it('exports the operators, sinks, sources and validation by name', () => {
     expect(Object.keys(operators).sort()).toEqual(
-      ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
+      [
+        'DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters',
+        'decodeWithRegistry', 'loadRegistryCodecs', 'SchemaRegistryClient', 'SchemaRegistryError', 'SchemaRegistryUnavailableError',
+      ].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
     // Every error class the sinks throw, and the base class.

@@ -7,8 +7,8 @@
  * the job with an explanation instead.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import type { SASLOptions } from 'kafkajs';
 import type { JobConfig } from '../../runtime/config.ts';
+import { kafkaClientSecurity } from '../../runtime/kafkaSecurity.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
 
 export class TableTopicMismatchError extends Error {
@@ -35,8 +35,7 @@ export async function checkTablesAgainstTopics(config: JobConfig, topics: readon
   const kafka = new Kafka({
     brokers: config.kafka.brokers,
     clientId: `rxlake-${config.pipelineId}-check`,
-    ...(config.kafka.ssl ? { ssl: true } : {}),
-    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl as SASLOptions } : {}),
+    ...kafkaClientSecurity(config.kafka),
     logLevel: logLevel.NOTHING,
   });
   const admin = kafka.admin();
