@@ -3,13 +3,13 @@
  * Kafka source (with the job's consumer settings, logging into the job's log and Kafka's health
  * into its monitor), and the start-up checks of both, whose failures name the variable to fix.
  */
-import type { SASLOptions } from 'kafkajs';
 import { MissingDependencyError, RxlakeError, causeChain } from '../core/errors.ts';
 import { withRetry } from '../core/retry.ts';
 import { SystematicProcessingError } from '../operators/routeErrors.ts';
 import { storageFailureOf, storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
+import type { KafkaLookupOptions } from '../sources/checkTopics.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { StartupError } from './cli.ts';
@@ -27,22 +27,30 @@ export function jobStorage(config: JobConfig): Storage {
   });
 }
 
+/** The job's brokers and their security (TLS, SASL), for each Kafka client of the job; `suffix` ends the client id. */
+export function jobKafkaAccess(config: JobConfig, suffix = ''): KafkaLookupOptions {
+  const { kafka } = config;
+  return {
+    brokers: kafka.brokers,
+    clientId: `rxlake-${config.pipelineId}${suffix}`,
+    ...(kafka.ssl ? { ssl: true } : {}),
+    ...(kafka.sasl !== undefined ? { sasl: kafka.sasl } : {}),
+  };
+}
+
 /** The job's Kafka source over `topics`. */
 export function jobSource(config: JobConfig, topics: readonly string[], untilCaughtUp: boolean, log: Logger, monitor: PipelineMonitor): KafkaSource {
   return fromKafka({
-    brokers: config.kafka.brokers,
+    ...jobKafkaAccess(config),
     groupId: config.kafka.groupId,
     topics: [...topics],
-    clientId: `rxlake-${config.pipelineId}`,
-    ...(config.kafka.ssl ? { ssl: true } : {}),
-    ...(config.kafka.sasl !== undefined ? { sasl: config.kafka.sasl } : {}),
     startFrom: config.kafka.startFrom,
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
     maxReadAheadRecords: config.maxReadAheadRecords,
     untilCaughtUp,
     consumer: jobConsumerSettings(config),
-    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
+    logger: log.child({ source: 'kafka' }),
     // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).
     onHealthChange: (h) => {
       if (h.connected) monitor.kafkaRecovered();
@@ -80,13 +88,8 @@ export async function requireJobTopics(config: JobConfig, topics: readonly strin
   const { kafka } = config;
   try {
     await requireTopics({
-      brokers: kafka.brokers,
+      ...jobKafkaAccess(config, '-topics'),
       topics,
-      kafkaConfig: {
-        clientId: `rxlake-${config.pipelineId}-topics`,
-        ...(kafka.ssl ? { ssl: true } : {}),
-        ...(kafka.sasl !== undefined ? { sasl: kafka.sasl as SASLOptions } : {}),
-      },
       waitMs: kafka.topicsWaitMs,
       onWait: (w) => {
         if (w.missing.length > 0) {

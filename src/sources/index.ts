@@ -13,7 +13,6 @@ export type {
   KafkaConsumerSettings,
   KafkaHealth,
   KafkaLogLevel,
-  KafkaLogger,
   KafkajsSettings,
   KafkaRetrySettings,
   KafkaSasl,
@@ -24,9 +23,10 @@ export type {
   PartitionRange,
   PemInput,
   StartFrom,
+  TopicDescription,
   TopicPartition,
 } from './fromKafka.ts';
 export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
-export { MissingTopicsError, isTopicNotReady, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
-export type { RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';
+export { MissingTopicsError, isTopicNotReady, lookupClient, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
+export type { KafkaLookupOptions, RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';
