@@ -135,7 +135,7 @@ interface TopicState {
   readonly leaderless: readonly string[];
 }
 
-/** The state of the check went on changing past the time it may wait: not an error of its own. */
+/** A check found the topics not ready yet: retried by `requireTopics`, never thrown out of it. */
 class NotReadyYet extends Error {}
 
 /**
