@@ -3,7 +3,7 @@ import type { MonoTypeOperatorFunction, ObservableInput, Observer, OperatorFunct
 import type * as t from 'io-ts';
 import type * as Avsc from 'avsc';
 import type { ErrorObject } from 'ajv';
-import { backoffDelay } from '../sinks/delta/retry.ts';
+import { backoffDelay } from '../core/retry.ts';
 import type { DeadLetterErrorType, DeadLetterRow, EnrichedRecord } from '../types.ts';
 import { MAX_ERROR_MESSAGE_CHARS, MAX_JSON_DEPTH, errorText, jsonDepthExceeds, reportValidationErrors, truncateText } from '../validation/limits.ts';
 import { deadLetterRowOf } from './routeErrors.ts';

@@ -15,7 +15,9 @@ import type { AddAction, Commit, FullState, RemoveAction } from '../sinks/delta/
 import { applyCommit, commitPath, refreshSnapshot, serializeCommitWithRemoves, writeCheckpoint } from '../sinks/delta/log.ts';
 import type { ColumnType, ParquetOptions } from '../sinks/delta/parquet.ts';
 import { ParquetFileBuilder } from '../sinks/delta/parquet.ts';
-import { backoffDelay, CommitConflictError, ConcurrentMetadataChangeError, DeltaError, isRetriable, sleep } from '../sinks/delta/retry.ts';
+import { isRetriable } from '../core/errors.ts';
+import { backoffDelay, sleep } from '../core/retry.ts';
+import { CommitConflictError, ConcurrentMetadataChangeError, DeltaError } from '../sinks/delta/retry.ts';
 import { parquetSchema } from '../sinks/delta/schema.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { checkWritable, filePath, isAbsolutePath, loadTable, readDataColumns, statsOf, tableColumns } from './common.ts';

@@ -14,7 +14,7 @@ import { partitionByDate } from '../operators/partitionByDate.ts';
 import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import { runIfEntry } from '../runtime/cli.ts';
-import { storageFailureHint } from '../runtime/jobParts.ts';
+import { jobFailureHint } from '../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../runtime/monitor.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
 import type { ChainSource, Job, JobRun, JobRunOptions, JobSummary } from '../runtime/runJob.ts';
@@ -120,7 +120,7 @@ export const bronzeJob: Job<BronzeConfig, BronzeSummary> = {
   failedHint: (err) =>
     err instanceof DeadLetterError
       ? 'DLQ_ENABLED=false stops the job at the first bad record; nothing past it is committed. Set DLQ_ENABLED=true to route bad records to the dead-letter tables.'
-      : storageFailureHint(err),
+      : jobFailureHint(err),
 };
 
 /** Starts the bronze pipeline; tables exist (created if missing) before the first record is read. */

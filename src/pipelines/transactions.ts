@@ -18,7 +18,7 @@ import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
 import { amountStats, kafkaPartition, tumblingWindow } from '../operators/tumblingWindow.ts';
 import { withDeadLetters } from '../operators/withDeadLetters.ts';
 import { runIfEntry } from '../runtime/cli.ts';
-import { storageFailureHint } from '../runtime/jobParts.ts';
+import { jobFailureHint } from '../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../runtime/monitor.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
 import type { ChainSource, Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
@@ -147,7 +147,7 @@ export const transactionsJob: Job<TransactionsConfig, TransactionsSummary> = {
   },
   finished: (s) => ({ written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits }),
   isStartupProblem: (err) => err instanceof InstanceRunningError,
-  failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : storageFailureHint(err)),
+  failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : jobFailureHint(err)),
 };
 
 /** Starts the transactions pipeline; every table exists before the first record is read. */

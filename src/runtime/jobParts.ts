@@ -9,6 +9,7 @@ import { SystematicProcessingError } from '../operators/routeErrors.ts';
 import { storageFailureOf, storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
 import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
+import type { KafkaLookupOptions } from '../sources/checkTopics.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
 import { StartupError } from './cli.ts';
@@ -27,21 +28,29 @@ export function jobStorage(config: JobConfig): Storage {
   });
 }
 
+/** The job's brokers and their security (TLS, SASL), for each Kafka client of the job; `suffix` ends the client id. */
+export function jobKafkaAccess(config: JobConfig, suffix = ''): KafkaLookupOptions {
+  const { kafka } = config;
+  return {
+    brokers: kafka.brokers,
+    clientId: `rxlake-${config.pipelineId}${suffix}`,
+    ...kafkaClientSecurity(kafka),
+  };
+}
+
 /** The job's Kafka source over `topics`. */
 export function jobSource(config: JobConfig, topics: readonly string[], untilCaughtUp: boolean, log: Logger, monitor: PipelineMonitor): KafkaSource {
   return fromKafka({
-    brokers: config.kafka.brokers,
+    ...jobKafkaAccess(config),
     groupId: config.kafka.groupId,
     topics: [...topics],
-    clientId: `rxlake-${config.pipelineId}`,
-    ...kafkaClientSecurity(config.kafka),
     startFrom: config.kafka.startFrom,
     maxInFlightRecords: config.maxInFlightRecords,
     maxInFlightBytes: config.maxInFlightBytes,
     maxReadAheadRecords: config.maxReadAheadRecords,
     untilCaughtUp,
     consumer: jobConsumerSettings(config),
-    logger: (level, message, extra) => log[level](`kafka: ${message}`, extra),
+    logger: log.child({ source: 'kafka' }),
     // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).
     onHealthChange: (h) => {
       if (h.connected) monitor.kafkaRecovered();
@@ -82,12 +91,8 @@ export async function requireJobTopics(config: JobConfig, topics: readonly strin
   try {
     await probeKafkaTls(kafka);
     await requireTopics({
-      brokers: kafka.brokers,
+      ...jobKafkaAccess(config, '-topics'),
       topics,
-      kafkaConfig: {
-        clientId: `rxlake-${config.pipelineId}-topics`,
-        ...kafkaClientSecurity(kafka),
-      },
       waitMs: kafka.topicsWaitMs,
       onWait: (w) => {
         if (w.missing.length > 0) {

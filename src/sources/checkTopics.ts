@@ -2,41 +2,30 @@
  * Kafka topics that must exist before a consumer starts, and the broker's answers for a topic
  * that is not there yet.
  *
- * A consumer subscribed to a topic the cluster does not have only learns it from kafkajs'
+ * A consumer subscribed to a topic the cluster does not have only learns it from the client's
  * "This server does not host this topic-partition", after its own retries, without the topic's
- * name. `requireTopics` asks first and fails at once naming every missing topic (or waits for
- * them, bounded, when asked to). `isTopicNotReady` recognises the answers a topic created a
- * moment ago gives until its partitions have leaders; `retryWhileTopicNotReady` retries an
- * operation (a produce) through them.
+ * name. `requireTopics` asks first (through the `KafkaClient` look-ups, kafkajs by default) and
+ * fails at once naming every missing topic (or waits for them, bounded, when asked to).
+ * `isTopicNotReady` recognises the answers a topic created a moment ago gives until its
+ * partitions have leaders; `retryWhileTopicNotReady` retries an operation (a produce) through
+ * them. Both wait on the library's one retry path (`withRetry`).
  */
-import { Kafka, logLevel } from 'kafkajs';
-import type { KafkaConfig } from 'kafkajs';
-import { backoffDelay, sleep } from '../sinks/delta/retry.ts';
+import { asyncScheduler } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
+import { RxlakeError } from '../core/errors.ts';
+import { withRetry } from '../core/retry.ts';
+import type { RetryPolicy } from '../core/retry.ts';
+import type { KafkaClient, KafkaClientEvents, KafkaClientFactory, KafkaConnectionSettings, KafkaSasl, KafkaSsl } from './kafka/client.ts';
+import { kafkajsClient } from './kafka/kafkajsClient.ts';
+import { isTopicNotReady } from './kafka/kafkajsErrors.ts';
 
-/** Broker answers (kafkajs `type`) of a topic that does not exist yet or has no leader yet. */
-const NOT_READY_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']);
+export { isTopicNotReady } from './kafka/kafkajsErrors.ts';
 
-/** Backoff between checks and retries: from 250 ms up to 5 s (the shared jittered formula). */
-const BACKOFF = { initialMs: 250, maxMs: 5_000 } as const;
+/** Backoff between checks and retries: from 250 ms up to 5 s. */
+const BACKOFF: RetryPolicy = { initialMs: 250, maxMs: 5_000 };
 
-/**
- * Whether `err` (or an error in its `cause` chain, e.g. inside kafkajs'
- * `KafkaJSNumberOfRetriesExceeded`) is the broker saying a topic or partition does not exist
- * here, or has no leader yet: what a topic created a moment ago answers for a while.
- */
-export function isTopicNotReady(err: unknown): boolean {
-  let e: unknown = err;
-  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
-    const { type, cause } = e as { type?: unknown; cause?: unknown };
-    if (typeof type === 'string' && NOT_READY_TYPES.has(type)) return true;
-    if (cause === e) break;
-    e = cause;
-  }
-  return false;
-}
-
-/** Thrown by `requireTopics`: the topics the cluster does not have. */
-export class MissingTopicsError extends Error {
+/** Thrown by `requireTopics`: the topics the cluster does not have. Code `MISSING_TOPICS`; not retriable. */
+export class MissingTopicsError extends RxlakeError {
   /** The missing topics, sorted. */
   readonly topics: readonly string[];
   readonly brokers: readonly string[];
@@ -45,6 +34,7 @@ export class MissingTopicsError extends Error {
     super(
       `Kafka topic${sorted.length === 1 ? '' : 's'} ${sorted.join(', ')} ${sorted.length === 1 ? 'does' : 'do'} not exist on ${brokers.join(',')}` +
         (waitedMs > 0 ? ` (waited ${Math.round(waitedMs / 1000)} s)` : ''),
+      { code: 'MISSING_TOPICS' },
     );
     this.name = 'MissingTopicsError';
     this.topics = sorted;
@@ -52,17 +42,31 @@ export class MissingTopicsError extends Error {
   }
 }
 
-export interface RequireTopicsOptions {
+/** Where and how the look-ups reach the cluster. */
+export interface KafkaLookupOptions {
   readonly brokers: readonly string[];
+  /** Client id of the look-ups; default `'rxlake-topic-check'`. */
+  readonly clientId?: string;
+  /** TLS: `true` (system trust store) or a CA, client certificate and key. */
+  readonly ssl?: KafkaSsl;
+  /** PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512. */
+  readonly sasl?: KafkaSasl;
+  /** Connection settings (connectionTimeout, requestTimeout, retry, …). */
+  readonly connection?: KafkaConnectionSettings;
+  /** The Kafka client; default `kafkajsClient()`. */
+  readonly client?: KafkaClientFactory;
+}
+
+export interface RequireTopicsOptions extends KafkaLookupOptions {
   readonly topics: readonly string[];
-  /** kafkajs client settings (ssl, sasl, clientId, …). */
-  readonly kafkaConfig?: Omit<KafkaConfig, 'brokers'>;
   /** How long to wait for missing topics to appear, ms; 0 (default): throw at once. */
   readonly waitMs?: number;
   /** Called before each wait, with what is still missing. */
   readonly onWait?: (wait: TopicWait) => void;
   /** Aborting ends a wait with the signal's reason. */
   readonly signal?: AbortSignal;
+  /** Clock and timers of the waits; default rxjs' `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
 }
 
 export interface TopicWait {
@@ -81,56 +85,121 @@ export interface TopicWait {
  */
 const LEADER_GRACE_MS = 15_000;
 
+/** A client that reports nothing: only its look-ups are used. */
+const NO_EVENTS: KafkaClientEvents = {
+  joined: () => undefined,
+  crashed: () => undefined,
+  stopped: () => undefined,
+  answered: () => undefined,
+  committed: () => undefined,
+  skipped: () => undefined,
+  log: () => undefined,
+};
+
+/**
+ * A client for look-ups only (`describeTopics`, `topicOffsets`, …): it never joins a group and
+ * logs nothing; `closeLookups()` closes it.
+ *
+ * ## Example
+ * ```ts
+ * const client = lookupClient({ brokers: ['127.0.0.1:9092'] });
+ * try {
+ *   console.log(await client.topicOffsets('orders'));
+ * } finally {
+ *   await client.closeLookups();
+ * }
+ * ```
+ *
+ * @param options Brokers, client id, security, connection settings and client.
+ * @return The client.
+ */
+export function lookupClient(options: KafkaLookupOptions): KafkaClient {
+  const clientId = options.clientId ?? 'rxlake-topic-check';
+  return (options.client ?? kafkajsClient())(
+    {
+      brokers: options.brokers,
+      clientId,
+      groupId: clientId, // never joined: only the look-ups are used
+      ...(options.ssl !== undefined ? { ssl: options.ssl } : {}),
+      ...(options.sasl !== undefined ? { sasl: options.sasl } : {}),
+      logLevel: 'nothing',
+      consumer: {},
+      connection: options.connection ?? {},
+    },
+    NO_EVENTS,
+  );
+}
+
+interface TopicState {
+  readonly missing: readonly string[];
+  readonly leaderless: readonly string[];
+}
+
+/** A check found the topics not ready yet: retried by `requireTopics`, never thrown out of it. */
+class NotReadyYet extends Error {}
+
 /**
  * Resolves once every topic exists (and its partitions have leaders); throws
  * `MissingTopicsError` naming the missing ones at once, or after `waitMs` of checks with
- * backoff. Connection failures are thrown as kafkajs reports them.
+ * backoff. A topic that exists but has partitions without a leader is waited for (at least
+ * 15 s), then left to the consumer's own retries. Connection failures are thrown as the client
+ * reports them.
  *
+ * ## Example
  * ```ts
  * await requireTopics({ brokers: ['127.0.0.1:9092'], topics: ['orders'], waitMs: 60_000 });
  * ```
+ *
+ * @param options Brokers, topics, security, client, how long to wait, the wait hook, abort signal and scheduler.
+ * @return A promise that resolves when the topics are there.
  */
 export async function requireTopics(options: RequireTopicsOptions): Promise<void> {
-  const { brokers, topics, waitMs = 0, onWait, signal } = options;
+  const { brokers, topics, waitMs = 0, onWait, signal, scheduler = asyncScheduler } = options;
   if (topics.length === 0) return;
-  const kafka = new Kafka({ clientId: 'rxlake-topic-check', logLevel: logLevel.NOTHING, ...options.kafkaConfig, brokers: [...brokers] });
-  const admin = kafka.admin();
-  await admin.connect();
+  const client = lookupClient(options);
+  const started = scheduler.now();
+  const waited = (): number => scheduler.now() - started;
+  let state: TopicState = { missing: [], leaderless: [] };
+  /** Checks until `ready(state)` or `giveUpAfterMs` passed; false then. */
+  const checkUntil = (giveUpAfterMs: number, ready: (s: TopicState) => boolean): Promise<boolean> =>
+    withRetry(
+      async () => {
+        state = await topicState(client, topics);
+        if (!ready(state)) throw new NotReadyYet();
+      },
+      {
+        ...BACKOFF,
+        giveUpAfterMs,
+        retryIf: (err) => err instanceof NotReadyYet,
+        onRetry: (_err, { attempt, delayMs }) => onWait?.({ ...state, attempt, retryInMs: delayMs, waitedMs: waited() }),
+        scheduler,
+        ...(signal !== undefined ? { signal } : {}),
+      },
+    ).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof NotReadyYet) return false;
+        throw err;
+      },
+    );
   try {
-    const started = Date.now();
-    for (let attempt = 1; ; attempt++) {
-      const { missing, leaderless } = await topicState(admin, topics);
-      if (missing.length === 0 && leaderless.length === 0) return;
-      const waitedMs = Date.now() - started;
-      const bound = missing.length > 0 ? waitMs : Math.max(waitMs, LEADER_GRACE_MS);
-      if (waitedMs >= bound) {
-        if (missing.length > 0) throw new MissingTopicsError(missing, brokers, waitMs > 0 ? waitedMs : 0);
-        return; // leaders still being elected: the consumer retries that by itself
-      }
-      const retryInMs = Math.min(backoffDelay(attempt, BACKOFF), bound - waitedMs);
-      onWait?.({ missing, leaderless, attempt, retryInMs, waitedMs });
-      await sleep(retryInMs, signal);
+    let ok = await checkUntil(waitMs, (s) => s.missing.length === 0);
+    if (ok && state.leaderless.length > 0) {
+      // Leaders still being elected after the grace: the consumer retries that by itself.
+      ok = await checkUntil(Math.max(waitMs, LEADER_GRACE_MS) - waited(), (s) => s.missing.length === 0 && s.leaderless.length === 0);
     }
+    if (!ok && state.missing.length > 0) throw new MissingTopicsError(state.missing, brokers, waitMs > 0 ? waited() : 0);
   } finally {
-    await admin.disconnect();
+    await client.closeLookups();
   }
 }
 
-async function topicState(admin: ReturnType<Kafka['admin']>, topics: readonly string[]): Promise<{ missing: string[]; leaderless: string[] }> {
-  const existing = new Set(await admin.listTopics());
-  const missing = topics.filter((t) => !existing.has(t));
-  const present = topics.filter((t) => existing.has(t));
-  if (present.length === 0) return { missing, leaderless: [] };
-  try {
-    const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present });
-    const leaderless = metadata
-      .filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0 || p.partitionErrorCode !== 0))
-      .map((t) => t.name);
-    return { missing, leaderless };
-  } catch (err) {
-    if (isTopicNotReady(err)) return { missing, leaderless: present };
-    throw err;
-  }
+async function topicState(client: Pick<KafkaClient, 'describeTopics'>, topics: readonly string[]): Promise<TopicState> {
+  const described = await client.describeTopics(topics);
+  return {
+    missing: described.filter((t) => !t.exists).map((t) => t.topic),
+    leaderless: described.filter((t) => t.exists && !t.ready).map((t) => t.topic),
+  };
 }
 
 export interface TopicRetryOptions {
@@ -142,23 +211,26 @@ export interface TopicRetryOptions {
 }
 
 /**
- * Runs `fn` until it succeeds, retrying — with the shared jittered backoff, for at most
+ * Runs `fn` until it succeeds, retrying — with backoff from 250 ms up to 5 s, for at most
  * `maxWaitMs` — while it fails because a topic is not ready (`isTopicNotReady`): the answers a
  * topic created a moment ago gives. Any other error is thrown at once.
+ *
+ * ## Example
+ * ```ts
+ * await retryWhileTopicNotReady(() => producer.send({ topic: 'orders', messages }), { maxWaitMs: 30_000 });
+ * ```
+ *
+ * @param fn One attempt.
+ * @param options How long to keep trying, the retry hook and an abort signal.
+ * @return What the first successful attempt resolved with.
  */
-export async function retryWhileTopicNotReady<T>(fn: () => Promise<T>, options: TopicRetryOptions = {}): Promise<T> {
+export function retryWhileTopicNotReady<T>(fn: () => Promise<T>, options: TopicRetryOptions = {}): Promise<T> {
   const { maxWaitMs = 60_000, onRetry, signal } = options;
-  const started = Date.now();
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      const left = maxWaitMs - (Date.now() - started);
-      if (!isTopicNotReady(error) || left <= 0 || signal?.aborted === true) throw error;
-      const retryInMs = Math.min(backoffDelay(attempt, BACKOFF), left);
-      onRetry?.(error, attempt, retryInMs);
-      await sleep(retryInMs, signal);
-    }
-  }
+  return withRetry(fn, {
+    ...BACKOFF,
+    giveUpAfterMs: maxWaitMs,
+    retryIf: isTopicNotReady,
+    onRetry: (err, { attempt, delayMs }) => onRetry?.(err, attempt, delayMs),
+    ...(signal !== undefined ? { signal } : {}),
+  });
 }

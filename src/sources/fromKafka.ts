@@ -10,7 +10,6 @@ import type { FromKafkaOptions } from './kafka/options.ts';
 export type { FromKafkaOptions } from './kafka/options.ts';
 export type { KafkaSource, KafkaSourceStats } from './kafka/source.ts';
 export type { KafkaHealth } from './kafka/health.ts';
-export type { KafkaLogger } from './kafka/logging.ts';
 export type { StartFrom } from './kafka/lookups.ts';
 export type {
   ClientBatch,
@@ -30,6 +29,7 @@ export type {
   PartitionOffset,
   PartitionRange,
   PemInput,
+  TopicDescription,
   TopicPartition,
 } from './kafka/client.ts';
 export { kafkajsClient } from './kafka/kafkajsClient.ts';

@@ -1,32 +1,5 @@
-export { fromKafka, isRetriableKafkaError, kafkajsClient } from './fromKafka.ts';
-export type {
-  ClientBatch,
-  ClientCrash,
-  ClientLogLine,
-  ClientMessage,
-  FromKafkaOptions,
-  KafkaClient,
-  KafkaClientConfig,
-  KafkaClientEvents,
-  KafkaClientFactory,
-  KafkaConnectionSettings,
-  KafkaConsumerSettings,
-  KafkaHealth,
-  KafkaLogLevel,
-  KafkaLogger,
-  KafkajsSettings,
-  KafkaRetrySettings,
-  KafkaSasl,
-  KafkaSource,
-  KafkaSourceStats,
-  KafkaSsl,
-  PartitionOffset,
-  PartitionRange,
-  PemInput,
-  StartFrom,
-  TopicPartition,
-} from './fromKafka.ts';
+export * from './fromKafka.ts';
 export { OffsetTracker } from './offsetTracker.ts';
 export type { CommittedOffset, OffsetCommitTarget, PartitionStats, TrackerStats } from './offsetTracker.ts';
-export { MissingTopicsError, isTopicNotReady, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
-export type { RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';
+export { MissingTopicsError, isTopicNotReady, lookupClient, requireTopics, retryWhileTopicNotReady } from './checkTopics.ts';
+export type { KafkaLookupOptions, RequireTopicsOptions, TopicRetryOptions, TopicWait } from './checkTopics.ts';

@@ -12,7 +12,7 @@ import { encodeParquet } from '../../src/sinks/delta/parquet.ts';
 import { ParquetWorkerError, ParquetWorkerPool } from '../../src/sinks/delta/parquetPool.ts';
 import type { ColumnSpec } from '../../src/sinks/delta/schema.ts';
 import { parquetSchema } from '../../src/sinks/delta/schema.ts';
-import { isRetriable } from '../../src/sinks/delta/retry.ts';
+import { isRetriable } from '../../src/core/errors.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import type { TableSpec } from '../../src/sinks/delta/schema.ts';
 import { verifyDelta } from '../support/stack.ts';

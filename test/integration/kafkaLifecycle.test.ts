@@ -1,7 +1,7 @@
 import { lastValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
+import { pinoLogger } from '../../src/core/logger.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
-import type { KafkaLogLevel } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { createTopic, fastGroup, kafka, until, withAdmin, readBounded } from './kafkaSupport.ts';
@@ -17,8 +17,7 @@ describe('fromKafka lifecycle', () => {
       topics: ['nothing'],
       sasl: { mechanism: 'plain', username: 'alice', password: SECRET },
       logLevel: 'debug',
-      logger: (level: KafkaLogLevel, message: string, extra: Record<string, unknown>) =>
-        lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
+      logger: pinoLogger({ level: 'debug', destination: (l) => lines.push(l) }),
       connection: { connectionTimeout: 200, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
     });
     const err = await lastValueFrom(source.records$).then(
@@ -41,7 +40,7 @@ describe('fromKafka lifecycle', () => {
       topics: ['nothing'],
       sasl: { mechanism: 'scram-sha-256', username: 'bob', password: SECRET },
       logLevel: 'debug',
-      logger: (level, message, extra) => lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
+      logger: pinoLogger({ level: 'debug', destination: (l) => lines.push(l) }),
       connection: { connectionTimeout: 1_000, retry: { retries: 1, initialRetryTime: 50, maxRetryTime: 100 } },
     });
     const err = await lastValueFrom(source.records$).then(

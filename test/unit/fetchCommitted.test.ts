@@ -19,7 +19,7 @@ function lookups(failures: Error[], answer: PartitionOffset[]) {
       const e = failures.shift();
       return e ? Promise.reject(e) : Promise.resolve(answer);
     },
-    isTransient: (err: unknown) => (err as { retriable?: unknown }).retriable === true,
+    isRetriable: (err: unknown) => (err as { retriable?: unknown }).retriable === true,
   };
 }
 

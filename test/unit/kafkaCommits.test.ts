@@ -4,7 +4,7 @@
  * `cause` chain) are retried with backoff and never fail the job, outages are waited out.
  */
 import { describe, expect, it } from 'vitest';
-import { REJOIN_RETRY_INITIAL_MS } from '../../src/sources/kafka/commits.ts';
+import { REJOIN_POLICY } from '../../src/sources/kafka/backoff.ts';
 import { FakeOutage, harness, rejoinError, settle } from './kafkaFakes.ts';
 import type { KafkaHealth } from '../../src/sources/kafka/health.ts';
 
@@ -53,13 +53,13 @@ describe('commit after acknowledgement', () => {
     const committing = h.source.commit();
     await settle();
     expect(c.commits).toHaveLength(1);
-    await h.clock.advance(REJOIN_RETRY_INITIAL_MS - 1);
+    await h.clock.advance(REJOIN_POLICY.initialMs - 1);
     expect(c.commits).toHaveLength(1);
     await h.clock.advance(1);
     expect(c.commits).toHaveLength(2);
-    await h.clock.advance(2 * REJOIN_RETRY_INITIAL_MS);
+    await h.clock.advance(2 * REJOIN_POLICY.initialMs);
     expect(c.commits).toHaveLength(3);
-    await h.clock.advance(4 * REJOIN_RETRY_INITIAL_MS);
+    await h.clock.advance(4 * REJOIN_POLICY.initialMs);
     expect(await committing).toEqual([at(3)]);
     expect(h.clock.timeouts.filter((ms) => ms !== 1_000)).toEqual([200, 400, 800]);
     expect(h.logs.filter((l) => l.includes('offset commit deferred: the group is rebalancing'))).toHaveLength(3);
@@ -73,7 +73,7 @@ describe('commit after acknowledgement', () => {
     const committing = h.source.commit();
     await settle();
     c.join(['t', 1]);
-    await h.clock.advance(REJOIN_RETRY_INITIAL_MS);
+    await h.clock.advance(REJOIN_POLICY.initialMs);
     expect(await committing).toEqual([]);
     expect(c.commits).toHaveLength(1);
   });

@@ -4,6 +4,8 @@
  * hand-off scheduler that runs slices when told.
  */
 import type { Observable } from 'rxjs';
+import { pinoLogger } from '../../src/core/logger.ts';
+import type { Logger } from '../../src/core/logger.ts';
 import type {
   BatchHandler,
   ClientBatch,
@@ -14,6 +16,7 @@ import type {
   KafkaClientFactory,
   PartitionOffset,
   PartitionRange,
+  TopicDescription,
   TopicPartition,
 } from '../../src/sources/kafka/client.ts';
 import type { Clock } from '../../src/sources/kafka/clock.ts';
@@ -35,7 +38,7 @@ interface Timer {
   cancelled: boolean;
 }
 
-/** A clock that moves only in `advance()`, running due timers in time order. `random()` is 0.5: backoff without jitter. */
+/** A clock that moves only in `advance()`, running due timers in time order. `random()` is 0: backoff at its full delay, no jitter. */
 export class FakeClock implements Clock {
   #now = 1_700_000_000_000;
   #seq = 0;
@@ -44,7 +47,7 @@ export class FakeClock implements Clock {
   readonly timeouts: number[] = [];
 
   readonly now = (): number => this.#now;
-  readonly random = (): number => 0.5;
+  readonly random = (): number => 0;
 
   readonly timeout = (run: () => void, ms: number): (() => void) => {
     this.timeouts.push(ms);
@@ -151,6 +154,8 @@ export class FakeKafkaClient implements KafkaClient {
   readonly ranges = new Map<string, PartitionRange[]>();
   /** Per topic, the offset `offsetsForTimestamp` answers per partition. */
   readonly byTimestamp = new Map<string, Array<{ partition: number; offset: bigint }>>();
+  /** Topics without a leader yet (`describeTopics` says they exist but are not ready). */
+  readonly leaderless = new Set<string>();
   /** Errors of the next `committedOffsets()` calls. */
   readonly lookupFailures: Error[] = [];
   disconnected = false;
@@ -217,15 +222,17 @@ export class FakeKafkaClient implements KafkaClient {
   offsetsForTimestamp(topic: string): Promise<Array<{ partition: number; offset: bigint }>> {
     return Promise.resolve(this.byTimestamp.get(topic) ?? []);
   }
+  describeTopics(topics: readonly string[]): Promise<TopicDescription[]> {
+    this.calls.push(`describeTopics ${topics.join(',')}`);
+    return Promise.resolve(topics.map((topic) => ({ topic, exists: this.ranges.has(topic), ready: this.ranges.has(topic) && !this.leaderless.has(topic) })));
+  }
   closeLookups(): Promise<void> {
     this.lookupsClosed += 1;
     return Promise.resolve();
   }
+  /** An outage (a `FakeOutage`, or wrapping one), or an answer the broker calls retriable. */
   isRetriable(err: unknown): boolean {
-    return err instanceof FakeOutage || (err instanceof Error && err.cause instanceof FakeOutage);
-  }
-  isTransient(err: unknown): boolean {
-    return (err as { retriable?: unknown }).retriable === true;
+    return err instanceof FakeOutage || (err instanceof Error && err.cause instanceof FakeOutage) || (err as { retriable?: unknown }).retriable === true;
   }
   rejoinReason(err: unknown): string | undefined {
     for (let e: unknown = err, depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
@@ -322,6 +329,20 @@ export interface Received {
   readonly ids: () => string[];
 }
 
+/**
+ * The library's pino `Logger` at `debug`, each line landing in `lines` as `level message
+ * {fields}`: what the source logs, redacted as the library's loggers redact it.
+ */
+export function captureLogger(lines: string[]): Logger {
+  return pinoLogger({
+    level: 'debug',
+    destination: (line) => {
+      const { level, time: _time, msg, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      lines.push(`${String(level)} ${String(msg)} ${JSON.stringify(fields)}`);
+    },
+  });
+}
+
 /** A source over fake clients, a fake clock and a manual hand-off scheduler. */
 export function harness(options: Partial<FromKafkaOptions> = {}, prepare?: (client: FakeKafkaClient) => void): Harness {
   const clock = new FakeClock();
@@ -335,7 +356,7 @@ export function harness(options: Partial<FromKafkaOptions> = {}, prepare?: (clie
       topics: ['t'],
       client: clients.factory,
       logLevel: 'debug',
-      logger: (level, message, extra) => logs.push(`${level} ${message} ${JSON.stringify(extra)}`),
+      logger: captureLogger(logs),
       ...options,
     },
     { clock, schedule: slices.schedule },

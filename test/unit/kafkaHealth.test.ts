@@ -13,11 +13,13 @@ import {
 } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Server } from 'node:http';
+import { isRetriable } from '../../src/core/errors.ts';
+import { registerSecret, silentLogger } from '../../src/core/logger.ts';
 import { isRetriableKafkaError } from '../../src/sources/fromKafka.ts';
 import { ConnectionHealth } from '../../src/sources/kafka/health.ts';
 import type { KafkaHealth } from '../../src/sources/kafka/health.ts';
 import { PipelineMonitor } from '../../src/runtime/monitor.ts';
-import { FakeClock } from './kafkaFakes.ts';
+import { FakeClock, captureLogger } from './kafkaFakes.ts';
 
 /** kafkajs' typings declare some error constructors without the message they take. */
 function withMessage(cls: unknown, message: string): Error {
@@ -29,30 +31,34 @@ function protocolError(type: string, code: number, retriable: boolean): KafkaJSP
   return new KafkaJSProtocolError({ type, code, retriable, message: type } as unknown as Error);
 }
 
-describe('isRetriableKafkaError', () => {
+describe('isRetriable on Kafka errors', () => {
+  it('is what the deprecated isRetriableKafkaError still names', () => {
+    expect(isRetriableKafkaError).toBe(isRetriable);
+  });
+
   it('waits out a broker that is away: refused or lost connections, timeouts, kafkajs giving up on them', () => {
     const refused = new KafkaJSConnectionError('Connection error: connect ECONNREFUSED 127.0.0.1:9092');
-    expect(isRetriableKafkaError(refused)).toBe(true);
+    expect(isRetriable(refused)).toBe(true);
     // What a crash reports after kafkajs' own retries: a non-retriable wrapper of the outage.
-    expect(isRetriableKafkaError(new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 5, retryTime: 1000 }))).toBe(true);
-    expect(isRetriableKafkaError(new KafkaJSNonRetriableError(refused))).toBe(false); // no cause given: nothing to go by
-    expect(isRetriableKafkaError(new KafkaJSRequestTimeoutError('Request Fetch(key: 1, version: 11) timed out'))).toBe(true);
-    expect(isRetriableKafkaError(withMessage(KafkaJSGroupCoordinatorNotFound, 'Failed to find group coordinator'))).toBe(true);
-    expect(isRetriableKafkaError(protocolError('COORDINATOR_LOAD_IN_PROGRESS', 14, true))).toBe(true);
-    expect(isRetriableKafkaError(protocolError('LEADER_NOT_AVAILABLE', 5, true))).toBe(true);
-    expect(isRetriableKafkaError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isRetriable(new KafkaJSNumberOfRetriesExceeded(refused, { retryCount: 5, retryTime: 1000 }))).toBe(true);
+    expect(isRetriable(new KafkaJSNonRetriableError(refused))).toBe(false); // no cause given: nothing to go by
+    expect(isRetriable(new KafkaJSRequestTimeoutError('Request Fetch(key: 1, version: 11) timed out'))).toBe(true);
+    expect(isRetriable(withMessage(KafkaJSGroupCoordinatorNotFound, 'Failed to find group coordinator'))).toBe(true);
+    expect(isRetriable(protocolError('COORDINATOR_LOAD_IN_PROGRESS', 14, true))).toBe(true);
+    expect(isRetriable(protocolError('LEADER_NOT_AVAILABLE', 5, true))).toBe(true);
+    expect(isRetriable(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
   });
 
   it('does not wait out authentication, authorization or errors that are not kafkajs ones', () => {
     const auth = withMessage(KafkaJSSASLAuthenticationError, 'SASL SCRAM SHA256 authentication failed');
-    expect(isRetriableKafkaError(auth)).toBe(false);
-    expect(isRetriableKafkaError(new KafkaJSNumberOfRetriesExceeded(auth, { retryCount: 1, retryTime: 50 }))).toBe(false);
-    expect(isRetriableKafkaError(protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false))).toBe(false);
-    expect(isRetriableKafkaError(protocolError('GROUP_AUTHORIZATION_FAILED', 30, false))).toBe(false);
-    expect(isRetriableKafkaError(new TypeError('x is undefined'))).toBe(false);
-    expect(isRetriableKafkaError(new Error('boom'))).toBe(false);
-    expect(isRetriableKafkaError('ECONNREFUSED')).toBe(false);
-    expect(isRetriableKafkaError(undefined)).toBe(false);
+    expect(isRetriable(auth)).toBe(false);
+    expect(isRetriable(new KafkaJSNumberOfRetriesExceeded(auth, { retryCount: 1, retryTime: 50 }))).toBe(false);
+    expect(isRetriable(protocolError('TOPIC_AUTHORIZATION_FAILED', 29, false))).toBe(false);
+    expect(isRetriable(protocolError('GROUP_AUTHORIZATION_FAILED', 30, false))).toBe(false);
+    expect(isRetriable(new TypeError('x is undefined'))).toBe(false);
+    expect(isRetriable(new Error('boom'))).toBe(false);
+    expect(isRetriable('ECONNREFUSED')).toBe(false);
+    expect(isRetriable(undefined)).toBe(false);
   });
 });
 
@@ -61,21 +67,16 @@ describe('ConnectionHealth', () => {
     const clock = new FakeClock();
     const changes: KafkaHealth[] = [];
     const lines: string[] = [];
-    const health = new ConnectionHealth({
-      groupId: 'g',
-      clock,
-      log: (level, message, extra) => lines.push(`${level} ${message} ${JSON.stringify(extra)}`),
-      redact: (t) => t.replace('pw', '***'),
-      onChange: (h) => changes.push(h),
-    });
+    registerSecret('pw-health-secret');
+    const health = new ConnectionHealth({ groupId: 'g', clock, log: captureLogger(lines), onChange: (h) => changes.push(h) });
     expect(health.snapshot()).toEqual({ connected: false });
     const t0 = clock.now();
     health.up();
     health.up();
     expect(changes).toEqual([{ connected: true, since: t0 }]);
     await clock.advance(1_000);
-    health.markDown('ECONNREFUSED pw');
-    health.markDown('ECONNREFUSED pw');
+    health.markDown('ECONNREFUSED pw-health-secret');
+    health.markDown('ECONNREFUSED pw-health-secret');
     await clock.advance(2_000);
     health.markDown('no coordinator');
     expect(changes.slice(1)).toEqual([
@@ -92,7 +93,7 @@ describe('ConnectionHealth', () => {
 
   it('names a stall only while connected and unanswered for the stall time, with the client\'s last error line', async () => {
     const clock = new FakeClock();
-    const health = new ConnectionHealth({ groupId: 'g', clock, log: () => undefined, redact: (t) => t });
+    const health = new ConnectionHealth({ groupId: 'g', clock, log: silentLogger });
     health.contact();
     expect(health.stalled(5_000)).toBeUndefined(); // not connected
     health.up();
@@ -106,9 +107,9 @@ describe('ConnectionHealth', () => {
     expect(health.stalled(5_000)).toBeUndefined();
     // A throwing listener is logged, not thrown.
     const lines: string[] = [];
-    const h2 = new ConnectionHealth({ groupId: 'g', clock, log: (_l, m) => lines.push(m), redact: (t) => t, onChange: () => { throw new Error('listener bug'); } });
+    const h2 = new ConnectionHealth({ groupId: 'g', clock, log: captureLogger(lines), onChange: () => { throw new Error('listener bug'); } });
     h2.up();
-    expect(lines).toEqual(['onHealthChange threw']);
+    expect(lines.map((l) => l.slice(0, l.indexOf(' {')))).toEqual(['warn onHealthChange threw']);
   });
 });
 

@@ -1,50 +1,28 @@
 /**
- * The Kafka source's log, redaction and backoff: secrets never leave in a line or an error,
- * levels below the threshold are dropped, backoff doubles to its cap with bounded jitter.
+ * The Kafka source's log and backoff on the library's logger and retry formula: lines below the
+ * source's threshold are dropped, the SASL password and TLS passphrase are registered as secrets
+ * (so the library's loggers and the errors that leave the source are redacted), the Kafka
+ * policies double to their cap with bounded jitter.
  */
 import { describe, expect, it } from 'vitest';
-import { backoff, RESTART_MAX_MS } from '../../src/sources/kafka/backoff.ts';
-import { describeError, makeLogger, redactor } from '../../src/sources/kafka/logging.ts';
+import { redact } from '../../src/core/logger.ts';
+import { backoffDelay } from '../../src/core/retry.ts';
+import { LOOKUP_POLICY, REJOIN_POLICY, RESTART_MAX_MS, RESTART_POLICY } from '../../src/sources/kafka/backoff.ts';
+import { describeError, thresholdLogger } from '../../src/sources/kafka/logging.ts';
+import { captureLogger, harness } from './kafkaFakes.ts';
 
-const SECRET = 'hunter2-secret';
-
-describe('redactor', () => {
-  it('redacts the SASL password and the TLS passphrase from text and errors, keeping errors without secrets as they are', () => {
-    const r = redactor({ sasl: { mechanism: 'plain', username: 'u', password: SECRET }, ssl: { passphrase: 'pass-phrase' } });
-    expect(r.text(`a ${SECRET} b pass-phrase`)).toBe('a *** b ***');
-    const clean = new Error('connect ECONNREFUSED');
-    expect(r.error(clean)).toBe(clean);
-    const leaky = new TypeError(`bad ${SECRET}`);
-    const safe = r.error(leaky) as Error;
-    expect(safe).not.toBe(leaky);
-    expect(safe.name).toBe('TypeError');
-    expect(safe.message).toBe('bad ***');
-    expect(safe.stack).not.toContain(SECRET);
-    expect(r.errorText(`plain ${SECRET}`)).toBe('plain ***');
-    // No secrets configured: nothing to do.
-    const none = redactor({ ssl: true });
-    expect(none.secrets).toEqual([]);
-    expect(none.error(leaky)).toBe(leaky);
-  });
-});
-
-describe('makeLogger', () => {
-  it('drops lines below the threshold, redacts message and fields, writes bigints as decimal strings', () => {
-    const lines: unknown[] = [];
-    const log = makeLogger((level, message, extra) => lines.push({ level, message, extra }), redactor({ sasl: { mechanism: 'plain', username: 'u', password: SECRET } }), 'warn');
-    log('info', 'dropped', {});
-    log('warn', `kept ${SECRET}`, { offset: 12n, nested: { p: SECRET } });
-    log('error', 'circular', (() => {
-      const o: Record<string, unknown> = {};
-      o.self = o;
-      return o;
-    })());
-    expect(lines).toEqual([
-      { level: 'warn', message: 'kept ***', extra: { offset: '12', nested: { p: '***' } } },
-      { level: 'error', message: 'circular', extra: {} },
-    ]);
-    const silent = makeLogger((l) => lines.push(l), redactor({}), 'nothing');
-    silent('error', 'x', {});
+describe('thresholdLogger', () => {
+  it('drops lines below the threshold, in children too; nothing writes no line', () => {
+    const lines: string[] = [];
+    const log = thresholdLogger(captureLogger(lines), 'warn');
+    log.debug('dropped');
+    log.info('dropped');
+    log.warn('kept', { offset: 12n });
+    log.child({ groupId: 'g' }).info('dropped');
+    log.child({ groupId: 'g' }).error('kept too');
+    expect(lines).toEqual(['warn kept {"offset":"12"}', 'error kept too {"groupId":"g"}']);
+    const silent = thresholdLogger(captureLogger(lines), 'nothing');
+    silent.error('x');
     expect(lines).toHaveLength(2);
   });
 
@@ -54,13 +32,23 @@ describe('makeLogger', () => {
   });
 });
 
-describe('backoff', () => {
-  it('doubles from the first wait up to 30 s, with ±20 % jitter', () => {
-    const mid = () => 0.5;
-    expect([1, 2, 3, 4, 5, 6, 7].map((a) => backoff(a, 1_000, mid))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
-    expect(backoff(1, 200, mid)).toBe(200);
-    expect(backoff(1, 1_000, () => 0)).toBe(800);
-    expect(backoff(1, 1_000, () => 0.999_999)).toBe(1_200);
-    expect(backoff(99, 1_000, () => 0.999_999)).toBe(RESTART_MAX_MS * 1.2);
+describe('secrets of the Kafka source', () => {
+  it('registers the SASL password and the TLS passphrase: the library redacts them everywhere', () => {
+    const password = 'hunter2-kafka-logging';
+    const passphrase = 'pass-phrase-kafka-logging';
+    expect(redact(`${password} ${passphrase}`)).toBe(`${password} ${passphrase}`);
+    harness({ sasl: { mechanism: 'plain', username: 'u', password }, ssl: { passphrase } });
+    expect(redact(`a ${password} b ${passphrase}`)).toBe('a *** b ***');
+  });
+});
+
+describe('Kafka backoff policies', () => {
+  it('double from the first wait up to 30 s, with up to 40 % jitter below the full delay', () => {
+    const none = (): number => 0;
+    expect([1, 2, 3, 4, 5, 6, 7].map((a) => backoffDelay(a, RESTART_POLICY, none))).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000]);
+    expect(backoffDelay(1, REJOIN_POLICY, none)).toBe(200);
+    expect(backoffDelay(2, LOOKUP_POLICY, none)).toBe(400);
+    expect(backoffDelay(1, RESTART_POLICY, () => 0.999_999)).toBe(600);
+    expect(backoffDelay(99, RESTART_POLICY, () => 0.5)).toBe(RESTART_MAX_MS * 0.8);
   });
 });

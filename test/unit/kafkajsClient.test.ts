@@ -78,8 +78,8 @@ describe('kafkajsConfig', () => {
 
   it('creates a client without connecting', () => {
     const client = kafkajsClient()(base, { joined() {}, crashed() {}, stopped() {}, answered() {}, committed() {}, skipped() {}, log() {} });
-    expect(client.isTransient(protocolError('NOT_COORDINATOR_FOR_GROUP', true))).toBe(true);
-    expect(client.isTransient(protocolError('GROUP_AUTHORIZATION_FAILED', false))).toBe(false);
+    expect(client.isRetriable(protocolError('NOT_COORDINATOR_FOR_GROUP', true))).toBe(true);
+    expect(client.isRetriable(protocolError('GROUP_AUTHORIZATION_FAILED', false))).toBe(false);
     expect(client.isRetriable(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED'))).toBe(true);
   });
 });

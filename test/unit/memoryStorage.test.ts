@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { memoryStorage } from '../../src/sinks/delta/memoryStorage.ts';
 import type { MemoryStorageOperation } from '../../src/sinks/delta/memoryStorage.ts';
-import { StorageError, isRetriable } from '../../src/sinks/delta/retry.ts';
+import { isRetriable } from '../../src/core/errors.ts';
+import { StorageError } from '../../src/sinks/delta/retry.ts';
 import type { TableSpec } from '../../src/sinks/delta/schema.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import type { RecordRef } from '../../src/types.ts';

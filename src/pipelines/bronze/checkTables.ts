@@ -6,12 +6,14 @@
  * "already written" — silent loss. So a table version at or beyond a partition's end stops
  * the job with an explanation instead.
  */
-import { Kafka, logLevel } from 'kafkajs';
+import { RxlakeError } from '../../core/errors.ts';
 import type { JobConfig } from '../../runtime/config.ts';
-import { kafkaClientSecurity } from '../../runtime/kafkaSecurity.ts';
+import { jobKafkaAccess } from '../../runtime/jobParts.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
+import { lookupClient } from '../../sources/checkTopics.ts';
 
-export class TableTopicMismatchError extends Error {
+/** Tables hold offsets their topics do not have (a topic recreated, tables of another cluster). Code `TABLE_TOPIC_MISMATCH`; not retriable. */
+export class TableTopicMismatchError extends RxlakeError {
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(
@@ -19,6 +21,7 @@ export class TableTopicMismatchError extends Error {
         problems.map((p) => `  - ${p}`).join('\n') +
         `\nNew records would be skipped as already written. Point DELTA_BASE_PATH at a new location, or set a new PIPELINE_ID ` +
         `(the tables then accept the topic's offsets from the start), or remove these tables.`,
+      { code: 'TABLE_TOPIC_MISMATCH' },
     );
     this.name = 'TableTopicMismatchError';
     this.problems = problems;
@@ -32,21 +35,15 @@ export interface TopicTablesRef {
 
 /** Throws `TableTopicMismatchError` when a table's `txn` version is at or past a partition's end. */
 export async function checkTablesAgainstTopics(config: JobConfig, topics: readonly TopicTablesRef[]): Promise<void> {
-  const kafka = new Kafka({
-    brokers: config.kafka.brokers,
-    clientId: `rxlake-${config.pipelineId}-check`,
-    ...kafkaClientSecurity(config.kafka),
-    logLevel: logLevel.NOTHING,
-  });
-  const admin = kafka.admin();
-  await admin.connect();
+  const client = lookupClient(jobKafkaAccess(config, '-check'));
   try {
-    const existing = new Set(await admin.listTopics());
+    const described = await client.describeTopics(topics.map((t) => t.kafkaTopic));
+    const existing = new Set(described.filter((t) => t.exists).map((t) => t.topic));
     const problems: string[] = [];
     for (const { kafkaTopic, tables } of topics) {
       if (!existing.has(kafkaTopic)) continue; // not created yet: nothing to compare
-      for (const p of await admin.fetchTopicOffsets(kafkaTopic)) {
-        const end = BigInt(p.high);
+      for (const p of await client.topicOffsets(kafkaTopic)) {
+        const end = p.high;
         for (const table of tables) {
           const version = table.txnVersion(`${config.pipelineId}-${kafkaTopic}-${p.partition}`);
           if (version !== undefined && version >= end) {
@@ -57,6 +54,6 @@ export async function checkTablesAgainstTopics(config: JobConfig, topics: readon
     }
     if (problems.length > 0) throw new TableTopicMismatchError(problems);
   } finally {
-    await admin.disconnect();
+    await client.closeLookups();
   }
 }

@@ -57,8 +57,7 @@ export interface TopicTables {
 
 /** Opens (creating when missing) the bronze and dead-letter tables of every configured topic. */
 export async function openBronzeTables(config: BronzeConfig, storage: Storage, log: Logger): Promise<TopicTables[]> {
-  const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
-  const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
+  const opts = { logger: log, encoder: config.parquetEncoder };
   // Storage may be down at start: retriable failures are retried (STORAGE_STARTUP_TIMEOUT_SECONDS).
   const retried = <T>(topic: string, fn: () => Promise<T>): Promise<T> => startupRetry(log, `open ${topic} tables`, fn, config.storageStartupTimeoutMs);
   return Promise.all(

@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'kafkajs';
+import { RxlakeError } from '../../core/errors.ts';
+import { sleep } from '../../core/retry.ts';
 import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
 import type { DeadLetterErrorType } from '../../types.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from './events.ts';
@@ -128,11 +130,11 @@ export interface Manifest {
   readonly totals: Omit<TopicManifest, 'kafkaTopic'>;
 }
 
-/** Bad option values (the CLI maps this to exit code 2). */
-export class GenerateOptionError extends Error {
+/** Bad option values (the CLI maps this to exit code 2). Code `INVALID_OPTION`; not retriable. */
+export class GenerateOptionError extends RxlakeError {
   readonly flag: string;
   constructor(flag: string, message: string) {
-    super(message);
+    super(message, { code: 'INVALID_OPTION' });
     this.name = 'GenerateOptionError';
     this.flag = flag;
   }
@@ -402,7 +404,8 @@ export async function generateEvents(options: GenerateOptions): Promise<Manifest
           }
         }
         if (elapsed >= durationMs) break;
-        await sleep(tickMs, signal);
+        // An abort ends the wait (rejecting with its reason); the loop then stops at its next check.
+        await sleep(tickMs, signal).catch(() => undefined);
       }
     }
     await Promise.all(inFlight);
@@ -439,19 +442,6 @@ async function ensureTopics(kafka: Kafka, names: readonly string[], partitions: 
   } finally {
     await admin.disconnect();
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((done) => {
-    if (signal?.aborted) return done();
-    const timer = setTimeout(finish, ms);
-    function finish(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', finish);
-      done();
-    }
-    signal?.addEventListener('abort', finish, { once: true });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { RxlakeError } from '../../core/errors.ts';
 import { kafkaTopicOf } from '../../runtime/config.ts';
 import type { Logger } from '../../runtime/log.ts';
 import type { TableSpec } from '../../sinks/delta/schema.ts';
@@ -67,8 +68,7 @@ export async function openTransactionsStore(config: TransactionsConfig, storage:
 
 /** Opens (creating when missing) every table of the configured topics, and the restart watermarks. */
 async function openQueryTables(config: TransactionsConfig, storage: Storage, pool: pg.Pool, log: Logger): Promise<QueryTables[]> {
-  const deltaLogger = { warn: (m: string, e?: unknown) => log.warn(m, e === undefined ? {} : { error: e }) };
-  const opts = { logger: deltaLogger, encoder: config.parquetEncoder };
+  const opts = { logger: log, encoder: config.parquetEncoder };
   const open = <Row>(spec: TableSpec<Row>): Promise<DeltaTable<Row>> => DeltaTable.openOrCreate(storage.sub(spec.name), spec, opts);
   const tables: QueryTables[] = [];
   for (const topic of config.transactionTopics) {
@@ -89,12 +89,13 @@ async function openQueryTables(config: TransactionsConfig, storage: Storage, poo
   return tables;
 }
 
-/** Thrown at start when another instance of the same pipeline id is running. */
-export class InstanceRunningError extends Error {
+/** Thrown at start when another instance of the same pipeline id is running. Code `INSTANCE_RUNNING`; not retriable. */
+export class InstanceRunningError extends RxlakeError {
   constructor(pipelineId: string) {
     super(
       `another transactions job with PIPELINE_ID=${pipelineId} is running (it holds its lock in PostgreSQL): ` +
         'windows are kept in the process, so one instance per pipeline id runs at a time. Stop the other one, or give this one another PIPELINE_ID.',
+      { code: 'INSTANCE_RUNNING' },
     );
     this.name = 'InstanceRunningError';
   }

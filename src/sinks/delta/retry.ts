@@ -7,10 +7,6 @@
 import { RxlakeError, isRetriable } from '../../core/errors.ts';
 import type { RxlakeErrorOptions } from '../../core/errors.ts';
 
-// The shared retry path, for the modules that still import it from here.
-export { isRetriable } from '../../core/errors.ts';
-export { backoffDelay, sleep } from '../../core/retry.ts';
-
 /** Base error of the Delta sink (code `DELTA_ERROR` unless a subclass says otherwise). */
 export class DeltaError extends RxlakeError {
   constructor(message: string, options: RxlakeErrorOptions = {}) {

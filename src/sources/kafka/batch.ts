@@ -4,6 +4,7 @@
  * `OffsetTracker`), resolving offsets as read and, in bounded mode, stopping at the start
  * high-water mark.
  */
+import type { Logger } from '../../core/logger.ts';
 import type { KafkaRecord } from '../../types.ts';
 import type { Handoff } from '../handoff.ts';
 import type { OffsetTracker } from '../offsetTracker.ts';
@@ -11,7 +12,6 @@ import type { BoundedProgress } from './bounded.ts';
 import type { InFlightBudget } from './budget.ts';
 import { keyOf } from './client.ts';
 import type { ClientBatch, ClientMessage, KafkaClient } from './client.ts';
-import type { KafkaLogger } from './logging.ts';
 
 const EMPTY_HEADERS: Readonly<Record<string, Uint8Array | undefined>> = Object.freeze({});
 
@@ -35,7 +35,7 @@ export interface BatchContext {
   readonly tracker: OffsetTracker;
   readonly budget: InFlightBudget;
   readonly maxReadAhead: number;
-  readonly log: KafkaLogger;
+  readonly log: Logger;
 }
 
 /**
@@ -143,7 +143,7 @@ export async function handleBatch(ctx: BatchContext, s: BatchSession, batch: Cli
   } finally {
     publishPosition();
     if (redelivered > 0) {
-      ctx.log('info', 'records sent again by the broker (a rebalance or seek) were not emitted twice', {
+      ctx.log.info('records sent again by the broker (a rebalance or seek) were not emitted twice', {
         topic,
         partition,
         redelivered,

@@ -85,6 +85,15 @@ export interface PartitionOffset {
   readonly offset: bigint;
 }
 
+/** A topic as the cluster has it. */
+export interface TopicDescription {
+  readonly topic: string;
+  /** The cluster has the topic. */
+  readonly exists: boolean;
+  /** It exists and every partition has a leader (not yet, a moment after it was created). */
+  readonly ready: boolean;
+}
+
 /** A partition's first offset and high-water mark. */
 export interface PartitionRange {
   readonly partition: number;
@@ -193,10 +202,13 @@ export interface KafkaClient {
   offsetsForTimestamp(topic: string, timestamp: number): Promise<Array<{ readonly partition: number; readonly offset: bigint }>>;
   /** Closes the connection of the look-ups (a later look-up opens it again). */
   closeLookups(): Promise<void>;
-  /** A broker outage worth waiting out: the connection, a coordinator or leader away, a timeout. */
+  /** Whether the cluster has these topics and their partitions have leaders. One attempt. */
+  describeTopics(topics: readonly string[]): Promise<TopicDescription[]>;
+  /**
+   * Whether trying again can succeed after `err`: a broker outage (the connection, a
+   * coordinator or leader away, a timeout) or an answer the broker calls retriable.
+   */
   isRetriable(err: unknown): boolean;
-  /** A request that may simply be sent again (the broker said so). */
-  isTransient(err: unknown): boolean;
   /** The broker's answer when a commit failed because the group is rebalancing (fixed by a rejoin). */
   rejoinReason(err: unknown): string | undefined;
 }

@@ -1,7 +1,10 @@
 /**
  * Time for the Kafka source: the wall clock, timers and jitter behind one interface, so each
- * part runs under a fake clock in unit tests.
+ * part runs under a fake clock in unit tests. `clockScheduler` lends the clock to the library's
+ * retry path (`withRetry`), so its waits run on the same clock.
  */
+import { Subscription } from 'rxjs';
+import type { SchedulerAction, SchedulerLike } from 'rxjs';
 
 export interface Clock {
   /** Epoch milliseconds. */
@@ -55,6 +58,26 @@ export function signal(clock: Clock): Signal {
   };
 }
 
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.timeout(resolve, ms));
+/**
+ * The clock as an rxjs scheduler (its `now` and `timeout`), for `withRetry({ scheduler })`.
+ *
+ * @param clock The source's clock.
+ * @return A scheduler whose actions run on the clock's timers.
+ */
+export function clockScheduler(clock: Clock): SchedulerLike {
+  const schedule = <T>(work: (this: SchedulerAction<T>, state?: T) => void, delay = 0, state?: T): Subscription => {
+    let cancel: (() => void) | undefined;
+    const action = new Subscription(() => cancel?.()) as SchedulerAction<T>;
+    const arm = (s: T | undefined, ms: number): SchedulerAction<T> => {
+      cancel?.();
+      cancel = clock.timeout(() => {
+        cancel = undefined;
+        if (!action.closed) work.call(action, s);
+      }, ms);
+      return action;
+    };
+    action.schedule = (s?: T, ms = 0) => arm(s, ms);
+    return arm(state, delay);
+  };
+  return { now: clock.now, schedule };
 }

@@ -4,17 +4,16 @@
  * committed only once the broker confirmed it. A rebalance answer is routine and retried with
  * backoff, never fatal; a broker outage is waited out.
  */
+import { backoffDelay } from '../../core/retry.ts';
+import { redactError } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
 import type { CommittedOffset, OffsetTracker } from '../offsetTracker.ts';
-import { backoff } from './backoff.ts';
+import { REJOIN_POLICY, RESTART_POLICY } from './backoff.ts';
 import { WAIT_SLICE_MS } from './budget.ts';
 import { keyOf } from './client.ts';
 import type { KafkaClient } from './client.ts';
 import type { Clock, Signal } from './clock.ts';
 import { describeError } from './logging.ts';
-import type { KafkaLogger, Redactor } from './logging.ts';
-
-/** First wait before committing again after a rebalance answer (doubles per attempt). */
-export const REJOIN_RETRY_INITIAL_MS = 200;
 
 /** What a commit needs of the current subscription. */
 export interface CommitSession {
@@ -38,8 +37,7 @@ export interface CommitContext {
   /** Woken on every change of the consumer's state (joined, stopped, crashed, draining). */
   readonly state: Signal;
   readonly clock: Clock;
-  readonly log: KafkaLogger;
-  readonly redact: Redactor;
+  readonly log: Logger;
 }
 
 /** Records the broker's confirmation of committed offsets (a later, lower one changes nothing). */
@@ -62,7 +60,7 @@ export function confirm(confirmed: Map<string, bigint>, offsets: ReadonlyArray<C
  * @return What was committed.
  */
 export async function commitAcknowledged(ctx: CommitContext, current: () => CommitSession | undefined): Promise<readonly CommittedOffset[]> {
-  const { tracker, state, log, redact, clock } = ctx;
+  const { tracker, state, log, clock } = ctx;
   const out: CommittedOffset[] = [];
   for (let attempt = 1; ; ) {
     const s = current();
@@ -84,20 +82,20 @@ export async function commitAcknowledged(ctx: CommitContext, current: () => Comm
         // A rebalance (e.g. ILLEGAL_GENERATION): routine, never fatal. The consumer rejoins by
         // itself; commit again once it has — partitions it keeps are committed then, lost ones
         // are another member's (their records, still durable here, are skipped by its sinks).
-        log('info', 'offset commit deferred: the group is rebalancing', { groupId: ctx.groupId, reason: rejoin });
-        await state.wait(backoff(attempt, REJOIN_RETRY_INITIAL_MS, clock.random));
+        log.info('offset commit deferred: the group is rebalancing', { groupId: ctx.groupId, reason: rejoin });
+        await state.wait(backoffDelay(attempt, REJOIN_POLICY, clock.random));
         attempt += 1;
         continue;
       }
-      if (!client.isRetriable(err)) throw redact.error(err);
+      if (!client.isRetriable(err)) throw redactError(err);
       if (!s.emitting) {
         // Draining during an outage: the records are durable; a restart reads them again from
         // the last committed offsets and sinks that hold them skip them.
-        log('warn', 'final offset commit failed: Kafka unreachable', { error: redact.errorText(err) });
+        log.warn('final offset commit failed: Kafka unreachable', { error: err });
         return out;
       }
       s.markDown(`offset commit failed: ${describeError(err)}`);
-      await state.wait(backoff(attempt, undefined, clock.random));
+      await state.wait(backoffDelay(attempt, RESTART_POLICY, clock.random));
       attempt += 1;
       continue;
     }

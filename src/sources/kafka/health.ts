@@ -2,8 +2,9 @@
  * Whether the consumer reaches Kafka: up once it is in its group and answered, down when a
  * broker error stops it or nothing answered for the stall timeout; each change reported once.
  */
+import { redact } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
 import type { Clock } from './clock.ts';
-import type { KafkaLogger } from './logging.ts';
 
 /** Whether the consumer reaches Kafka. */
 export interface KafkaHealth {
@@ -18,9 +19,7 @@ export interface KafkaHealth {
 export interface HealthOptions {
   readonly groupId: string;
   readonly clock: Clock;
-  readonly log: KafkaLogger;
-  /** Redacts a reason before it is kept or reported. */
-  readonly redact: (text: string) => string;
+  readonly log: Logger;
   readonly onChange?: ((health: KafkaHealth) => void) | undefined;
 }
 
@@ -63,14 +62,14 @@ export class ConnectionHealth {
 
   /** The client logged an error line (kept to name the cause of a stall). */
   clientError(message: string): void {
-    this.#lastClientError = this.#o.redact(message);
+    this.#lastClientError = redact(message);
   }
 
   /** In the group and answered: connected (again). */
   up(): void {
     if (this.#connected) return;
     const now = this.#o.clock.now();
-    if (this.#down) this.#o.log('warn', 'Kafka reachable again: consumer back in its group', { groupId: this.#o.groupId, downMs: now - (this.#since ?? now) });
+    if (this.#down) this.#o.log.warn('Kafka reachable again: consumer back in its group', { groupId: this.#o.groupId, downMs: now - (this.#since ?? now) });
     this.#connected = true;
     this.#down = false;
     this.#since = now;
@@ -79,10 +78,10 @@ export class ConnectionHealth {
 
   /** The broker cannot be reached (or the consumer crashed on a broker error): disconnected. */
   markDown(reason: string): void {
-    const text = this.#o.redact(reason);
+    const text = redact(reason);
     if (this.#down && this.#lastError === text) return;
     if (!this.#down) {
-      this.#o.log('warn', 'Kafka unreachable: retrying with backoff', { groupId: this.#o.groupId, reason: text });
+      this.#o.log.warn('Kafka unreachable: retrying with backoff', { groupId: this.#o.groupId, reason: text });
       this.#since = this.#o.clock.now();
     }
     this.#connected = false;
@@ -110,7 +109,7 @@ export class ConnectionHealth {
     try {
       onChange(this.snapshot());
     } catch (err) {
-      this.#o.log('warn', 'onHealthChange threw', { error: this.#o.redact(err instanceof Error ? err.message : String(err)) });
+      this.#o.log.warn('onHealthChange threw', { error: err });
     }
   }
 }

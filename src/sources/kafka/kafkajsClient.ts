@@ -7,8 +7,9 @@
 import { Kafka, logLevel as LogLevel } from 'kafkajs';
 import type { Admin, ConsumerConfig, EachBatchPayload, IMemberAssignment, KafkaConfig, LogEntry, SASLOptions } from 'kafkajs';
 import type { ConnectionOptions } from 'node:tls';
-import { isRetriableKafkaError, rejoinReason } from './kafkajsErrors.ts';
-import type { ClientBatch, KafkaClient, KafkaClientConfig, KafkaClientEvents, KafkaClientFactory, KafkaLogLevel, KafkaSasl, KafkaSsl, PartitionOffset, PemInput, TopicPartition } from './client.ts';
+import { isRetriable } from '../../core/errors.ts';
+import { isTopicNotReady, rejoinReason } from './kafkajsErrors.ts';
+import type { ClientBatch, KafkaClient, KafkaClientConfig, KafkaClientEvents, KafkaClientFactory, KafkaLogLevel, KafkaSasl, KafkaSsl, PartitionOffset, PemInput, TopicDescription, TopicPartition } from './client.ts';
 
 /** kafkajs settings beyond the client-neutral options (e.g. a `socketFactory`, `retry.restartOnFailure`). */
 export interface KafkajsSettings {
@@ -40,7 +41,7 @@ export function kafkajsClient(settings: KafkajsSettings = {}): KafkaClientFactor
     consumer.on(consumer.events.GROUP_JOIN, (event) => events.joined(assignmentOf(event.payload.memberAssignment)));
     consumer.on(consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
-      events.crashed({ error, restarting: restart, restartable: !restart && !userRestartPolicy && isRetriableKafkaError(error) });
+      events.crashed({ error, restarting: restart, restartable: !restart && !userRestartPolicy && isRetriable(error) });
     });
     consumer.on(consumer.events.STOP, () => events.stopped());
     consumer.on(consumer.events.REQUEST, () => events.answered());
@@ -135,8 +136,8 @@ export function kafkajsClient(settings: KafkajsSettings = {}): KafkaClientFactor
       closeLookups: async () => {
         await dropAdmin()?.disconnect();
       },
-      isRetriable: isRetriableKafkaError,
-      isTransient: (err) => typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true,
+      describeTopics: async (topics) => describeTopics(await adminOf(), topics),
+      isRetriable,
       rejoinReason,
     };
     return client;
@@ -162,6 +163,22 @@ export function kafkajsConfig(config: KafkaClientConfig, settings: KafkajsSettin
       onLog({ level: clientLogLevel(entry), error: entry.level <= LogLevel.ERROR, namespace: entry.namespace, message, extra });
     },
   };
+}
+
+/** Which topics exist, and whether each partition of theirs has a leader (per the cluster's metadata). */
+async function describeTopics(admin: Admin, topics: readonly string[]): Promise<TopicDescription[]> {
+  const existing = new Set(await admin.listTopics());
+  const present = topics.filter((t) => existing.has(t));
+  let ready: Set<string>;
+  try {
+    const { topics: metadata } = present.length === 0 ? { topics: [] } : await admin.fetchTopicMetadata({ topics: [...present] });
+    ready = new Set(metadata.filter((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0 && p.partitionErrorCode === 0)).map((t) => t.name));
+  } catch (err) {
+    // A topic created a moment ago: its metadata answers "unknown topic" / "no leader" for a while.
+    if (!isTopicNotReady(err)) throw err;
+    ready = new Set();
+  }
+  return topics.map((topic) => ({ topic, exists: existing.has(topic), ready: ready.has(topic) }));
 }
 
 function batchOf(payload: EachBatchPayload, lastOffset: string): ClientBatch {

@@ -1,33 +1,11 @@
 /**
- * kafkajs' errors in the source's terms: which are broker outages worth waiting out, and which
- * commit failures a rejoin of the group fixes. By name, code and \`cause\` chain only: this module
- * does not load kafkajs.
+ * Broker answers in the source's terms, found by their protocol error type (kafkajs' `type`)
+ * along the `cause` chain: commit failures that a rejoin of the group fixes, and the answers of
+ * a topic created a moment ago. Whether an error is worth retrying at all is the library's one
+ * predicate, `isRetriable` (`src/core/errors.ts`). This module does not load kafkajs.
  */
+import { causeChain, isRetriable } from '../../core/errors.ts';
 
-const OUTAGE_ERROR_NAMES = new Set([
-  'KafkaJSConnectionError',
-  'KafkaJSConnectionClosedError',
-  'KafkaJSRequestTimeoutError',
-  'KafkaJSNoBrokerAvailableError',
-  'KafkaJSBrokerNotFound',
-  'KafkaJSGroupCoordinatorNotFound',
-  'KafkaJSLockTimeout',
-  'KafkaJSTimeout',
-  'KafkaJSMetadataNotLoaded',
-  'KafkaJSTopicMetadataNotLoaded',
-  'KafkaJSStaleTopicMetadataAssignment',
-]);
-const FATAL_ERROR_NAMES = new Set([
-  'KafkaJSSASLAuthenticationError',
-  'KafkaJSNotImplemented',
-  'KafkaJSServerDoesNotSupportApiKey',
-  'KafkaJSInvariantViolation',
-  'KafkaJSUnsupportedMagicByteInMessageSet',
-]);
-const OUTAGE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH',
-  'ENETDOWN', 'EAI_AGAIN', 'ENOTFOUND',
-]);
 /** Commit errors that a rejoin of the group fixes: worth retrying. */
 const REJOIN_ERRORS = new Set([
   'REBALANCE_IN_PROGRESS',
@@ -38,30 +16,16 @@ const REJOIN_ERRORS = new Set([
   'COORDINATOR_LOAD_IN_PROGRESS',
 ]);
 
-/**
- * Whether a kafkajs error is a broker outage worth waiting out (connection refused or lost,
- * request timeouts, no broker or coordinator available, retriable protocol errors, and kafkajs
- * giving up after its retries on any of those). Authentication failures, authorization and
- * other non-retriable protocol errors, unsupported protocol versions and errors that are not
- * kafkajs' own (a bug in a handler) are not.
- *
- * @param err What kafkajs threw or reported in a crash.
- * @return True when trying again later can help.
- */
-export function isRetriableKafkaError(err: unknown): boolean {
-  const chain: Array<{ name?: unknown; code?: unknown; retriable?: unknown; cause?: unknown }> = [];
-  for (let e: unknown = err; typeof e === 'object' && e !== null && chain.length < 10; ) {
-    const x = e as { name?: unknown; code?: unknown; retriable?: unknown; cause?: unknown };
-    chain.push(x);
-    if (x.cause === e) break;
-    e = x.cause;
+/** Broker answers of a topic that does not exist yet or has no leader yet. */
+const NOT_READY_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION', 'NOT_LEADER_OR_FOLLOWER']);
+
+/** The first protocol error type along `err`'s `cause` chain that `types` holds. */
+function brokerErrorType(err: unknown, types: ReadonlySet<string>): string | undefined {
+  for (const e of causeChain(err)) {
+    const { type } = e as { type?: unknown };
+    if (typeof type === 'string' && types.has(type)) return type;
   }
-  const root = chain[chain.length - 1];
-  if (root === undefined) return false;
-  if (chain.some((e) => typeof e.name === 'string' && FATAL_ERROR_NAMES.has(e.name))) return false;
-  if (typeof root.name === 'string' && OUTAGE_ERROR_NAMES.has(root.name)) return true;
-  if (typeof root.code === 'string' && OUTAGE_CODES.has(root.code)) return true;
-  return typeof root.name === 'string' && root.name.startsWith('KafkaJS') && root.retriable === true;
+  return undefined;
 }
 
 /**
@@ -69,12 +33,25 @@ export function isRetriableKafkaError(err: unknown): boolean {
  * the `cause` chain (kafkajs wraps e.g. ILLEGAL_GENERATION in a non-retriable error).
  */
 export function rejoinReason(err: unknown): string | undefined {
-  let e: unknown = err;
-  for (let depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
-    const { type, cause } = e as { type?: unknown; cause?: unknown };
-    if (typeof type === 'string' && REJOIN_ERRORS.has(type)) return type;
-    if (cause === e) break;
-    e = cause;
-  }
-  return undefined;
+  return brokerErrorType(err, REJOIN_ERRORS);
 }
+
+/**
+ * Whether `err` (or an error in its `cause` chain, e.g. inside kafkajs'
+ * `KafkaJSNumberOfRetriesExceeded`) is the broker saying a topic or partition does not exist
+ * here, or has no leader yet: what a topic created a moment ago answers for a while.
+ *
+ * @param err Anything thrown.
+ * @return True for the answers of a topic that is not ready yet.
+ */
+export function isTopicNotReady(err: unknown): boolean {
+  return brokerErrorType(err, NOT_READY_TYPES) !== undefined;
+}
+
+/**
+ * Whether a Kafka error is worth waiting out: the library's `isRetriable`, which knows kafkajs'
+ * errors (broker outages are; authentication failures and unsupported protocols are not).
+ *
+ * @deprecated Use `isRetriable` (exported by `rxlake`): one predicate for every error.
+ */
+export const isRetriableKafkaError: (err: unknown) => boolean = isRetriable;

@@ -3,41 +3,40 @@
  * loads) and, for bounded mode or a timestamp start, each partition's start position and
  * high-water mark.
  */
-import { backoff } from './backoff.ts';
+import { withRetry } from '../../core/retry.ts';
+import { LOOKUP_POLICY } from './backoff.ts';
 import { keyOf } from './client.ts';
 import type { KafkaClient } from './client.ts';
-import { sleep } from './clock.ts';
+import { clockScheduler } from './clock.ts';
 import type { Clock } from './clock.ts';
 
 /** Where a group without committed offsets starts reading. */
 export type StartFrom = 'earliest' | 'latest' | { readonly timestamp: number };
 
-/** First wait before asking for committed offsets again (doubles per attempt). */
-const LOOKUP_RETRY_INITIAL_MS = 200;
-
 /**
  * The group's committed offsets per partition key. A broker that has just started answers
  * "coordinator not available" / "not the coordinator" until its offsets topic is ready: answers
- * the client calls transient are retried with backoff (about 30 s in all) before giving up.
+ * the client calls retriable are retried with `LOOKUP_POLICY` (about 30 s in all, on `clock`)
+ * before giving up.
  */
 export async function fetchCommitted(
-  client: Pick<KafkaClient, 'committedOffsets' | 'isTransient'>,
+  client: Pick<KafkaClient, 'committedOffsets' | 'isRetriable'>,
   topics: readonly string[],
   clock: Clock,
-  maxAttempts = 8,
+  maxAttempts: number = LOOKUP_POLICY.maxAttempts,
 ): Promise<Map<string, bigint>> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const out = new Map<string, bigint>();
-      for (const o of await client.committedOffsets(topics)) {
-        if (o.offset >= 0n) out.set(keyOf(o.topic, o.partition), o.offset);
-      }
-      return out;
-    } catch (err) {
-      if (!client.isTransient(err) || attempt >= maxAttempts) throw err;
-      await sleep(clock, backoff(attempt, LOOKUP_RETRY_INITIAL_MS, clock.random));
-    }
+  const committed = await withRetry(() => client.committedOffsets(topics), {
+    ...LOOKUP_POLICY,
+    maxAttempts,
+    retryIf: (err) => client.isRetriable(err),
+    scheduler: clockScheduler(clock),
+    random: clock.random,
+  });
+  const out = new Map<string, bigint>();
+  for (const o of committed) {
+    if (o.offset >= 0n) out.set(keyOf(o.topic, o.partition), o.offset);
   }
+  return out;
 }
 
 export interface StartPlan {
@@ -51,7 +50,7 @@ export interface StartPlan {
 
 /** Looks up where each partition of `topics` starts and ends now. */
 export async function planStart(
-  client: Pick<KafkaClient, 'committedOffsets' | 'isTransient' | 'topicOffsets' | 'offsetsForTimestamp'>,
+  client: Pick<KafkaClient, 'committedOffsets' | 'isRetriable' | 'topicOffsets' | 'offsetsForTimestamp'>,
   topics: readonly string[],
   startFrom: StartFrom,
   clock: Clock,

@@ -2,10 +2,10 @@
  * `fromKafka`'s options (client-neutral: the client is picked by `client`) and their
  * validation and defaults.
  */
+import type { Logger } from '../../core/logger.ts';
 import type { KafkaClientConfig, KafkaClientFactory, KafkaConnectionSettings, KafkaConsumerSettings, KafkaLogLevel, KafkaSasl, KafkaSsl } from './client.ts';
 import type { KafkaHealth } from './health.ts';
 import { kafkajsClient } from './kafkajsClient.ts';
-import type { KafkaLogger } from './logging.ts';
 import type { StartFrom } from './lookups.ts';
 import type { ResumeFrom } from './resume.ts';
 
@@ -44,10 +44,17 @@ export interface FromKafkaOptions {
    * so records the sink already has are not read again.
    */
   readonly resumeFrom?: ResumeFrom;
-  /** Client log level; default `'warn'`. */
+  /**
+   * The lowest level the source logs, its own lines and the client's (the client's error lines
+   * still name an outage in `health()`); default `'warn'`. `'nothing'`: no line at all.
+   */
   readonly logLevel?: KafkaLogLevel | 'nothing';
-  /** Log sink; default JSON lines on stderr. */
-  readonly logger?: KafkaLogger;
+  /**
+   * Where the source logs; default `defaultLogger()` (pino JSON lines on stderr). The SASL
+   * password and the TLS passphrase are registered as secrets (`registerSecret`): the library's
+   * loggers write `***` in their place, and errors leave the source redacted.
+   */
+  readonly logger?: Logger;
   /** Consumer settings (sessionTimeout, heartbeatInterval, metadataMaxAge, maxBytes, …). */
   readonly consumer?: KafkaConsumerSettings;
   /** Connection settings (connectionTimeout, requestTimeout, retry, …). */

@@ -3,12 +3,12 @@
  * seeks past what is durable (or past what this run already emitted, whichever is later) when
  * that is ahead of the group's committed offset.
  */
+import type { Logger } from '../../core/logger.ts';
 import type { OffsetTracker } from '../offsetTracker.ts';
 import type { BoundedProgress } from './bounded.ts';
 import { keyOf } from './client.ts';
 import type { KafkaClient } from './client.ts';
 import type { Clock } from './clock.ts';
-import type { KafkaLogger } from './logging.ts';
 import { fetchCommitted } from './lookups.ts';
 
 /** The next offset a sink holds durably for a partition, or `undefined`. */
@@ -25,7 +25,7 @@ export interface ResumeSession {
 export interface ResumeContext {
   readonly tracker: OffsetTracker;
   readonly clock: Clock;
-  readonly log: KafkaLogger;
+  readonly log: Logger;
 }
 
 /**
@@ -42,7 +42,7 @@ export async function resumeAt(ctx: ResumeContext, s: ResumeSession, topic: stri
   const key = keyOf(topic, partition);
   const committed = (await fetchCommitted(client, [topic], ctx.clock)).get(key);
   if (committed !== undefined && committed >= next) return;
-  ctx.log('info', 'resuming partition from its sink', { topic, partition, offset: next.toString() });
+  ctx.log.info('resuming partition from its sink', { topic, partition, offset: next.toString() });
   client.seek(topic, partition, next);
   ctx.tracker.resumeAt(topic, partition, next);
   if (s.progress) {

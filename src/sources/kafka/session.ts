@@ -5,10 +5,13 @@
  * failure of the subscriber.
  */
 import type { Subscriber } from 'rxjs';
+import { redactError } from '../../core/logger.ts';
+import type { Logger } from '../../core/logger.ts';
+import { backoffDelay } from '../../core/retry.ts';
 import type { KafkaRecord } from '../../types.ts';
 import { Handoff } from '../handoff.ts';
 import type { OffsetTracker } from '../offsetTracker.ts';
-import { backoff } from './backoff.ts';
+import { RESTART_POLICY } from './backoff.ts';
 import { handleBatch } from './batch.ts';
 import type { BatchContext, BatchSession } from './batch.ts';
 import { BoundedProgress } from './bounded.ts';
@@ -21,7 +24,6 @@ import { confirm } from './commits.ts';
 import type { CommitSession } from './commits.ts';
 import type { ConnectionHealth } from './health.ts';
 import { describeError } from './logging.ts';
-import type { KafkaLogger, Redactor } from './logging.ts';
 import { fetchCommitted, planStart } from './lookups.ts';
 import type { SourceSettings } from './options.ts';
 import { resumeAt } from './resume.ts';
@@ -38,8 +40,7 @@ export interface SessionContext extends BatchContext {
   readonly health: ConnectionHealth;
   /** Woken on every change of the consumer's state (joined, stopped, crashed, draining). */
   readonly state: Signal;
-  readonly log: KafkaLogger;
-  readonly redact: Redactor;
+  readonly log: Logger;
   /** This session is the source's current one (not stopped and replaced). */
   isCurrent(s: Session): boolean;
   /** The partitions assigned to the current session changed (`topic/partition` strings). */
@@ -158,7 +159,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
       },
       log: (line) => {
         if (line.error) health.clientError(line.message);
-        log(line.level, line.namespace === undefined ? line.message : `[${line.namespace}] ${line.message}`, line.extra);
+        log[line.level](line.namespace === undefined ? line.message : `[${line.namespace}] ${line.message}`, line.extra);
       },
     };
   }
@@ -175,7 +176,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
     tracker.reassign(assignment);
     this.joined = true;
     const names = assignment.map((a) => `${a.topic}/${a.partition}`);
-    log('info', 'partitions assigned', { groupId: settings.groupId, assigned: names });
+    log.info('partitions assigned', { groupId: settings.groupId, assigned: names });
     this.#ctx.assignmentChanged(new Set(names));
     for (const a of assignment) {
       const key = keyOf(a.topic, a.partition);
@@ -231,8 +232,8 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
     if (this.stopped || this.#cancelRestart !== undefined) return;
     const { clock, log, settings } = this.#ctx;
     this.restarts += 1;
-    const wait = backoff(this.restarts, undefined, clock.random);
-    log('warn', 'restarting the consumer', { groupId: settings.groupId, attempt: this.restarts, inMs: wait });
+    const wait = backoffDelay(this.restarts, RESTART_POLICY, clock.random);
+    log.warn('restarting the consumer', { groupId: settings.groupId, attempt: this.restarts, inMs: wait });
     this.#cancelRestart = clock.timeout(() => {
       this.#cancelRestart = undefined;
       const { client } = this;
@@ -269,7 +270,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
     try {
       this.client?.pause(this.#ctx.settings.topics.map((topic) => ({ topic })));
     } catch (err) {
-      this.#ctx.log('warn', failure, { error: this.#ctx.redact.errorText(err) });
+      this.#ctx.log.warn(failure, { error: err });
     }
   }
 
@@ -284,7 +285,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
     if (!this.emitting || !this.subscriber) return;
     this.emitting = false;
     this.handoff.clear();
-    this.subscriber.error(this.#ctx.redact.error(err));
+    this.subscriber.error(redactError(err));
   }
 
   /** Completes the subscriber after every record read; fetching stops, the consumer stays in its group. */
@@ -321,7 +322,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
       try {
         await client?.disconnect();
       } catch (err) {
-        this.#ctx.log('warn', 'consumer disconnect failed', { error: this.#ctx.redact.errorText(err) });
+        this.#ctx.log.warn('consumer disconnect failed', { error: err });
       }
       this.running = false;
     })();

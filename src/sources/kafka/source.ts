@@ -3,6 +3,7 @@
  * source, one `Session` per subscription of `records$`, the commit side for `commitOffsets()`.
  */
 import { BehaviorSubject, Observable } from 'rxjs';
+import { defaultLogger, registerSecret } from '../../core/logger.ts';
 import type { KafkaRecord, RecordRef } from '../../types.ts';
 import { OffsetTracker } from '../offsetTracker.ts';
 import type { CommittedOffset, OffsetCommitTarget, TrackerStats } from '../offsetTracker.ts';
@@ -12,7 +13,7 @@ import type { Clock } from './clock.ts';
 import { commitAcknowledged } from './commits.ts';
 import { ConnectionHealth } from './health.ts';
 import type { KafkaHealth } from './health.ts';
-import { makeLogger, redactor } from './logging.ts';
+import { thresholdLogger } from './logging.ts';
 import { resolveOptions } from './options.ts';
 import type { FromKafkaOptions } from './options.ts';
 import { Session } from './session.ts';
@@ -73,11 +74,11 @@ export interface SourceRuntime {
 export function createKafkaSource(options: FromKafkaOptions, runtime: SourceRuntime = { clock: systemClock }): KafkaSource {
   const settings = resolveOptions(options);
   const { clock } = runtime;
-  const redact = redactor(options);
-  const log = makeLogger(options.logger, redact, options.logLevel ?? 'warn');
+  registerSecret(options.sasl?.password, typeof options.ssl === 'object' ? options.ssl.passphrase : undefined);
+  const log = thresholdLogger(options.logger ?? defaultLogger(), options.logLevel ?? 'warn');
   const tracker = new OffsetTracker();
   const budget = new InFlightBudget(tracker, { maxRecords: settings.maxRecords, maxBytes: settings.maxBytes, clock });
-  const health = new ConnectionHealth({ groupId: settings.groupId, clock, log, redact: redact.text, onChange: options.onHealthChange });
+  const health = new ConnectionHealth({ groupId: settings.groupId, clock, log, onChange: options.onHealthChange });
   const state = signal(clock);
   const assignment = new BehaviorSubject<ReadonlySet<string>>(new Set());
   const publishAssignment = (next: ReadonlySet<string>): void => {
@@ -100,7 +101,6 @@ export function createKafkaSource(options: FromKafkaOptions, runtime: SourceRunt
     health,
     state,
     log,
-    redact,
     isCurrent: (s) => session === s,
     assignmentChanged: (assigned) => {
       if (session !== undefined) publishAssignment(assigned);
@@ -158,7 +158,7 @@ export function createKafkaSource(options: FromKafkaOptions, runtime: SourceRunt
     release(refs: readonly RecordRef[]): void {
       if (tracker.release(refs) > 0) budget.wake();
     },
-    commit: () => commitAcknowledged({ groupId: settings.groupId, tracker, state, clock, log, redact }, () => session),
+    commit: () => commitAcknowledged({ groupId: settings.groupId, tracker, state, clock, log }, () => session),
     retain,
     drain(): void {
       session?.complete();
