@@ -71,7 +71,7 @@ describe('decodeWithRegistry', () => {
   });
 
   it('an outage: the lookup is retried with backoff, records wait in order, nothing is dead-lettered', () => {
-    vi.spyOn(Math, 'random').mockReturnValue(1); // no jitter: waits of exactly 10, then 20 ms
+    vi.spyOn(Math, 'random').mockReturnValue(0); // no jitter (backoffDelay takes up to `jitter` off the delay, by random()): waits of exactly 10, then 20 ms
     const retries: RegistryRetry[] = [];
     testScheduler().run(({ hot, cold, expectObservable }) => {
       const down = new SchemaRegistryUnavailableError('registry down');
@@ -93,7 +93,7 @@ describe('decodeWithRegistry', () => {
   });
 
   it('gives up after maxRetryMs of outage: the stream and the dead letters error with the outage', () => {
-    vi.spyOn(Math, 'random').mockReturnValue(1);
+    vi.spyOn(Math, 'random').mockReturnValue(0);
     testScheduler().run(({ hot, cold, expectObservable }) => {
       const down = new SchemaRegistryUnavailableError('registry down');
       const registry = fakeRegistry(() => cold<RegisteredSchema>('-#', undefined, down));
