@@ -19,3 +19,14 @@ export type {
   RecordRef,
   SinkAck,
 } from './types.ts';
+// Operating tables (what `rxlake optimize|vacuum|inspect|tail` run), for use from code.
+export { autoOptimize } from './ops/autoOptimize.ts';
+export type { AutoOptimizeOptions, AutoOptimizer } from './ops/autoOptimize.ts';
+export { optimize } from './ops/optimize.ts';
+export type { OptimizeOptions, OptimizeResult } from './ops/optimize.ts';
+export { vacuum } from './ops/vacuum.ts';
+export type { VacuumOptions, VacuumResult } from './ops/vacuum.ts';
+export { inspectTable } from './ops/inspect.ts';
+export type { InspectOptions, TableReport } from './ops/inspect.ts';
+export { tailTable } from './ops/tail.ts';
+export type { TailOptions, TailResult } from './ops/tail.ts';

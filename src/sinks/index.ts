@@ -14,14 +14,3 @@ export type { ParquetWorkerPoolOptions } from './delta/parquetPool.ts';
 export { PgSinkError, PgTable, isRetriablePg } from './postgres.ts';
 export type { PgColumn, PgSinkTarget, PgTableOptions, PgTableSpec, PgWriteOptions, PgWriteResult } from './postgres.ts';
 export { MissingDependencyError, RxlakeError, isRetriable } from '../core/errors.ts';
-// Operating tables (what `rxlake optimize|vacuum|inspect|tail` run), for use from code.
-export { autoOptimize } from '../ops/autoOptimize.ts';
-export type { AutoOptimizeOptions, AutoOptimizer } from '../ops/autoOptimize.ts';
-export { optimize } from '../ops/optimize.ts';
-export type { OptimizeOptions, OptimizeResult } from '../ops/optimize.ts';
-export { vacuum } from '../ops/vacuum.ts';
-export type { VacuumOptions, VacuumResult } from '../ops/vacuum.ts';
-export { inspectTable } from '../ops/inspect.ts';
-export type { InspectOptions, TableReport } from '../ops/inspect.ts';
-export { tailTable } from '../ops/tail.ts';
-export type { TailOptions, TailResult } from '../ops/tail.ts';
