@@ -156,7 +156,7 @@ describe('package shape', () => {
 
   it('exports the operators, sinks, sources and validation by name', () => {
     expect(Object.keys(operators).sort()).toEqual(
-      ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters'].sort(),
+      ['DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters', 'windowAggregate', 'sumOf', 'countOf', 'avgOf', 'maxOf', 'minOf', 'windowSink', 'windowResumeWatermark', 'windowDeltaSpec', 'windowPgSpec'].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
     // Every error class the sinks throw, and the base class.
@@ -170,7 +170,7 @@ describe('package shape', () => {
     for (const name of ['fromKafka', 'OffsetTracker', 'requireTopics']) expect(sources).toHaveProperty(name);
     // The synthetic event generators belong to the jobs (src/pipelines), not to the library.
     for (const name of ['createEventGenerator', 'corrupt', 'CORRUPTION_KINDS', 'EXPECTED_ERROR_TYPE']) expect(root).not.toHaveProperty(name);
-    for (const name of ['compileBytesGuard', 'JsonBytesScanner']) expect(validation).toHaveProperty(name);
+    for (const name of ['compileBytesGuard', 'JsonBytesScanner', 'IsoTimestamp', 'isIsoTimestamp', 'parseIsoTimestampMicros', 'parseIsoTimestampMs']) expect(validation).toHaveProperty(name);
     for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources), ...Object.keys(validation)]) expect(root).toHaveProperty(name);
   });
 });
