@@ -3,6 +3,7 @@
  * cards jobs do: topics created when missing, events keyed as their generator says, a share of
  * them corrupt, as fast as possible or at a rate, a count or until stopped.
  */
+import { parseArgs } from 'node:util';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
 import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
@@ -148,4 +149,98 @@ export function corruptEvent(
     obj[field] = contract.wrong[field];
   }
   return encoder.encode(JSON.stringify(obj));
+}
+
+/** Flags every generator command takes, besides its own. */
+const COMMON_FLAGS = ['count', 'rate', 'corrupt-fraction', 'seed', 'partitions', 'topic-prefix', 'out-of-order-fraction', 'max-delay-ms'] as const;
+
+/** What the common flags say (numbers checked), and the command's own numeric flags. */
+export interface GenerateArgs {
+  readonly count?: number;
+  readonly rate?: number;
+  readonly corruptFraction: number;
+  readonly seed: number;
+  readonly partitions?: number;
+  readonly topicPrefix?: string;
+  readonly outOfOrderFraction?: number;
+  readonly maxDelayMs?: number;
+  /** The command's own flags, as numbers. */
+  readonly own: Readonly<Record<string, number | undefined>>;
+}
+
+/**
+ * The command line of an event generator: `--count N` and/or `--rate N/s` (at least one; with a
+ * rate and no count it runs until SIGINT/SIGTERM), `--corrupt-fraction`, `--seed`,
+ * `--partitions`, `--topic-prefix`, `--out-of-order-fraction`, `--max-delay-ms`, and the
+ * command's `own` numeric flags. Produces what `events(args)` makes, printing one line per topic.
+ */
+export async function generateMain(
+  argv: readonly string[],
+  command: { readonly name: string; readonly usage: string; readonly own: readonly string[] },
+  events: (args: GenerateArgs) => Omit<ProduceOptions, 'count' | 'rate' | 'corruptFraction' | 'topicPrefix' | 'partitions' | 'signal'>,
+): Promise<number> {
+  const { name, usage } = command;
+  let args: GenerateArgs;
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      strict: true,
+      options: Object.fromEntries([...COMMON_FLAGS, ...command.own, 'help'].map((f) => [f, { type: f === 'help' ? 'boolean' : 'string' }])),
+    });
+    if (values.help === true) {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const num = (flag: string): number | undefined => {
+      const s = values[flag];
+      if (typeof s !== 'string') return undefined;
+      const n = Number(s);
+      if (s.trim() === '' || !Number.isFinite(n) || n < 0) throw new Error(`--${flag} expects a number >= 0, got ${JSON.stringify(s)}`);
+      return n;
+    };
+    const count = num('count');
+    const rate = num('rate');
+    if (count === undefined && rate === undefined) throw new Error('give --count, --rate or both');
+    if (count !== undefined && !Number.isSafeInteger(count)) throw new Error('--count expects a whole number');
+    if (rate === 0) throw new Error('--rate expects a number of events per second > 0');
+    const fraction = num('corrupt-fraction') ?? 0;
+    if (fraction > 1) throw new Error('--corrupt-fraction must be between 0 and 1');
+    const optional = <K extends string>(key: K, v: number | string | undefined): Partial<Record<K, number | string>> => (v === undefined ? {} : ({ [key]: v } as Record<K, number | string>));
+    args = {
+      ...optional('count', count),
+      ...optional('rate', rate),
+      corruptFraction: fraction,
+      seed: num('seed') ?? 1,
+      ...optional('partitions', num('partitions')),
+      ...optional('topicPrefix', typeof values['topic-prefix'] === 'string' ? values['topic-prefix'] : undefined),
+      ...optional('outOfOrderFraction', num('out-of-order-fraction')),
+      ...optional('maxDelayMs', num('max-delay-ms')),
+      own: Object.fromEntries(command.own.map((f) => [f, num(f)])),
+    } as GenerateArgs;
+  } catch (err) {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
+    return 2;
+  }
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  process.once('SIGTERM', () => controller.abort());
+  let last = 0;
+  const result = await produceEvents({
+    ...events(args),
+    count: args.count,
+    rate: args.rate,
+    corruptFraction: args.corruptFraction,
+    topicPrefix: args.topicPrefix,
+    partitions: args.partitions,
+    signal: controller.signal,
+    onTopicRetry: (topic, error, attempt, retryInMs) => process.stderr.write(`${name}: ${topic} is not ready (${error.message}): sending again in ${retryInMs} ms (retry ${attempt})\n`),
+    onProgress: (produced) => {
+      if (Date.now() - last < 1000 && produced !== args.count) return;
+      last = Date.now();
+      process.stderr.write(`${name}: ${produced}${args.count === undefined ? '' : `/${args.count}`} events\n`);
+    },
+  });
+  for (const [topic, s] of Object.entries(result.topics)) process.stdout.write(`${topic}\tproduced=${s.produced}\tcorrupt=${s.corrupt}\n`);
+  // Stopped by a signal while running at a rate without a count: that is how such a run ends.
+  return result.interrupted && args.count !== undefined ? 130 : 0;
 }

@@ -66,8 +66,8 @@ export interface LockedPool {
  * live in the process, so one instance runs at a time): rejects with an `InstanceRunningError`
  * when another instance holds it. A failure releases what was taken.
  */
-export async function openLockedPool(connectionString: string, job: string, pipelineId: string, log: Logger): Promise<LockedPool> {
-  const pool = new pg.Pool({ connectionString, max: 4 });
+export async function openLockedPool(connection: string | pg.PoolConfig, job: string, pipelineId: string, log: Logger): Promise<LockedPool> {
+  const pool = new pg.Pool({ ...(typeof connection === 'string' ? { connectionString: connection } : connection), max: 4 });
   pool.on('error', (err) => log.warn('postgres: idle connection failed', { error: err.message }));
   try {
     const lock = await singleInstanceLock(pool, job, pipelineId);
