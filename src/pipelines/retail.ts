@@ -11,14 +11,13 @@
 import { windowResumeWatermark, windowSink } from '../operators/windowSink.ts';
 import { runIfEntry } from '../runtime/cli.ts';
 import { kafkaTopicOf } from '../runtime/config.ts';
-import { jobFailureHint } from '../runtime/jobParts.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
 import type { Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
 import { loadRetailConfig } from './retail/config.ts';
 import type { RetailConfig } from './retail/config.ts';
 import { RetailRefund, RetailTransaction, refundRow, saleRow } from './retail/events.ts';
 import { openRetailTables, productMinute } from './retail/tables.ts';
-import { eventCounts, eventFinished, intoPg, reported, typedQuery, windowed } from './transactions/query.ts';
+import { eventCounts, eventFailedHint, eventFinished, intoPg, reported, typedQuery, windowed } from './transactions/query.ts';
 import type { EventSummary, Query } from './transactions/query.ts';
 import { InstanceRunningError, openLockedPool } from './transactions/store.ts';
 
@@ -91,7 +90,7 @@ export const retailJob: Job<RetailConfig, EventSummary> = {
   },
   finished: eventFinished,
   isStartupProblem: (err) => err instanceof InstanceRunningError,
-  failedHint: jobFailureHint,
+  failedHint: eventFailedHint,
 };
 
 /** Starts the retail job; every table exists before the first record is read. */

@@ -280,6 +280,13 @@ describe('retail job', () => {
     expect(next).toBeLessThan(s.produced.transactions.length);
     const ahead = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".transactions WHERE kafka_offset >= $1`, [Math.max(0, next)]);
     expect(Number(ahead.rows[0]?.n), 'rows written past the committed offset: the restart must not write them twice').toBeGreaterThan(0);
+    // And records of windows already written, read again without the rest of their window: the
+    // restart must not write those windows again from them.
+    const written = new Set((await pool.query<{ k: string }>(`SELECT product_id || '|' || (extract(epoch FROM window_start) * 1000)::bigint AS k FROM "${s.schema}".product_metrics_minute`)).rows.map((r) => r.k));
+    const windowOf = (p: Produced): string => `${String(p.event?.product_id)}|${Math.floor(p.eventTimeMs / WINDOW_MS) * WINDOW_MS}`;
+    const before = new Set(s.produced.transactions.slice(0, next).flatMap((p) => (p.event === null ? [] : [windowOf(p)])));
+    const split = s.produced.transactions.slice(next).filter((p) => p.event !== null && written.has(windowOf(p)) && before.has(windowOf(p)));
+    expect(split.length, 'records of written windows past the committed offset').toBeGreaterThan(0);
     await s.produce(800);
     const config = loadRetailConfig(s.env);
     await (await startRetail({ config, untilCaughtUp: true, http: false })).done;

@@ -19,11 +19,12 @@ import { deltaSink } from '../../operators/deltaSink.ts';
 import { enrichMetadata } from '../../operators/enrichMetadata.ts';
 import { fanOut } from '../../operators/fanOut.ts';
 import { pgSink } from '../../operators/pgSink.ts';
-import { routeErrors } from '../../operators/routeErrors.ts';
+import { DeadLetterError, routeErrors } from '../../operators/routeErrors.ts';
 import type { Routed } from '../../operators/routeErrors.ts';
 import { kafkaPartition, tumblingWindow } from '../../operators/tumblingWindow.ts';
 import type { WindowAggregate, WindowResult } from '../../operators/tumblingWindow.ts';
 import { withDeadLetters } from '../../operators/withDeadLetters.ts';
+import { jobFailureHint } from '../../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../../runtime/monitor.ts';
 import type { ChainSource, JobSummary, OpenJob } from '../../runtime/runJob.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
@@ -170,6 +171,11 @@ export function eventCounts(monitor: PipelineMonitor): { readonly late: Counter<
     }),
     summary: async (totals: JobSummary) => ({ recordsWritten: totals.recordsWritten, quarantined: totals.deadLetters, late: await lateTotal(), commits: totals.commits }),
   };
+}
+
+/** What to do after such a job failed: `DLQ_ENABLED=false` stopped it, or the hint every job gives. */
+export function eventFailedHint(err: unknown): string | undefined {
+  return err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : jobFailureHint(err);
 }
 
 /** The fields of the line a job logs when it ended well. */
