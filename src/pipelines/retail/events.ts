@@ -121,7 +121,7 @@ export interface RetailGeneratorOptions {
   readonly stepMs?: number;
   /** Share (0..1) of events whose timestamp lies behind the clock by up to `maxDelayMs`; default 0.05. */
   readonly outOfOrderFraction?: number;
-  /** Largest delay of an out-of-order event, ms; default 60 000. */
+  /** Largest delay of an out-of-order event, ms; default 180 000 (beyond the 2-minute watermark now and then). */
   readonly maxDelayMs?: number;
   /** Share (0..1) of the events that are refunds (the rest are transactions); default 0.2. */
   readonly refundFraction?: number;
@@ -153,7 +153,7 @@ export function createRetailGenerator(options: RetailGeneratorOptions = {}): { n
   const products = options.products ?? 40;
   const stepMs = options.stepMs ?? 250;
   const outOfOrder = options.outOfOrderFraction ?? 0.05;
-  const maxDelay = options.maxDelayMs ?? 60_000;
+  const maxDelay = options.maxDelayMs ?? 180_000;
   const refunds = options.refundFraction ?? 0.2;
   const names = options.topics ?? { transactions: 'transactions', refunds: 'refunds' };
   let clock = options.startTime ?? Date.now();

@@ -19,7 +19,7 @@ to the topics KAFKA_TOPIC (transactions) and KAFKA_TOPIC_REFUNDS (refunds).
   --refund-fraction F        share of refunds, 0..1 (default 0.2)
   --products N               distinct products (default 40)
   --out-of-order-fraction F  share of events behind the clock (default 0.05)
-  --max-delay-ms N           how far behind, at most (default 60000)
+  --max-delay-ms N           how far behind, at most (default 180000)
   --seed N                   generator seed (default 1)
   --partitions N             partitions of topics this run creates (default 3)
   --topic-prefix P           Kafka topic = P + topic
