@@ -26,7 +26,7 @@ describe('card events', () => {
     for (const bad of [{ ...e, txn_id: undefined }, { ...e, txn_id: '' }, { ...e, event_ts: 'yesterday' }, { ...e, event_ts: 1767225600000 }, { ...e, card_id: null }, { ...e, card_id: 'a\u0000b' }, [e], 'txn']) {
       expect(isLeft(CardEvent.decode(bad))).toBe(true);
     }
-    const row = silverRow(routed({ ...e, amount: '12.50', lat: null, lon: 'east', status: 7, event_ts: '2026-03-01 12:00:00.123456-0100' } as CardEvent));
+    const row = silverRow(routed({ ...e, amount: '12.50', lat: null, lon: 'east', status: 7, event_ts: '2026-03-01 12:00:00.123456-0100' } as unknown as CardEvent));
     expect(row).toMatchObject({ amount: null, lat: null, lon: null, status: null, card_id: e.card_id, txn_id: e.txn_id, event_time: BigInt(Date.UTC(2026, 2, 1, 13)) * 1000n + 123_456n, event_ms: Date.UTC(2026, 2, 1, 13, 0, 0, 123) });
     expect(row.merchant).toBe(e.merchant);
   });
@@ -61,8 +61,8 @@ describe('retail events', () => {
     const events = Array.from({ length: 40 }, () => gen.next());
     expect(new Set(events.map((e) => e.kind))).toEqual(new Set(['transactions', 'refunds']));
     for (const e of events) {
-      const codec = e.kind === 'transactions' ? RetailTransaction : RetailRefund;
-      expect(isRight(codec.decode(json(e.value)))).toBe(true);
+      const value = json(e.value);
+      expect(e.kind === 'transactions' ? isRight(RetailTransaction.decode(value)) : isRight(RetailRefund.decode(value))).toBe(true);
     }
     const sale = events.find((e) => e.kind === 'transactions');
     const row = saleRow(routed(json(sale?.value ?? null) as RetailTransaction));
