@@ -8,18 +8,20 @@
  * `npm run transactions -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
 import type { OperatorFunction } from 'rxjs';
+import type { Counter } from 'prom-client';
 import { DeadLetterError } from '../operators/routeErrors.ts';
 import { windowSink } from '../operators/windowSink.ts';
 import { runIfEntry } from '../runtime/cli.ts';
 import { storageFailureHint } from '../runtime/jobParts.ts';
+import type { PipelineMonitor } from '../runtime/monitor.ts';
 import { runJob, startJob } from '../runtime/runJob.ts';
-import type { Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
+import type { ChainSource, Job, JobRun, JobRunOptions } from '../runtime/runJob.ts';
 import type { KafkaRecord, SinkAck } from '../types.ts';
 import { loadTransactionsConfig } from './transactions/config.ts';
 import type { TransactionsConfig } from './transactions/config.ts';
 import { TOPIC_CODECS, eventTimeMs, typedRowOf } from './transactions/events.ts';
 import { eventCounts, eventFinished, intoDelta, reported, typedQuery, windowed } from './transactions/query.ts';
-import type { EventSummary, Query } from './transactions/query.ts';
+import type { EventSummary } from './transactions/query.ts';
 import { InstanceRunningError, openTransactionsStore } from './transactions/store.ts';
 import type { QueryTables } from './transactions/store.ts';
 import { accountAggregate } from './transactions/windows.ts';
@@ -28,10 +30,19 @@ export type TransactionsSummary = EventSummary;
 export type TransactionsRun = JobRun<TransactionsSummary>;
 
 /**
- * One topic's query: a record is acknowledged once it is in the quarantine table, or in the
- * typed table **and** (its window in both window tables, or counted late).
+ * One topic's query: raw records in, acknowledgements out. A record is acknowledged once it is
+ * in the quarantine table, or in the typed table **and** (its window in both window tables, or
+ * counted late). `source` (the running Kafka source, absent in tests) cuts batches early under
+ * pressure and names the partitions the watermark waits for.
  */
-export function transactionsQuery(t: QueryTables, q: Query): OperatorFunction<KafkaRecord, SinkAck> {
+export function transactionsQuery(
+  t: QueryTables,
+  config: TransactionsConfig,
+  monitor: PipelineMonitor,
+  late: Counter<'topic'>,
+  source?: ChainSource,
+): OperatorFunction<KafkaRecord, SinkAck> {
+  const q = { config, monitor, late, source, topic: t.topic };
   return typedQuery(q, {
     codec: TOPIC_CODECS[t.topic],
     row: typedRowOf(t.topic),
@@ -76,7 +87,7 @@ export const transactionsJob: Job<TransactionsConfig, TransactionsSummary> = {
       topics: store.tables.map((t) => ({
         kafkaTopic: t.kafkaTopic,
         tables: [t.typed, t.quarantine, t.windowsDelta],
-        chain: ({ source }) => transactionsQuery(t, { config, monitor, late, source, topic: t.topic }),
+        chain: ({ source }) => transactionsQuery(t, config, monitor, late, source),
       })),
       progress,
       summary,
