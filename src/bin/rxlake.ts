@@ -31,6 +31,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('../pipelines/transactions.ts'),
     ending: 'exit',
   },
+  retail: { summary: 'the retail metrics job: transactions, refunds, per-product minute metrics and quarantine in PostgreSQL (needs `pg`)', name: 'retail', load: () => import('../pipelines/retail.ts'), ending: 'exit' },
+  cards: { summary: 'the card medallion job: bronze, quarantine, silver and gold Delta tables (gold also in PostgreSQL)', name: 'cards', load: () => import('../pipelines/cards.ts'), ending: 'exit' },
+  'generate-retail': { summary: 'produces retail transactions and refunds to Kafka', name: 'generate-retail', load: () => import('../pipelines/retail/generate.ts'), ending: 'exit' },
+  'generate-cards': { summary: 'produces card transactions to Kafka, keyed by card_id, at a rate', name: 'generate-cards', load: () => import('../pipelines/cards/generate.ts'), ending: 'exit' },
   generate: {
     summary: 'produces synthetic rideshare events (some corrupt, on purpose) to Kafka',
     name: 'generate',
@@ -83,7 +87,7 @@ async function opsCommand(name: 'inspect' | 'tail' | 'optimize' | 'vacuum' | 're
 
 /** Packages the package declares as optional peers, and what needs them. */
 const OPTIONAL_PEERS: Readonly<Record<string, string>> = {
-  pg: 'the PostgreSQL client, for the transactions job',
+  pg: 'the PostgreSQL client, for the transactions and retail jobs, and the cards job when its gold goes to PostgreSQL',
   '@aws-sdk/client-s3': 'the S3 client, for s3:// table paths',
 };
 

@@ -20,6 +20,10 @@ export { DeadLetterError, SystematicProcessingError, deadLetterRowOf, routeError
 export type { DeadLetterSource, RouteErrorsOptions, Routed } from './routeErrors.ts';
 export { amountStats, kafkaPartition, tumblingWindow } from './tumblingWindow.ts';
 export type { AmountStats, TumblingWindowOptions, WindowAggregate, WindowResult, WindowSinkOptions } from './tumblingWindow.ts';
+export { avgOf, countOf, maxOf, minOf, sumOf, windowAggregate } from './windowAggregate.ts';
+export type { AggregateKind, AggregateValues, AggregatedRecord, NamedAggregate, NamedWindowAggregate } from './windowAggregate.ts';
+export { windowDeltaSpec, windowPgSpec, windowResumeWatermark, windowSink } from './windowSink.ts';
+export type { WindowLayout, WindowRow, WindowSinkTargets } from './windowSink.ts';
 export { withDeadLetters } from './withDeadLetters.ts';
 export {
   SchemaRegistryClient,

@@ -7,16 +7,10 @@
  * Run: `node src/pipelines/transactions.ts [--until-caught-up]` (Node 22.18+), or
  * `npm run transactions -- [--until-caught-up]`. Configuration: environment variables, see README.
  */
-import { map, pipe, tap } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import { Counter } from 'prom-client';
-import { batchInto } from '../operators/batchInto.ts';
-import { deltaSink } from '../operators/deltaSink.ts';
-import { enrichMetadata } from '../operators/enrichMetadata.ts';
-import { fanOut } from '../operators/fanOut.ts';
-import { DeadLetterError, routeErrors } from '../operators/routeErrors.ts';
-import { amountStats, kafkaPartition, tumblingWindow } from '../operators/tumblingWindow.ts';
-import { withDeadLetters } from '../operators/withDeadLetters.ts';
+import type { Counter } from 'prom-client';
+import { DeadLetterError } from '../operators/routeErrors.ts';
+import { windowSink } from '../operators/windowSink.ts';
 import { runIfEntry } from '../runtime/cli.ts';
 import { jobFailureHint } from '../runtime/jobParts.ts';
 import type { PipelineMonitor } from '../runtime/monitor.ts';
@@ -26,17 +20,13 @@ import type { KafkaRecord, SinkAck } from '../types.ts';
 import { loadTransactionsConfig } from './transactions/config.ts';
 import type { TransactionsConfig } from './transactions/config.ts';
 import { TOPIC_CODECS, eventTimeMs, typedRowOf } from './transactions/events.ts';
+import { eventCounts, eventFinished, intoDelta, reported, typedQuery, windowed } from './transactions/query.ts';
+import type { EventSummary } from './transactions/query.ts';
 import { InstanceRunningError, openTransactionsStore } from './transactions/store.ts';
 import type { QueryTables } from './transactions/store.ts';
-import { windowTables } from './transactions/windows.ts';
+import { accountAggregate } from './transactions/windows.ts';
 
-export interface TransactionsSummary {
-  readonly recordsWritten: number;
-  readonly quarantined: number;
-  readonly late: number;
-  readonly commits: number;
-}
-
+export type TransactionsSummary = EventSummary;
 export type TransactionsRun = JobRun<TransactionsSummary>;
 
 /**
@@ -46,63 +36,31 @@ export type TransactionsRun = JobRun<TransactionsSummary>;
  * pressure and names the partitions the watermark waits for.
  */
 export function transactionsQuery(
-  tables: QueryTables,
+  t: QueryTables,
   config: TransactionsConfig,
   monitor: PipelineMonitor,
   late: Counter<'topic'>,
   source?: ChainSource,
 ): OperatorFunction<KafkaRecord, SinkAck> {
-  const { topic } = tables;
-  const batch = { timeSpan: config.batch.timeSpanMs, maxRecords: config.batch.maxRecords, maxBytes: config.batch.maxBytes, pressure: source };
-  const reported = (table: string, deadLetters = false) => ({
-    pipelineId: config.pipelineId,
-    onWriteError: (err: Error) => monitor.writeFailed(table, err),
-    onWrite: (ack: SinkAck) => monitor.writeSucceeded(ack, deadLetters),
+  const q = { config, monitor, late, source, topic: t.topic };
+  return typedQuery(q, {
+    codec: TOPIC_CODECS[t.topic],
+    row: typedRowOf(t.topic),
+    quarantine: intoDelta(q, t.quarantine, true),
+    outputs: [
+      intoDelta(q, t.typed),
+      windowed(q, {
+        key: (r) => r.account_id,
+        eventTime: eventTimeMs,
+        aggregate: accountAggregate,
+        initialWatermark: t.initialWatermark,
+        sink: windowSink({
+          delta: { table: t.windowsDelta, appId: t.windowsAppId, options: reported(q, t.windowsDelta.name) },
+          pg: { table: t.windowsPg, options: reported(q, t.windowsPg.qualifiedName) },
+        }),
+      }),
+    ],
   });
-  return pipe(
-    enrichMetadata(),
-    withDeadLetters(
-      (quarantine) =>
-        pipe(
-          routeErrors(TOPIC_CODECS[topic], quarantine, {
-            maxPayloadBytes: config.maxPayloadBytes,
-            enabled: config.dlq.enabled,
-            // The codecs do not transform: a value `is` accepts passes as parsed, without a decode.
-            accepts: (value) => TOPIC_CODECS[topic].is(value),
-          }),
-          map(typedRowOf(topic)),
-          fanOut(
-            batchInto(deltaSink(tables.typed, reported(tables.typed.name)), batch),
-            tumblingWindow({
-              size: config.windowMs,
-              watermarkDelay: config.watermarkDelayMs,
-              initialWatermark: tables.initialWatermark,
-              key: (r) => r.account_id,
-              eventTime: eventTimeMs,
-              aggregate: amountStats((r) => r.amount),
-              watermarkBy: kafkaPartition(),
-              watermarkSources: source?.assignment$,
-              idleTimeout: config.watermarkIdleMs,
-              late: { next: () => late.inc({ topic }) },
-              sinkTimeSpan: config.batch.timeSpanMs,
-              sink: windowTables({
-                query: tables.windowsDelta.name,
-                pipelineId: config.pipelineId,
-                delta: tables.windowsDelta,
-                pg: tables.windowsPg,
-                deltaOptions: reported(tables.windowsDelta.name),
-                pgOptions: reported(tables.windowsPg.qualifiedName),
-              }),
-            }),
-          ),
-        ),
-      pipe(
-        tap((row) => monitor.dlqRecords.inc({ topic, error_type: row.error_type })),
-        batchInto(deltaSink(tables.quarantine, reported(tables.quarantine.name, true)), batch),
-      ),
-    ),
-    tap((ack) => monitor.recordsIn.inc({ topic }, ack.refs.length)),
-  );
 }
 
 const USAGE = `Usage: transactions [--until-caught-up] [--help]
@@ -123,8 +81,7 @@ export const transactionsJob: Job<TransactionsConfig, TransactionsSummary> = {
   topicsVariable: 'TRANSACTION_TOPICS',
   topics: (config) => config.transactionTopics,
   async open({ config, log, monitor, storage }) {
-    const late = new Counter({ name: 'rxlake_late_records_total', help: 'Records dropped because the watermark had closed their window', labelNames: ['topic'], registers: [monitor.registry] });
-    const lateTotal = async (): Promise<number> => (await late.get()).values.reduce((n, v) => n + v.value, 0);
+    const { late, progress, summary } = eventCounts(monitor);
     const store = await openTransactionsStore(config, storage, log);
     return {
       topics: store.tables.map((t) => ({
@@ -132,20 +89,12 @@ export const transactionsJob: Job<TransactionsConfig, TransactionsSummary> = {
         tables: [t.typed, t.quarantine, t.windowsDelta],
         chain: ({ source }) => transactionsQuery(t, config, monitor, late, source),
       })),
-      progress: async ({ rate, lag, inFlight, health }) => ({
-        rows_per_s: rate,
-        written: health.recordsWritten,
-        quarantined: health.dlqRecords,
-        late: await lateTotal(),
-        lag,
-        in_flight: inFlight,
-        status: health.status,
-      }),
-      summary: async (totals) => ({ recordsWritten: totals.recordsWritten, quarantined: totals.deadLetters, late: await lateTotal(), commits: totals.commits }),
+      progress,
+      summary,
       close: () => store.close(),
     };
   },
-  finished: (s) => ({ written: s.recordsWritten, quarantined: s.quarantined, late: s.late, commits: s.commits }),
+  finished: eventFinished,
   isStartupProblem: (err) => err instanceof InstanceRunningError,
   failedHint: (err) => (err instanceof DeadLetterError ? 'DLQ_ENABLED=false stops the job at the first bad event. Set DLQ_ENABLED=true to quarantine bad events.' : jobFailureHint(err)),
 };

@@ -1,4 +1,7 @@
 /**
+ * ISO-8601 timestamps as producers send them (`T` or a space, with or without a zone and its
+ * colon, up to nanoseconds) parsed to epoch µs or ms, and their io-ts codec.
+ *
  * Byte-level validation: accept valid JSON events without decoding them to strings or
  * `JSON.parse` — for `routeErrors({ attachDecoded: false, acceptsBytes })`; and the bounds on
  * the work one record may cause (nesting depth, length of error texts).
@@ -31,3 +34,5 @@ export {
   reportValidationErrors,
   truncateText,
 } from './limits.ts';
+export { IsoTimestamp, isIsoTimestamp, parseIsoTimestampMicros, parseIsoTimestampMs } from './isoTimestamp.ts';
+export type { IsoTimestampBrand } from './isoTimestamp.ts';

@@ -159,6 +159,7 @@ describe('package shape', () => {
       [
         'DeadLetterError', 'SystematicProcessingError', 'deadLetterRowOf', 'ackSources', 'amountStats', 'batchInto', 'bufferTime', 'byKey', 'commitOffsets', 'deltaSink', 'enrichMetadata', 'fanOut', 'isBatchChunk', 'kafkaPartition', 'partitionByDate', 'pgSink', 'routeErrors', 'tumblingWindow', 'withDeadLetters',
         'decodeWithRegistry', 'loadRegistryCodecs', 'SchemaRegistryClient', 'SchemaRegistryError', 'SchemaRegistryUnavailableError',
+        'windowAggregate', 'sumOf', 'countOf', 'avgOf', 'maxOf', 'minOf', 'windowSink', 'windowResumeWatermark', 'windowDeltaSpec', 'windowPgSpec',
       ].sort(),
     );
     for (const name of ['DeltaTable', 'deadLetterTableSpec', 'localStorage', 's3Storage', 'storageFromUri', 'isRetriable', 'PgTable', 'PgSinkError', 'isRetriablePg']) expect(sinks).toHaveProperty(name);
@@ -173,7 +174,7 @@ describe('package shape', () => {
     for (const name of ['fromKafka', 'OffsetTracker', 'requireTopics']) expect(sources).toHaveProperty(name);
     // The synthetic event generators belong to the jobs (src/pipelines), not to the library.
     for (const name of ['createEventGenerator', 'corrupt', 'CORRUPTION_KINDS', 'EXPECTED_ERROR_TYPE']) expect(root).not.toHaveProperty(name);
-    for (const name of ['compileBytesGuard', 'JsonBytesScanner']) expect(validation).toHaveProperty(name);
+    for (const name of ['compileBytesGuard', 'JsonBytesScanner', 'IsoTimestamp', 'isIsoTimestamp', 'parseIsoTimestampMicros', 'parseIsoTimestampMs']) expect(validation).toHaveProperty(name);
     for (const name of [...Object.keys(operators), ...Object.keys(sinks), ...Object.keys(sources), ...Object.keys(validation)]) expect(root).toHaveProperty(name);
   });
 });

@@ -12,68 +12,12 @@ import * as t from 'io-ts';
 import { compileBytesGuard } from '../../validation/bytesGuard.ts';
 import type { BytesGuard, FieldCheck } from '../../validation/bytesGuard.ts';
 import { KIND_ARRAY, KIND_NUMBER, KIND_STRING } from '../../validation/jsonBytes.ts';
+import { IsoTimestamp } from '../../validation/isoTimestamp.ts';
 import type { BronzeTopic } from './topics.ts';
 
-// ---------------------------------------------------------------------------------------------
-// Timestamps
-// ---------------------------------------------------------------------------------------------
-
-/**
- * `YYYY-MM-DD`, `T` or a space, `hh:mm:ss`, optional fraction (1–9 digits), optional zone
- * (`Z`, `±hh:mm` or `±hhmm`; no zone = UTC).
- */
-const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
-
-const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
-
-/** Range checks on a regex match: real month/day (leap years included), time and zone. */
-function validFields(m: RegExpExecArray): boolean {
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
-  if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] ?? 31)) return false;
-  if (month === 2 && day === 29 && !((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0)) return false;
-  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) return false;
-  return m[10] === undefined || (Number(m[10]) <= 23 && Number(m[11]) <= 59);
-}
-
-/**
- * Parses an ISO-8601 timestamp (with or without the zone colon, up to nanoseconds, `T` or a
- * space between date and time; no zone means UTC) to epoch microseconds. Fractions beyond
- * microseconds are truncated; a leap second (`:60`) reads as `:59.999999`. Returns `null` when
- * `s` is not such a timestamp or names an impossible date or time.
- */
-export function parseIsoTimestampMicros(s: string): bigint | null {
-  const m = ISO_TIMESTAMP.exec(s);
-  if (m === null || !validFields(m)) return null;
-  const second = Number(m[6]);
-  const offsetMinutes = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
-  const d = new Date(0);
-  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999.
-  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  d.setUTCHours(Number(m[4]), Number(m[5]), Math.min(second, 59), 0);
-  const epochMs = d.getTime() - offsetMinutes * 60_000;
-  const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0').slice(0, 6));
-  return BigInt(epochMs) * 1000n + BigInt(second === 60 ? 999_999 : fraction);
-}
-
-/** The codec's check: shape and ranges only, no date arithmetic. */
-function isIsoTimestamp(s: string): boolean {
-  const m = ISO_TIMESTAMP.exec(s);
-  return m !== null && validFields(m);
-}
-
-export interface IsoTimestampBrand {
-  readonly IsoTimestamp: unique symbol;
-}
-
-/** An ISO-8601 timestamp string that parses as a date (see {@link parseIsoTimestampMicros}). */
-export const IsoTimestamp = t.brand(
-  t.string,
-  (s): s is t.Branded<string, IsoTimestampBrand> => isIsoTimestamp(s),
-  'IsoTimestamp',
-);
-export type IsoTimestamp = t.TypeOf<typeof IsoTimestamp>;
+// The timestamp parser and codec live in the library (rxlake/validation); re-exported for the jobs.
+export { IsoTimestamp, parseIsoTimestampMicros } from '../../validation/isoTimestamp.ts';
+export type { IsoTimestampBrand } from '../../validation/isoTimestamp.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Small building blocks
@@ -369,6 +313,8 @@ function twoDigits(b: Uint8Array, i: number, end: number): number {
   const lo = (b[i + 1] as number) - B_ZERO;
   return hi >= 0 && hi <= 9 && lo >= 0 && lo <= 9 ? hi * 10 + lo : -1;
 }
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
 /**
  * The `IsoTimestamp` check on raw bytes: `bytes[start, end)` is the string's text (UTF-8, no

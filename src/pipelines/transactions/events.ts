@@ -42,6 +42,13 @@ const OptionalText = t.union([t.string, t.null, t.undefined]);
 export const ACCOUNT_ID = /^[^\u0000\p{Cs}]{1,256}$/u;
 const AccountId = t.refinement(t.string, (s) => ACCOUNT_ID.test(s), 'AccountId');
 
+/** A value that keys a PostgreSQL row (an event id, a product, a card): the rule of `ACCOUNT_ID`. */
+export const KeyText = t.refinement(t.string, (s) => ACCOUNT_ID.test(s), 'KeyText');
+/** Text PostgreSQL stores: no NUL (a lone surrogate becomes U+FFFD there). */
+export const PgText = t.refinement(t.string, (s) => !s.includes('\u0000'), 'PgText');
+/** `PgText`, `null` or absent. */
+export const OptionalPgText = t.union([PgText, t.null, t.undefined]);
+
 /** 0001-01-02T00:00:00Z in epoch µs: the first event time accepted. */
 export const MIN_EVENT_MICROS = -62_135_510_400_000_000n;
 /** 9999-12-30T00:00:00Z in epoch µs: event times must lie before it. */

@@ -6,13 +6,10 @@
  * (`--help` for every flag). Programmatic: `generateTransactions(options)`.
  */
 import { parseArgs } from 'node:util';
-import { Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { Message } from 'kafkajs';
 import { runIfEntry } from '../../runtime/cli.ts';
-import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
-import { CORRUPTION_KINDS } from '../rideshare/events.ts';
 import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from './events.ts';
-import type { TransactionTopic } from './events.ts';
+import type { GeneratedTransactionEvent, TransactionTopic } from './events.ts';
+import { produceEvents } from './produce.ts';
 
 export interface GenerateTransactionsOptions {
   /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */
@@ -54,65 +51,38 @@ const STEP_MS = 250;
 export async function generateTransactions(options: GenerateTransactionsOptions): Promise<GenerateTransactionsResult> {
   const { count } = options;
   if (!Number.isSafeInteger(count) || count < 0) throw new RangeError(`count must be a whole number >= 0, got ${count}`);
-  const fraction = options.corruptFraction ?? 0;
-  if (!(fraction >= 0 && fraction <= 1)) throw new RangeError(`corruptFraction must be between 0 and 1, got ${fraction}`);
   const topics = options.topics ?? TRANSACTION_TOPICS;
-  const brokers = options.brokers ?? (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
-  const kafka = new Kafka({ brokers: [...brokers], clientId: 'rxlake-generate-transactions', logLevel: logLevel.ERROR });
   const prefix = options.topicPrefix ?? '';
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.map((t) => `${prefix}${t}`).filter((t) => !existing.has(t));
-    if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 3 })), waitForLeaders: true });
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
   const result: GenerateTransactionsResult = { topics: {}, interrupted: false };
-  try {
-    const total = count * topics.length;
-    let produced = 0;
-    for (const topic of topics) {
-      const gen = createTransactionGenerator({
-        seed: (options.seed ?? 1) + (topic === 'refunds' ? 1 : 0),
-        ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
-        startTime: options.startTime ?? Date.now() - count * (options.stepMs ?? STEP_MS),
-        stepMs: options.stepMs ?? STEP_MS,
-      });
-      const stats = { kafkaTopic: `${prefix}${topic}`, produced: 0, corrupt: 0 };
-      result.topics[topic] = stats;
-      let debt = 0;
-      for (let start = 0; start < count; start += 1000) {
-        if (options.signal?.aborted) return { ...result, interrupted: true };
-        const messages: Message[] = [];
-        for (let i = start; i < Math.min(count, start + 1000); i++) {
-          const event = gen.next(topic);
-          debt += fraction;
-          let value: Uint8Array | null = event.value;
-          if (debt >= 1) {
-            debt -= 1;
-            value = corruptTransactionEvent(CORRUPTION_KINDS[stats.corrupt % CORRUPTION_KINDS.length] as (typeof CORRUPTION_KINDS)[number], event, stats.corrupt);
-            stats.corrupt += 1;
-          }
-          messages.push({ key: event.key, value: value === null ? null : Buffer.from(value.buffer, value.byteOffset, value.byteLength) });
-        }
-        await retryWhileTopicNotReady(() => producer.send({ topic: stats.kafkaTopic, acks: -1, messages }), {
-          onRetry: (error, attempt, retryInMs) => options.onTopicRetry?.(stats.kafkaTopic, error, attempt, retryInMs),
-        });
-        stats.produced += messages.length;
-        produced += messages.length;
-        options.onProgress?.(produced, total);
-      }
-    }
-    return result;
-  } finally {
-    await producer.disconnect();
+  let before = 0;
+  for (const topic of topics) {
+    const gen = createTransactionGenerator({
+      seed: (options.seed ?? 1) + (topic === 'refunds' ? 1 : 0),
+      ...(options.accounts === undefined ? {} : { accounts: options.accounts }),
+      startTime: options.startTime ?? Date.now() - count * (options.stepMs ?? STEP_MS),
+      stepMs: options.stepMs ?? STEP_MS,
+    });
+    const done = before;
+    const { topics: produced, interrupted } = await produceEvents({
+      brokers: options.brokers,
+      topics: [topic],
+      topicPrefix: prefix,
+      partitions: options.partitions,
+      clientId: 'rxlake-generate-transactions',
+      next: () => gen.next(topic),
+      count,
+      corruptFraction: options.corruptFraction,
+      corrupt: (kind, event, variant) => corruptTransactionEvent(kind, event as GeneratedTransactionEvent, variant),
+      signal: options.signal,
+      onProgress: (n) => options.onProgress?.(done + n, count * topics.length),
+      onTopicRetry: options.onTopicRetry,
+    });
+    const stats = produced[`${prefix}${topic}`] ?? { produced: 0, corrupt: 0 };
+    result.topics[topic] = { kafkaTopic: `${prefix}${topic}`, ...stats };
+    before += stats.produced;
+    if (interrupted) return { ...result, interrupted: true };
   }
+  return result;
 }
 
 const USAGE = `Usage: generateTransactions --count N [options]
