@@ -410,7 +410,9 @@ describe('transactions pipeline', () => {
         await waitFor('consumer lag on /metrics', async () => /rxlake_consumer_lag\{topic="[^"]+transactions",partition="0"\} \d+/.test((await get(port, '/metrics')).body));
         const metrics = (await get(port, '/metrics')).body;
         expect(metrics).toMatch(/rxlake_late_records_total/);
-        expect(metrics).toMatch(new RegExp(`rxlake_write_errors_total\\{table="${setup.schema}\\.transactions_by_account_1m"\\} [1-9]`));
+        // Failed attempts on the PostgreSQL tables (which window table was writing during the
+        // outage depends on where each topic's watermark stood then).
+        expect(metrics).toMatch(new RegExp(`rxlake_write_errors_total\\{table="${setup.schema}\\.[a-z_0-9]+"\\} [1-9]`));
       } finally {
         run.stop();
         await run.done;
