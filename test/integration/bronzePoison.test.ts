@@ -19,6 +19,7 @@ import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createEventGenerator } from '../../src/pipelines/rideshare/events.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { createTopicsReady } from '../support/topics.ts';
 import { expectedRoute, hostileCases } from '../unit/hostilePayloads.ts';
 
 const dirs: string[] = [];
@@ -54,7 +55,7 @@ describe('bronze job: poison records', () => {
     const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'poison-test', logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((t) => ({ topic: `${prefix}${t}`, numPartitions: 1 })) });
+    await createTopicsReady(admin, topics.map((t) => ({ topic: `${prefix}${t}`, numPartitions: 1 })));
     await admin.disconnect();
 
     const enc = new TextEncoder();

@@ -15,6 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
+import { createTopicsReady } from '../support/topics.ts';
 import { waitFor } from '../support/wait.ts';
 
 const admin = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'job-startup-test', logLevel: logLevel.NOTHING }).admin();
@@ -120,7 +121,7 @@ describe('a job started on topics that do not exist', () => {
 
   it('transactions names only the topic that is missing, and TRANSACTION_TOPICS', async () => {
     const prefix = `${uniqueName('nt')}.`;
-    await admin.createTopics({ topics: [{ topic: `${prefix}transactions`, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsReady(admin, [{ topic: `${prefix}transactions`, numPartitions: 1 }]);
     const { code, out } = await run('transactions', { KAFKA_TOPIC_PREFIX: prefix, PIPELINE_ID: uniqueName('ntp').replaceAll('-', '_'), DELTA_BASE_PATH: await tempDir() });
     expect(code, out).toBe(2);
     expect(out).toContain(`Kafka topic ${prefix}refunds does not exist`);
@@ -160,10 +161,7 @@ describe('a job started with wrong S3 settings', () => {
   let prefix = '';
   beforeAll(async () => {
     prefix = `${uniqueName('s3')}.`;
-    await admin.createTopics({
-      topics: [{ topic: `${prefix}ratings`, numPartitions: 1 }, { topic: `${prefix}transactions`, numPartitions: 1 }, { topic: `${prefix}refunds`, numPartitions: 1 }],
-      waitForLeaders: true,
-    });
+    await createTopicsReady(admin, [{ topic: `${prefix}ratings`, numPartitions: 1 }, { topic: `${prefix}transactions`, numPartitions: 1 }, { topic: `${prefix}refunds`, numPartitions: 1 }]);
   });
 
   it('refused credentials: exit 2 naming AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and S3_ENDPOINT_URL, never the secret', async () => {
@@ -219,7 +217,7 @@ describe('the job log', () => {
     // A value of a secret variable that also turns up in texts the job writes (here: its base path).
     const secret = `s3cr3t${uniqueName('k').replaceAll('-', '').toLowerCase()}`;
     const prefix = `${uniqueName('json')}.`;
-    await admin.createTopics({ topics: [{ topic: `${prefix}ratings`, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsReady(admin, [{ topic: `${prefix}ratings`, numPartitions: 1 }]);
     const r = await run('bronze', {
       LOG_FORMAT: 'json',
       KAFKA_TOPIC_PREFIX: prefix,

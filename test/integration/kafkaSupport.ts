@@ -12,6 +12,7 @@ import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { FromKafkaOptions } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord, SinkAck } from '../../src/types.ts';
 import { stack } from '../support/stack.ts';
+import { createTopicsReady } from '../support/topics.ts';
 
 export const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'rxlake-test', logLevel: logLevel.ERROR });
 
@@ -36,7 +37,7 @@ export async function withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T>
 
 export async function createTopic(topic: string, partitions: number): Promise<void> {
   await withAdmin(async (admin) => {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopicsReady(admin, [{ topic, numPartitions: partitions, replicationFactor: 1 }]);
   });
 }
 

@@ -22,6 +22,7 @@ import { createEventGenerator, corrupt, CORRUPTION_KINDS } from '../../src/pipel
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
 import { appendWithDeltaRs, stack, uniqueName, verifyDelta } from './stack.ts';
 import { reapWithTestProcess } from './broker.ts';
+import { createTopicsReady } from './topics.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Seeds and sizes
@@ -382,7 +383,7 @@ export async function withAdmin<T>(brokers: readonly string[], fn: (admin: Admin
 }
 
 export async function createTopic(brokers: readonly string[], topic: string, partitions: number): Promise<void> {
-  await withAdmin(brokers, (admin) => admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true }));
+  await withAdmin(brokers, (admin) => createTopicsReady(admin, [{ topic, numPartitions: partitions, replicationFactor: 1 }]));
 }
 
 /** Grows `topic` to `count` partitions and waits until every partition has a leader. */
