@@ -41,7 +41,7 @@ import type { SinkAck } from '../src/types.ts';
 import { arg, cpuMeter, peakRssMb } from './measure.ts';
 
 const root = join(import.meta.dirname, '..');
-const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
+const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`).split(',');
 
 /** Peaks of `process.memoryUsage()` in MB, sampled every 50 ms while the phase runs. */
 type MemoryPeaks = Partial<Record<'heapTotal' | 'heapUsed' | 'external' | 'arrayBuffers', number>>;
@@ -150,6 +150,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
   try {
     const config = loadBronzeConfig({
       ...process.env,
+      KAFKA_BOOTSTRAP_SERVERS: brokers.join(','),
       KAFKA_TOPIC_PREFIX: prefix,
       KAFKA_CONSUMER_GROUP: `bench-bronze-${Date.now()}`,
       BRONZE_TOPICS: 'gps_pings',
@@ -193,7 +194,8 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
 
 /** Files of the table as delta-rs sees them (also checks it reads the table). */
 async function tableFiles(uri: string): Promise<{ count: number; bytes: number }> {
-  const out = await run(join(root, '.stack', 'venv', 'bin', 'python'), [join(root, 'scripts', 'delta_verify.py'), uri, '--columns', '_kafka_offset']);
+  const python = process.env.RXLAKE_PYTHON ?? join(process.env.RXLAKE_STACK_DIR ?? join(root, '.stack'), 'venv', 'bin', 'python');
+  const out = await run(python, [join(root, 'scripts', 'delta_verify.py'), uri, '--columns', '_kafka_offset']);
   const t = JSON.parse(out) as { files: Array<{ size: number }>; num_rows: number };
   return { count: t.files.length, bytes: t.files.reduce((a, f) => a + f.size, 0) };
 }

@@ -6,7 +6,13 @@
  * with their code at once; `generate` sets the exit code and lets the process drain).
  */
 import { readFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { errorReport } from '../runtime/cli.ts';
+
+// Node 22.1+ keeps the compiled code of the modules loaded below (the command's, loaded on
+// demand) in a cache on disk: a job starts with ~0.2 CPU-s less work. NODE_DISABLE_COMPILE_CACHE=1
+// turns it off; on Node 20 there is no such cache.
+(nodeModule as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 interface Command {
   /** What `rxlake --help` says of it. */

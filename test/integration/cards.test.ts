@@ -5,7 +5,6 @@
  * back with delta-rs) and the gold windows in PostgreSQL, each compared with what this test
  * computes from the records it produced.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { corruptCardEvent, createCardGenerator } from '../../src/pipelines/cards
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE } from '../../src/pipelines/rideshare/events.ts';
 import type { CorruptionKind } from '../../src/pipelines/rideshare/events.ts';
 import { createTopic, kafka, withAdmin } from './kafkaSupport.ts';
+import { killMidStream, startJobProcess } from '../support/jobProcess.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 
 const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
@@ -260,38 +260,10 @@ describe('cards job', () => {
 
   it('a SIGKILL mid-stream and a restart leave every table exact', async () => {
     const s = await setUp(4);
-    const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
-    const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'cards.ts')], {
-      cwd: stack.root,
-      env: { ...process.env, ...s.env, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const kill = (): void => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const job = startJobProcess('cards', [], { ...s.env, LOG_LEVEL: 'info' }, { group: true });
     const goldWritten = async (): Promise<number> => Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".gold_card_1m`).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n);
-    try {
-      for (let round = 0; round < 60; round++) {
-        await s.produce(250);
-        await new Promise((r) => setTimeout(r, 200));
-        // Late enough that windows written before the kill have records past the committed offset.
-        if (round >= 4 && (await goldWritten()) >= 250) break;
-      }
-      expect(await goldWritten(), `the job wrote gold windows before the kill:\n${out}`).toBeGreaterThan(0);
-      kill();
-      expect(await exited).toBeNull();
-    } finally {
-      kill();
-    }
+    // Late enough that windows written before the kill have records past the committed offset.
+    await killMidStream(job, { feed: () => s.produce(250), ready: async () => (await goldWritten()) >= 250, minRounds: 5, maxRounds: 60, pauseMs: 200, what: '250 gold windows' });
     // The kill left work to redo: records past the committed offset already in bronze and silver.
     const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: s.env.KAFKA_CONSUMER_GROUP as string, topics: [s.topic] }));
     const next = Number(committed[0]?.partitions[0]?.offset ?? -1);

@@ -4,8 +4,6 @@
  * real Kafka topics → the PostgreSQL tables `transactions`, `refunds`, `product_metrics_minute`
  * and `quarantine`, each compared with what this test computes from the events it produced.
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startRetail } from '../../src/pipelines/retail.ts';
@@ -15,6 +13,7 @@ import type { GeneratedRetailEvent, RetailTopic } from '../../src/pipelines/reta
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE } from '../../src/pipelines/rideshare/events.ts';
 import type { CorruptionKind } from '../../src/pipelines/rideshare/events.ts';
 import { createTopic, kafka, withAdmin } from './kafkaSupport.ts';
+import { killMidStream, startJobProcess } from '../support/jobProcess.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 
 const pool = new pg.Pool({ connectionString: stack.pgUrl, max: 2 });
@@ -241,38 +240,10 @@ describe('retail job', () => {
   it('a SIGKILL mid-stream and a restart leave every table exact', async () => {
     const s = await setUp(8);
     // As users run it: `node src/pipelines/retail.ts` (tsx on Node 20), in its own process group.
-    const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
-    const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'retail.ts')], {
-      cwd: stack.root,
-      env: { ...process.env, ...s.env, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    const kill = (): void => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const job = startJobProcess('retail', [], { ...s.env, LOG_LEVEL: 'info' }, { group: true });
     const windowsWritten = async (): Promise<number> => Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".product_metrics_minute`).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n);
-    try {
-      // Events keep coming while the job runs; it is killed once it has written windows.
-      for (let round = 0; round < 60; round++) {
-        await s.produce(150);
-        await new Promise((r) => setTimeout(r, 200));
-        if (round >= 4 && (await windowsWritten()) >= 15) break;
-      }
-      expect(await windowsWritten(), `the job wrote windows before the kill:\n${out}`).toBeGreaterThan(0);
-      kill();
-      expect(await exited).toBeNull();
-    } finally {
-      kill();
-    }
+    // Events keep coming while the job runs; it is killed once it has written windows.
+    await killMidStream(job, { feed: () => s.produce(150), ready: async () => (await windowsWritten()) >= 15, minRounds: 5, maxRounds: 60, pauseMs: 200, what: '15 windows' });
     // The kill left work to redo: records past the committed offset that PostgreSQL already holds
     // (rows of open windows' records are written at once; their offsets wait for the windows).
     const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: s.env.KAFKA_CONSUMER_GROUP as string, topics: [`${s.env.KAFKA_TOPIC_PREFIX}transactions`] }));
