@@ -20,7 +20,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { Admin, KafkaConfig, Message } from 'kafkajs';
 import type { Commit, FullState, TxnAction } from '../sinks/delta/log.ts';
 import { commitPath, readCommit, refreshSnapshot, serializeCommit } from '../sinks/delta/log.ts';
-import { sleep } from '../core/retry.ts';
+import { backoffDelay, sleep } from '../core/retry.ts';
 import { DeltaError } from '../sinks/delta/retry.ts';
 import type { ColumnType } from '../sinks/delta/parquet.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -219,8 +219,25 @@ async function commitNext(storage: Storage, state: FullState, check: (applied: r
       return version;
     }
     if (attempt >= 100) throw new DeltaError(`${storage.uri}: lost 100 commit races in a row while recording the replay`, { retriable: true });
-    await sleep(10 + Math.random() * 40 * Math.min(attempt, 10));
+    await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 400, jitter: 1 }));
   }
+}
+
+/**
+ * Records what a replay run (started at table version `run`) published: its rows' txns, and the
+ * run marked finished, in one commit at the next free version.
+ */
+function recordPublished(storage: Storage, state: FullState, all: readonly ReplayRow[], published: readonly ReplayRow[], run: bigint, parameters: Record<string, string>): Promise<number> {
+  return commitNext(
+    storage,
+    state,
+    () => undefined,
+    () =>
+      serializeCommit({
+        commitInfo: { timestamp: Date.now(), operation: 'REPLAY DLQ', operationParameters: parameters, isBlindAppend: true, engineInfo: 'rxlake' },
+        txns: [...recordTxns(state, all, published, Date.now()), { appId: FINISHED, version: run, lastUpdated: Date.now() }],
+      }),
+  );
 }
 
 function openRun(state: FullState): bigint | undefined {
@@ -364,22 +381,7 @@ export async function replayDeadLetters(storage: Storage, options: ReplayOptions
     const all = await readRows(storage, state);
     const rows = all.filter((r) => published.has(`${r.topic}\u0000${r.partition}\u0000${r.offset}`));
     recovered = rows.length;
-    await commitNext(
-      storage,
-      state,
-      () => undefined,
-      () =>
-        serializeCommit({
-          commitInfo: {
-            timestamp: Date.now(),
-            operation: 'REPLAY DLQ',
-            operationParameters: { replayId: params.replayId, resumed: 'true', published: String(rows.length) },
-            isBlindAppend: true,
-            engineInfo: 'rxlake',
-          },
-          txns: [...recordTxns(state, all, rows, Date.now()), { appId: FINISHED, version: open, lastUpdated: Date.now() }],
-        }),
-    );
+    await recordPublished(storage, state, all, rows, open, { replayId: params.replayId, resumed: 'true', published: String(rows.length) });
     state = await loadTable(storage, options.onWarning);
   }
 
@@ -488,21 +490,6 @@ export async function replayDeadLetters(storage: Storage, options: ReplayOptions
   }
 
   // 3. Record what was published, closing the run.
-  const recordVersion = await commitNext(
-    storage,
-    state,
-    () => undefined,
-    () =>
-      serializeCommit({
-        commitInfo: {
-          timestamp: Date.now(),
-          operation: 'REPLAY DLQ',
-          operationParameters: { replayId, published: String(todo.length), topics: JSON.stringify(topics) },
-          isBlindAppend: true,
-          engineInfo: 'rxlake',
-        },
-        txns: [...recordTxns(state, all, todo, Date.now()), { appId: FINISHED, version: BigInt(startVersion), lastUpdated: Date.now() }],
-      }),
-  );
+  const recordVersion = await recordPublished(storage, state, all, todo, BigInt(startVersion), { replayId, published: String(todo.length), topics: JSON.stringify(topics) });
   return { ...result, replayId, published, startVersion, recordVersion, replayed: todo };
 }

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FullState } from '../sinks/delta/log.ts';
 import { LAST_CHECKPOINT, LOG_DIR, commitPath, refreshSnapshot, serializeCommit } from '../sinks/delta/log.ts';
-import { sleep } from '../core/retry.ts';
+import { backoffDelay, sleep } from '../core/retry.ts';
 import { DeltaError } from '../sinks/delta/retry.ts';
 import { escapePartition } from '../sinks/delta/table.ts';
 import type { Storage, StoredFile } from '../sinks/delta/storage.ts';
@@ -288,6 +288,6 @@ async function commitVacuumEnd(storage: Storage, state: FullState, metrics: Reco
     };
     if (await storage.putIfAbsent(commitPath(version), serializeCommit({ commitInfo }))) return version;
     if (attempt >= 100) throw new DeltaError(`${storage.uri}: could not record the vacuum after 100 lost commit races (the files are deleted)`, { retriable: true });
-    await sleep(10 + Math.random() * 40);
+    await sleep(backoffDelay(attempt, { initialMs: 10, maxMs: 400, jitter: 1 }));
   }
 }
