@@ -13,21 +13,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> local stack (and npm packages)"
-bash scripts/stack.sh up
-
-stack_dir="${RXLAKE_STACK_DIR:-.stack}"
-export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+source scripts/demo-env.sh
+demo_setup 10000 0.02
 export KAFKA_TOPIC="${KAFKA_TOPIC:-card_transactions}"
 export OUTPUT_PATH="${OUTPUT_PATH:-./data/cards}"
 export STARTING_OFFSETS="${STARTING_OFFSETS:-earliest}"
 export TRIGGER_INTERVAL="${TRIGGER_INTERVAL:-2 seconds}"
-export POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/postgres}"
 export POSTGRES_SCHEMA="${POSTGRES_SCHEMA:-cards}"
-export HTTP_PORT="${HTTP_PORT:-0}"
-export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
-events="${DEMO_EVENTS:-10000}"
-corrupt="${DEMO_CORRUPT_FRACTION:-0.02}"
 
 echo "==> producing ${events} card transactions (${corrupt} corrupt) to ${KAFKA_TOPIC}"
 npx tsx src/pipelines/cards/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)"

@@ -13,9 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> local stack (and npm packages)"
-bash scripts/stack.sh up
-
+source scripts/demo-env.sh
+demo_setup 6000 0.02
 export KAFKA_BOOTSTRAP="${KAFKA_BOOTSTRAP:-127.0.0.1:${KAFKA_PORT:-9092}}"
 export KAFKA_TOPIC="${KAFKA_TOPIC:-retail_transactions}"
 export KAFKA_TOPIC_REFUNDS="${KAFKA_TOPIC_REFUNDS:-retail_refunds}"
@@ -23,11 +22,6 @@ export PG_HOST="${PG_HOST:-127.0.0.1}"
 export PG_PORT="${PG_PORT:-54329}"
 export PG_DB="${PG_DB:-postgres}"
 export POSTGRES_SCHEMA="${POSTGRES_SCHEMA:-retail}"
-export HTTP_PORT="${HTTP_PORT:-0}"
-export BATCH_INTERVAL_SECONDS="${BATCH_INTERVAL_SECONDS:-2}"
-export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
-events="${DEMO_EVENTS:-6000}"
-corrupt="${DEMO_CORRUPT_FRACTION:-0.02}"
 
 echo "==> producing ${events} events (${corrupt} corrupt) to ${KAFKA_TOPIC} and ${KAFKA_TOPIC_REFUNDS}"
 npx tsx src/pipelines/retail/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)"

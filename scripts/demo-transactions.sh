@@ -11,20 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> local stack (and npm packages)"
-bash scripts/stack.sh up
-
-stack_dir="${RXLAKE_STACK_DIR:-.stack}"
-export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
-
+source scripts/demo-env.sh
+demo_setup 3000 0.02
 export DELTA_BASE_PATH="${DELTA_BASE_PATH:-./data/transactions}"
-export HTTP_PORT="${HTTP_PORT:-0}"
-export BATCH_INTERVAL_SECONDS="${BATCH_INTERVAL_SECONDS:-2}"
-export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
-export POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:${PG_PORT:-54329}/postgres}"
 export POSTGRES_SCHEMA="${POSTGRES_SCHEMA:-${PIPELINE_ID:-transactions}}"
-events="${DEMO_EVENTS:-3000}"
-corrupt="${DEMO_CORRUPT_FRACTION:-0.02}"
 
 echo "==> producing ${events} events per topic (${corrupt} corrupt) to transactions and refunds"
 npx tsx src/pipelines/transactions/generate.ts --count "$events" --corrupt-fraction "$corrupt" --seed "$(date +%s)"

@@ -10,18 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "==> local stack (and npm packages)"
-bash scripts/stack.sh up
-
-stack_dir="${RXLAKE_STACK_DIR:-.stack}"
-export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:${KAFKA_PORT:-9092}}"
+source scripts/demo-env.sh
+demo_setup 500 0.05
 export DELTA_BASE_PATH="${DELTA_BASE_PATH:-./data/bronze}"
-export HTTP_PORT="${HTTP_PORT:-0}"
-export BATCH_INTERVAL_SECONDS="${BATCH_INTERVAL_SECONDS:-2}"
-export PROGRESS_INTERVAL_SECONDS="${PROGRESS_INTERVAL_SECONDS:-2}"
-events="${DEMO_EVENTS:-500}"
-corrupt="${DEMO_CORRUPT_FRACTION:-0.05}"
-mkdir -p "$stack_dir"
 
 # The tables remember the Kafka offsets they hold; a new Kafka cluster (e.g. after
 # `stack.sh reset`) restarts offsets at 0, which the bronze job refuses (it would skip new
