@@ -127,6 +127,23 @@ pid_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$dir"
 }
 
+# The status line of a service this script starts: NAME PIDFILE READY-FUNCTION UP-TEXT LOG
+# [PID-DIR]. Up (started here, or answering though another checkout started it), starting or
+# unresponsive (exit 1), or down (exit 1).
+service_status() {
+  local name="$1" pidfile="$2" ready="$3" up="$4" logfile="$5" dir="${6:-$STACK}"
+  if pid_alive "$pidfile" "$dir" && "$ready"; then
+    log "$name: up    $up (pid $(cat "$pidfile")), log $logfile"
+  elif pid_alive "$pidfile" "$dir"; then
+    log "$name: starting/unresponsive (pid $(cat "$pidfile")), log $logfile"; return 1
+  elif "$ready"; then
+    log "$name: up    $up (not started by this checkout)"
+  else
+    log "$name: down"; return 1
+  fi
+}
+
+
 now() { date +%s; }
 
 # Waits until the readiness check "$2" succeeds; dies with the tail of log "$3" when the process
@@ -297,17 +314,7 @@ kafka_up() {
 
 kafka_down() { stop_pidfile kafka "$KAFKA_PID" 30 && rm -f "$KAFKA_PORTS"; }
 
-kafka_status() {
-  if pid_alive "$KAFKA_PID" && kafka_ready; then
-    log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"
-  elif pid_alive "$KAFKA_PID"; then
-    log "kafka: starting/unresponsive (pid $(cat "$KAFKA_PID")), log $KAFKA_LOG"; return 1
-  elif kafka_ready; then
-    log "kafka: up    $KAFKA_HOST:$KAFKA_PORT (not started by this checkout)"
-  else
-    log "kafka: down"; return 1
-  fi
-}
+kafka_status() { service_status kafka "$KAFKA_PID" kafka_ready "$KAFKA_HOST:$KAFKA_PORT" "$KAFKA_LOG"; }
 
 # ---------------------------------------------------------------------------------------------
 # Kafka with secure listeners, only when asked (`up kafka-secure`): a second single-node KRaft
@@ -536,17 +543,8 @@ kafka-secure_up() {
 
 kafka-secure_down() { stop_pidfile kafka-secure "$KS_PID" 30 && rm -f "$KS_PORTS"; }
 
-kafka-secure_status() {
-  if pid_alive "$KS_PID" && ks_ready; then
-    log "kafka-secure: up    SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (pid $(cat "$KS_PID")), client settings $KS_CLIENT"
-  elif pid_alive "$KS_PID"; then
-    log "kafka-secure: starting/unresponsive (pid $(cat "$KS_PID")), log $KS_LOG"; return 1
-  elif [ -f "$KS_CLIENT" ] && ks_ready; then
-    log "kafka-secure: up    SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (not started by this checkout), client settings $KS_CLIENT"
-  else
-    log "kafka-secure: down"; return 1
-  fi
-}
+ks_ready_here() { [ -f "$KS_CLIENT" ] && ks_ready; }
+kafka-secure_status() { service_status kafka-secure "$KS_PID" ks_ready_here "SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT, client settings $KS_CLIENT" "$KS_LOG"; }
 
 # ---------------------------------------------------------------------------------------------
 # Schema Registry, only when asked (`up registry`): Apicurio Registry (Confluent-compatible API
@@ -627,17 +625,7 @@ registry_up() {
 
 registry_down() { stop_pidfile registry "$REG_PID" 20 && rm -f "$REG_PORTS"; }
 
-registry_status() {
-  if pid_alive "$REG_PID" && registry_ready; then
-    log "registry: up    $REG_URL (pid $(cat "$REG_PID")), log $REG_LOG"
-  elif pid_alive "$REG_PID"; then
-    log "registry: starting/unresponsive (pid $(cat "$REG_PID")), log $REG_LOG"; return 1
-  elif registry_ready; then
-    log "registry: up    $REG_URL (not started by this checkout)"
-  else
-    log "registry: down"; return 1
-  fi
-}
+registry_status() { service_status registry "$REG_PID" registry_ready "$REG_URL" "$REG_LOG"; }
 
 # ---------------------------------------------------------------------------------------------
 # S3 (S3Proxy, filesystem-nio2 store: conditional PUT If-None-Match:* claims the key atomically)
@@ -736,17 +724,7 @@ s3_up() {
 
 s3_down() { stop_pidfile s3 "$S3_PID" 15 && rm -f "$S3_PORTS"; }
 
-s3_status() {
-  if pid_alive "$S3_PID" && s3_ready; then
-    log "s3: up    $S3_ENDPOINT bucket $S3_BUCKET (pid $(cat "$S3_PID")), log $S3_LOG"
-  elif pid_alive "$S3_PID"; then
-    log "s3: starting/unresponsive (pid $(cat "$S3_PID")), log $S3_LOG"; return 1
-  elif s3_ready; then
-    log "s3: up    $S3_ENDPOINT (not started by this checkout)"
-  else
-    log "s3: down"; return 1
-  fi
-}
+s3_status() { service_status s3 "$S3_PID" s3_ready "$S3_ENDPOINT bucket $S3_BUCKET" "$S3_LOG"; }
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL 15: a throwaway cluster under .stack/pg, owned by the postgres OS user when root
@@ -862,15 +840,7 @@ pg_down() {
 
 pg_status() {
   pg_find_bin || { log "pg: down (not installed)"; return 1; }
-  if pid_alive "$PG_PID" "$PG_DIR" && pg_ready; then
-    log "pg: up    $PG_HOST:$PG_PORT (pid $(cat "$PG_PID")), log $PG_LOG"
-  elif pid_alive "$PG_PID" "$PG_DIR"; then
-    log "pg: starting/unresponsive (pid $(cat "$PG_PID")), log $PG_LOG"; return 1
-  elif pg_ready; then
-    log "pg: up    $PG_HOST:$PG_PORT (not started by this checkout)"
-  else
-    log "pg: down"; return 1
-  fi
+  service_status pg "$PG_PID" pg_ready "$PG_HOST:$PG_PORT" "$PG_LOG" "$PG_DIR"
 }
 
 # ---------------------------------------------------------------------------------------------
