@@ -27,6 +27,13 @@ describe('loadBronzeConfig', () => {
     expect(() => loadBronzeConfig({ MAX_READ_AHEAD_RECORDS: '0' })).toThrow(/MAX_READ_AHEAD_RECORDS="0" is not valid/);
   });
 
+  it('sets V8 heap growth to 100 % by default, 0 to leave V8 its own, and rejects other values', () => {
+    expect(loadBronzeConfig({}).heapGrowingPercent).toBe(100);
+    expect(loadBronzeConfig({ HEAP_GROWING_PERCENT: '0' }).heapGrowingPercent).toBe(0);
+    expect(() => loadBronzeConfig({ HEAP_GROWING_PERCENT: 'lean' })).toThrow(/HEAP_GROWING_PERCENT="lean" is not valid: expected an integer from 0 to 1000/);
+    expect(() => loadBronzeConfig({ HEAP_GROWING_PERCENT: '5000' })).toThrow(/HEAP_GROWING_PERCENT="5000" is not valid/);
+  });
+
   it('passes the fetch sizes to the consumer and rejects unusable ones', () => {
     const c = loadBronzeConfig({ KAFKA_FETCH_MAX_BYTES: '1048576', KAFKA_PARTITION_FETCH_MAX_BYTES: '262144' });
     expect(bronzeConsumerSettings(c)).toMatchObject({ maxBytes: 1_048_576, maxBytesPerPartition: 262_144 });
