@@ -80,6 +80,8 @@ interface PhaseResult {
   joinSeconds?: number;
   /** Bronze: seconds from the last batch durable to the end of the run (final commit, disconnect). */
   tailSeconds?: number;
+  /** Bronze: seconds from the process's start (Node's time origin, module loading included) to the first batch durable. */
+  firstDurableSeconds?: number;
   /** CPU seconds (user + system) of the whole process over the phase: every thread, incl. V8's. */
   cpuSeconds?: number;
   /** CPU seconds of the main (JavaScript) thread alone, where Node has `process.threadCpuUsage`. */
@@ -136,6 +138,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
   const { PipelineMonitor } = await import('../src/runtime/monitor.ts');
   let joinedAt: number | undefined;
   let lastWriteAt: number | undefined;
+  let firstWriteAt: number | undefined;
   /** Notes when the consumer first joined its group and when the last batch became durable. */
   class TimingMonitor extends PipelineMonitor {
     override kafkaRecovered(): void {
@@ -144,6 +147,7 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
     }
     override writeSucceeded(ack: SinkAck, deadLetter?: boolean): void {
       lastWriteAt = performance.now();
+      firstWriteAt ??= lastWriteAt;
       super.writeSucceeded(ack, deadLetter);
     }
   }
@@ -182,6 +186,8 @@ async function bronzePhase(prefix: string, expected: number, bytes: number): Pro
       steadySeconds: ((lastWriteAt ?? end) - (joinedAt ?? t0)) / 1000,
       joinSeconds: ((joinedAt ?? t0) - t0) / 1000,
       tailSeconds: (end - (lastWriteAt ?? end)) / 1000,
+      // performance.now() counts from the process's start.
+      ...(firstWriteAt === undefined ? {} : { firstDurableSeconds: firstWriteAt / 1000 }),
       peakRssMb: peakRssMb(),
       memory: memory(),
       node: process.version,
@@ -311,6 +317,7 @@ async function main(): Promise<void> {
     seconds: Number(r.seconds.toFixed(1)),
     'steady rec/s': r.steadySeconds === undefined ? '' : Math.round(r.records / r.steadySeconds),
     'peak RSS MB': Math.round(r.peakRssMb),
+    'start → 1st durable s': r.firstDurableSeconds === undefined ? '' : Number(r.firstDurableSeconds.toFixed(2)),
     files: r.files ?? '',
     'avg file MB': r.avgFileMb === undefined ? '' : Number(r.avgFileMb.toFixed(1)),
     'CPU s/1M': r.cpuSeconds === undefined ? '' : Number(((r.cpuSeconds * 1e6) / r.records).toFixed(2)),
