@@ -405,6 +405,10 @@ export interface WireCounts {
   controlRecords: number;
   abortedRecords: number;
   batches: number;
+  /** Batches decompressed (gzip, zstd). */
+  compressedBatches: number;
+  /** Partitions' parts of responses that ended in a batch cut by the size limits. */
+  cutBatches: number;
   fetches: number;
   /** Responses' bytes, as received. */
   fetchedBytes: number;
@@ -527,6 +531,7 @@ function decodeBatch(
   const codec = attributes & 7;
   if (codec !== 0) {
     buf = decompress(codec, b.subarray(p, end), `partition ${state.partition} offset ${baseOffset}`);
+    counts.compressedBatches++;
     p = 0;
   }
   let records = 0;
@@ -624,7 +629,7 @@ export interface ReadTopicResult extends WireCounts {
 export async function readTopic(o: ReadTopicOptions): Promise<ReadTopicResult> {
   const clientId = o.clientId ?? 'rxlake-bench-wire';
   const isolation = o.isolation === 'read_uncommitted' ? 0 : 1;
-  const counts: WireCounts = { records: 0, bytes: 0, controlRecords: 0, abortedRecords: 0, batches: 0, fetches: 0, fetchedBytes: 0, firstRecordAt: undefined, lastRecordAt: 0 };
+  const counts: WireCounts = { records: 0, bytes: 0, controlRecords: 0, abortedRecords: 0, batches: 0, compressedBatches: 0, cutBatches: 0, fetches: 0, fetchedBytes: 0, firstRecordAt: undefined, lastRecordAt: 0 };
   const bootstrap = await Connection.open(o.brokers[0] ?? '127.0.0.1:9092', clientId);
   const conns = new Map<string, Connection>([[bootstrap.address, bootstrap]]);
   try {
@@ -689,7 +694,7 @@ function fetchRequest(o: ReadTopicOptions, isolation: number, parts: readonly Pa
 }
 
 /** Parses a Fetch v11 response and finds each partition's complete batches; advances `next`. */
-function parseFetch(body: Buffer, o: ReadTopicOptions, byPartition: ReadonlyMap<number, PartitionState>): PartitionData[] {
+function parseFetch(body: Buffer, o: ReadTopicOptions, byPartition: ReadonlyMap<number, PartitionState>, counts: WireCounts): PartitionData[] {
   const r = new Reader(body, 4);
   r.i32(); // throttle_time_ms
   const error = r.i16();
@@ -730,6 +735,7 @@ function parseFetch(body: Buffer, o: ReadTopicOptions, byPartition: ReadonlyMap<
         state.next = Math.max(state.next, int64(body, p) + body.readInt32BE(p + B_LAST_OFFSET_DELTA) + 1);
         p += 12 + body.readInt32BE(p + B_LENGTH);
       }
+      if (p < end) counts.cutBatches++;
       out.push({ state, from, batches, aborted });
     });
   });
@@ -751,7 +757,7 @@ async function fetchLoop(conn: Connection, o: ReadTopicOptions, isolation: numbe
     const body = await pending;
     counts.fetchedBytes += body.length + 4;
     const before = order.map((s) => s.next);
-    const data = parseFetch(body, o, byPartition);
+    const data = parseFetch(body, o, byPartition, counts);
     // The next fetch goes out before this one's records are decoded; partitions in turn first,
     // so that a full response does not always favour the same ones.
     const moved = order.some((s, i) => s.next !== before[i]);
@@ -840,6 +846,8 @@ async function main(): Promise<void> {
       abortedRecords: r.abortedRecords,
       offsets: range,
       batches: r.batches,
+      compressedBatches: r.compressedBatches,
+      cutBatches: r.cutBatches,
       fetches: r.fetches,
       fetchedMb: r.fetchedBytes / 2 ** 20,
       leaders: r.leaders,
