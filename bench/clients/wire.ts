@@ -4,7 +4,7 @@
  * are `Uint8Array` views of those buffers, offsets and timestamps are numbers.
  *
  *   node [--import tsx] bench/clients/wire.ts --topic <topic> [--mode views|objects]
- *        [--expected <N>] [--isolation read_committed|read_uncommitted]
+ *        [--expected <N>] [--isolation read_committed|read_uncommitted] [--fresh-buffers]
  *
  * Like `kcat -C -e`: no consumer group, every partition of the topic assigned statically, read
  * from its earliest offset to the end offset it had at the start (the high-water mark, or the
@@ -16,7 +16,8 @@
  *
  * Modes:
  *   views    counts records and sums their value lengths while walking the records' varints; no
- *            object per record (the floor)
+ *            object per record, and a response's buffer is reused once counted (the floor;
+ *            `--fresh-buffers` allocates every response afresh, as objects mode must)
  *   objects  one small object per record ({ offset, timestamp, key, value, headers }: numbers and
  *            views), pushed into an array per batch, as the source's `ClientMessage` would cost
  *
@@ -197,6 +198,8 @@ class Connection {
   private body: Buffer | undefined;
   private bodyFill = 0;
   private failure: Error | undefined;
+  /** Responses handed back once read (nothing kept a view of them), reused for the next ones. */
+  private readonly spare: Buffer[] = [];
   private readonly socket: Socket;
   readonly address: string;
   private readonly clientId: string;
@@ -245,6 +248,22 @@ class Connection {
     });
   }
 
+  /** Takes back a response buffer that nothing holds a view of any more. */
+  recycle(body: Buffer): void {
+    if (this.spare.length < 2) this.spare.push(body);
+  }
+
+  private allocate(size: number): Buffer {
+    const i = this.spare.findIndex((b) => b.buffer.byteLength >= size);
+    if (i >= 0) {
+      const b = this.spare.splice(i, 1)[0]!;
+      return Buffer.from(b.buffer, 0, size);
+    }
+    // Its own ArrayBuffer (not the pool): views into it keep only this response alive. Large
+    // ones are rounded up to the MiB, so that a recycled one fits the next response.
+    return Buffer.allocUnsafeSlow(size < 2 ** 20 ? size : Math.ceil(size / 2 ** 20) * 2 ** 20).subarray(0, size);
+  }
+
   close(): void {
     this.failure ??= new Error(`connection to ${this.address} closed`);
     this.socket.destroy();
@@ -266,8 +285,7 @@ class Connection {
         this.sizeFill += k;
         if (this.sizeFill < 4) return;
         this.sizeFill = 0;
-        // Its own ArrayBuffer (not the pool): views into it keep only this response alive.
-        body = this.body = Buffer.allocUnsafeSlow(this.sizeBytes.readInt32BE(0));
+        body = this.body = this.allocate(this.sizeBytes.readInt32BE(0));
         this.bodyFill = 0;
       }
       const k = Math.min(body.length - this.bodyFill, n - p);
@@ -614,6 +632,11 @@ export interface ReadTopicOptions {
   readonly clientId?: string;
   /** Objects mode: each batch's records, in offset order. */
   readonly onRecords?: (partition: number, records: WireRecord[]) => void;
+  /**
+   * Views mode: reuse a response's buffer once its records are counted (default true; nothing
+   * holds a view of it). False allocates every response afresh, as objects mode does.
+   */
+  readonly reuseBuffers?: boolean;
 }
 
 /** What `readTopic` read. */
@@ -781,6 +804,7 @@ async function fetchLoop(conn: Connection, o: ReadTopicOptions, isolation: numbe
         if (out !== undefined && out.length > 0) o.onRecords?.(d.state.partition, out);
       }
     }
+    if (o.mode === 'views' && o.reuseBuffers !== false) conn.recycle(body);
   }
 }
 
@@ -803,6 +827,7 @@ async function main(): Promise<void> {
       mode: { type: 'string', default: 'views' },
       expected: { type: 'string' },
       isolation: { type: 'string', default: 'read_committed' },
+      'fresh-buffers': { type: 'boolean', default: false },
     },
   });
   const topic = opts.topic ?? '';
@@ -823,7 +848,7 @@ async function main(): Promise<void> {
     seen += records.length;
     for (let i = 0; i < records.length; i++) seenBytes += records[i]?.value?.length ?? 0;
   };
-  const r = await readTopic({ brokers, topic, mode, isolation, ...settings, onRecords });
+  const r = await readTopic({ brokers, topic, mode, isolation, ...settings, onRecords, reuseBuffers: !opts['fresh-buffers'] });
   const used = cpu();
   const range = r.partitions.reduce((a, p) => a + (p.end - p.low), 0);
   const problems: string[] = [];
@@ -833,7 +858,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({
       client: `wire-${mode}`,
-      version: `Fetch v11, ${isolation}`,
+      version: `Fetch v11, ${isolation}${mode === 'views' && !opts['fresh-buffers'] ? ', response buffers reused' : ''}`,
       records: r.records,
       redelivered: 0,
       bytes: r.bytes,
@@ -858,6 +883,7 @@ async function main(): Promise<void> {
     console.error(`wire.ts: ${problems.join('; ')}`);
     process.exit(1);
   }
+  process.exit(0);
 }
 
 if (process.argv[1] !== undefined && resolvePath(process.argv[1]) === import.meta.filename) {
