@@ -4,7 +4,7 @@
  * are `Uint8Array` views of those buffers, offsets and timestamps are numbers.
  *
  *   node [--import tsx] bench/clients/wire.ts --topic <topic> [--mode views|objects]
- *        [--expected <N>] [--isolation read_committed|read_uncommitted] [--fresh-buffers]
+ *        [--expected <N>] [--isolation read_committed|read_uncommitted] [--buffers reuse|fresh]
  *
  * Like `kcat -C -e`: no consumer group, every partition of the topic assigned statically, read
  * from its earliest offset to the end offset it had at the start (the high-water mark, or the
@@ -16,10 +16,14 @@
  *
  * Modes:
  *   views    counts records and sums their value lengths while walking the records' varints; no
- *            object per record, and a response's buffer is reused once counted (the floor;
- *            `--fresh-buffers` allocates every response afresh, as objects mode must)
+ *            object per record (the floor)
  *   objects  one small object per record ({ offset, timestamp, key, value, headers }: numbers and
  *            views), pushed into an array per batch, as the source's `ClientMessage` would cost
+ *
+ * Buffers: `--buffers reuse` (the default in views mode) takes a response's buffer back for the
+ * next responses once its records are decoded; `--buffers fresh` (the default in objects mode)
+ * allocates every response afresh, as a client must when the views it hands out outlive the
+ * fetch. Objects mode with `reuse` is a measurement only: this command drops the records at once.
  *
  * RecordBatch v2 (magic 2) only. Control batches (transaction markers) are skipped; under
  * read_committed, aborted transactions' batches are skipped too. A batch cut by the fetch's size
@@ -633,8 +637,8 @@ export interface ReadTopicOptions {
   /** Objects mode: each batch's records, in offset order. */
   readonly onRecords?: (partition: number, records: WireRecord[]) => void;
   /**
-   * Views mode: reuse a response's buffer once its records are counted (default true; nothing
-   * holds a view of it). False allocates every response afresh, as objects mode does.
+   * Reuse a response's buffer once its records are decoded (default: in views mode only). Only
+   * when nothing keeps a view of the records past `onRecords`.
    */
   readonly reuseBuffers?: boolean;
 }
@@ -804,7 +808,7 @@ async function fetchLoop(conn: Connection, o: ReadTopicOptions, isolation: numbe
         if (out !== undefined && out.length > 0) o.onRecords?.(d.state.partition, out);
       }
     }
-    if (o.mode === 'views' && o.reuseBuffers !== false) conn.recycle(body);
+    if (o.reuseBuffers ?? o.mode === 'views') conn.recycle(body);
   }
 }
 
@@ -827,15 +831,16 @@ async function main(): Promise<void> {
       mode: { type: 'string', default: 'views' },
       expected: { type: 'string' },
       isolation: { type: 'string', default: 'read_committed' },
-      'fresh-buffers': { type: 'boolean', default: false },
+      buffers: { type: 'string' },
     },
   });
   const topic = opts.topic ?? '';
   const mode = opts.mode;
   const isolation = opts.isolation;
+  const buffers = opts.buffers ?? (mode === 'views' ? 'reuse' : 'fresh');
   const expected = opts.expected === undefined ? undefined : Number(opts.expected);
-  if (!topic || (mode !== 'views' && mode !== 'objects') || (isolation !== 'read_committed' && isolation !== 'read_uncommitted') || (expected !== undefined && !Number.isInteger(expected))) {
-    throw new Error('usage: wire.ts --topic <topic> [--mode views|objects] [--expected N] [--isolation read_committed|read_uncommitted]');
+  if (!topic || (mode !== 'views' && mode !== 'objects') || (isolation !== 'read_committed' && isolation !== 'read_uncommitted') || (buffers !== 'reuse' && buffers !== 'fresh') || (expected !== undefined && !Number.isInteger(expected))) {
+    throw new Error('usage: wire.ts --topic <topic> [--mode views|objects] [--expected N] [--isolation read_committed|read_uncommitted] [--buffers reuse|fresh]');
   }
   const brokers = (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
   const settings = await jobFetchSettings();
@@ -848,7 +853,7 @@ async function main(): Promise<void> {
     seen += records.length;
     for (let i = 0; i < records.length; i++) seenBytes += records[i]?.value?.length ?? 0;
   };
-  const r = await readTopic({ brokers, topic, mode, isolation, ...settings, onRecords, reuseBuffers: !opts['fresh-buffers'] });
+  const r = await readTopic({ brokers, topic, mode, isolation, ...settings, onRecords, reuseBuffers: buffers === 'reuse' });
   const used = cpu();
   const range = r.partitions.reduce((a, p) => a + (p.end - p.low), 0);
   const problems: string[] = [];
@@ -858,7 +863,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({
       client: `wire-${mode}`,
-      version: `Fetch v11, ${isolation}${mode === 'views' && !opts['fresh-buffers'] ? ', response buffers reused' : ''}`,
+      version: `Fetch v11, ${isolation}, response buffers ${buffers === 'reuse' ? 'reused' : 'fresh'}`,
       records: r.records,
       redelivered: 0,
       bytes: r.bytes,
