@@ -10,13 +10,17 @@
  *   raw consume          each Node Kafka client reading through a group, records discarded
  *                        (bench/clients/consume.ts): kafkajs, @platformatic/kafka,
  *                        @confluentinc/kafka-javascript (KafkaJS-style and librdkafka-style APIs)
+ *   wire reader          with --wire: bench/clients/wire.ts, Fetch responses decoded in Node
+ *                        without a client (no group, like kcat -C -e), `--mode views` (no object
+ *                        per record) and `--mode objects` (one small object per record)
  *   rxlake bronze        `src/pipelines/bronze.ts --until-caught-up` into a local folder
  *   Python baseline      bench/python/bronze_baseline.py (confluent-kafka + delta-rs), if present
  *   Spark                bench/spark/bronze_spark.py, with --spark
  *
  *   npm run bench:machine -- [--records 1000000] [--payload-bytes 400] [--partitions 6]
  *       [--node PATH]... [--clients kafkajs,platformatic,confluent,confluent-rdkafka]
- *       [--rounds 1] [--spark] [--no-python] [--topic-prefix P --records N (reuse a topic)]
+ *       [--rounds 1] [--spark] [--no-python] [--wire] [--no-bronze]
+ *       [--topic-prefix P --records N (reuse a topic)]
  *
  *   --node PATH   Node for the Node phases (raw consume, bronze); repeat it to run them on
  *                 several Nodes in the same run (e.g. this Node and the one
@@ -24,6 +28,8 @@
  *                 Nodes from 22.18 run the TypeScript as is, older ones through tsx.
  *   --rounds N    repeat the sequence N times on the same topic; every figure is then the
  *                 median over the rounds.
+ *   --wire        add the wire-level reader's phases (views, objects) after each Node's clients.
+ *   --no-bronze   leave out the rxlake bronze phases (a run about the clients only).
  *
  * Installs what it needs on first use: kcat (bench/clients/install-kcat.sh), a source build of
  * @confluentinc/kafka-javascript per Node ABI (bench/clients/build-confluent.sh; skipped with a
@@ -57,6 +63,8 @@ const { values: opts } = parseArgs({
     rounds: { type: 'string', default: '1' },
     spark: { type: 'boolean', default: false },
     'no-python': { type: 'boolean', default: false },
+    wire: { type: 'boolean', default: false },
+    'no-bronze': { type: 'boolean', default: false },
     'topic-prefix': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -323,8 +331,22 @@ async function main(): Promise<void> {
         if (skip !== undefined) spec.cmd = ['sh', '-c', `echo ${JSON.stringify(skip)} >&2; exit 3`];
         list.push(spec);
       }
+      if (opts.wire) {
+        for (const mode of ['views', 'objects'] as const) {
+          list.push({
+            id: `wire-${mode}-${nodeTag}`,
+            label: `wire reader, ${mode} (Node ${nodeTag})`,
+            kind: 'raw',
+            cmd: nodeCommand(rt, [], join(root, 'bench', 'clients', 'wire.ts'), ['--topic', topic, '--mode', mode, '--expected', String(records)]),
+            check: (stdout) => {
+              const r = lastJson<RawConsume>(stdout);
+              return Promise.resolve({ records: r.records, note: r.version, extra: { ...r } });
+            },
+          });
+        }
+      }
     }
-    for (const rt of nodes) {
+    for (const rt of opts['no-bronze'] ? [] : nodes) {
       const base = join(work, `bronze-${rt.abi}-${round}`);
       list.push({
         id: `bronze-${rt.version}`,
