@@ -48,7 +48,9 @@ export interface NamedWindowAggregate<T, V> extends WindowAggregate<T, V> {
  * values do not depend on the order its records arrived in. A window recomputed after a restart
  * from the same records — read from several partitions, interleaved differently — has the very
  * same values, so an upsert of it changes nothing. Per record the work is a few floating-point
- * operations per aggregate.
+ * operations per aggregate. Aggregates given the very same function (`const amount = (s: Sale) =>
+ * s.amount`, then `sumOf(amount)`, `avgOf(amount)`, `maxOf(amount)`) call it once per record, and
+ * its sums and averages share one running sum.
  *
  * ## Example
  * ```ts
@@ -76,60 +78,83 @@ export function windowAggregate<S extends Readonly<Record<string, NamedAggregate
   type T = AggregatedRecord<S>;
   const entries = Object.entries(aggregates);
   if (entries.length === 0) throw new TypeError('windowAggregate: give at least one aggregate, e.g. { n: countOf() }');
+  const n = entries.length;
   const names = entries.map(([name]) => name);
   const kinds = entries.map(([, a]) => a.kind);
-  const reads = entries.map(([, a]) => a.of as ((record: T) => number | null | undefined) | undefined);
-  const n = entries.length;
+  // The values read, one per distinct `of` (countOf() reads none), in order of first use: a
+  // function given to several aggregates is called once per record, and its sums and averages
+  // share one running sum.
+  const readers: (((record: T) => number | null | undefined) | undefined)[] = [];
+  const readerOf: number[] = [];
+  for (const [, a] of entries) {
+    const of = a.of as ((record: T) => number | null | undefined) | undefined;
+    let j = readers.indexOf(of);
+    if (j < 0) j = readers.push(of) - 1;
+    readerOf.push(j);
+  }
+  const m = readers.length;
+  /** The first field reading each value: the one its errors name. */
+  const firstField = readers.map((_, j) => readerOf.indexOf(j));
+  const sums = readers.map((_, j) => readerOf.some((r, i) => r === j && (kinds[i] === 'sum' || kinds[i] === 'avg')));
+  const maxes = readers.map((_, j) => readerOf.some((r, i) => r === j && kinds[i] === 'max'));
+  const mins = readers.map((_, j) => readerOf.some((r, i) => r === j && kinds[i] === 'min'));
   return {
     fields: entries.map(([name, a]) => ({ name, kind: a.kind })),
     init: () => {
       const value: Record<string, number | null> = {};
-      const state: FieldState[] = [];
-      for (let i = 0; i < n; i++) {
-        value[names[i] as string] = kinds[i] === 'count' ? 0 : null;
-        state.push({ count: 0, partials: [], extreme: 0 });
-      }
+      for (let i = 0; i < n; i++) value[names[i] as string] = kinds[i] === 'count' ? 0 : null;
+      const state: ValueState[] = [];
+      for (let j = 0; j < m; j++) state.push({ count: 0, partials: [], total: 0, max: 0, min: 0 });
       Object.defineProperty(value, STATE, { value: state, enumerable: false });
       return value as AggregateValues<S>;
     },
     add: (acc, record) => {
-      const value = acc as Record<string, number | null> & { [STATE]: FieldState[] };
+      const value = acc as Record<string, number | null> & { [STATE]: ValueState[] };
       const state = value[STATE];
-      for (let i = 0; i < n; i++) {
-        const read = reads[i];
-        const kind = kinds[i] as AggregateKind;
-        const s = state[i] as FieldState;
-        const name = names[i] as string;
+      for (let j = 0; j < m; j++) {
+        const read = readers[j];
+        const s = state[j] as ValueState;
         if (read === undefined) {
           s.count += 1;
-          value[name] = s.count;
           continue;
         }
         const x = read(record);
         if (x === null || x === undefined) continue;
         if (typeof x !== 'number' || !Number.isFinite(x)) {
-          throw new TypeError(`windowAggregate: ${kind} "${name}" read ${typeof x === 'number' ? String(x) : typeof x}, not a finite number (or null)`);
+          const i = firstField[j] as number;
+          throw new TypeError(`windowAggregate: ${kinds[i] as AggregateKind} "${names[i] as string}" read ${typeof x === 'number' ? String(x) : typeof x}, not a finite number (or null)`);
         }
         s.count += 1;
-        switch (kind) {
+        if (sums[j] === true) {
+          exactAdd(s.partials, x);
+          s.total = exactTotal(s.partials);
+        }
+        if (s.count === 1) {
+          s.max = x;
+          s.min = x;
+        } else {
+          if (maxes[j] === true && x > s.max) s.max = x;
+          if (mins[j] === true && x < s.min) s.min = x;
+        }
+      }
+      for (let i = 0; i < n; i++) {
+        const s = state[readerOf[i] as number] as ValueState;
+        const name = names[i] as string;
+        switch (kinds[i] as AggregateKind) {
           case 'count':
             value[name] = s.count;
             break;
           case 'sum':
-            exactAdd(s.partials, x);
-            value[name] = exactTotal(s.partials);
+            if (s.count > 0) value[name] = s.total;
             break;
           case 'avg':
-            exactAdd(s.partials, x);
-            value[name] = exactTotal(s.partials) / s.count;
+            if (s.count > 0) value[name] = s.total / s.count;
             break;
           case 'max':
-            if (s.count === 1 || x > s.extreme) s.extreme = x;
-            value[name] = s.extreme;
+            if (s.count > 0) value[name] = s.max;
             break;
           case 'min':
-            if (s.count === 1 || x < s.extreme) s.extreme = x;
-            value[name] = s.extreme;
+            if (s.count > 0) value[name] = s.min;
             break;
         }
       }
@@ -141,13 +166,17 @@ export function windowAggregate<S extends Readonly<Record<string, NamedAggregate
 /** Where a window value keeps its running state (not enumerable: not part of the value). */
 const STATE = Symbol('windowAggregate.state');
 
-interface FieldState {
+/** The running state of one value read (one `of`, or `countOf()`'s records). */
+interface ValueState {
   /** Records with a value (or, for `countOf()`, records). */
   count: number;
-  /** Sum and average: the exact running sum. */
+  /** The exact running sum (when a sum or an average reads the value). */
   partials: number[];
-  /** Maximum or minimum so far. */
-  extreme: number;
+  /** `partials` rounded once. */
+  total: number;
+  /** Maximum and minimum so far (once `count` > 0). */
+  max: number;
+  min: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { map, pipe } from 'rxjs';
+import { Observable, Subject, map, merge, pipe } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import type { TableSpec } from '../sinks/delta/schema.ts';
 import type { DeltaTable } from '../sinks/delta/table.ts';
@@ -7,7 +7,6 @@ import type { RecordRef, SinkAck } from '../types.ts';
 import { ackSources } from './ackSources.ts';
 import { deltaSink } from './deltaSink.ts';
 import type { DeltaSinkOptions } from './deltaSink.ts';
-import { fanOut } from './fanOut.ts';
 import { pgSink } from './pgSink.ts';
 import type { PgSinkOptions } from './pgSink.ts';
 import type { WindowResult } from './tumblingWindow.ts';
@@ -35,8 +34,9 @@ export interface WindowSinkTargets<A> {
  *
  * Each array of windows (what one watermark advance closes, or `sinkTimeSpan` gathers) is one
  * Delta commit and one PostgreSQL transaction; a window's records are acknowledged once every
- * table holds it (`fanOut`). Delta: each commit records the largest window end it holds as the
- * `txn` version of `delta.appId`, and windows at or below the recorded version are skipped.
+ * table holds it (bookkept per array of windows, not per record). Delta: each commit records
+ * the largest window end it holds as the `txn` version of `delta.appId`, and windows at or below
+ * the recorded version are skipped.
  * PostgreSQL: an upsert on the table's key (`windowPgSpec`: key and window start), so a window
  * written again replaces itself.
  *
@@ -70,16 +70,87 @@ export interface WindowSinkTargets<A> {
 export function windowSink<A>(targets: WindowSinkTargets<A>): OperatorFunction<readonly WindowResult<A>[], SinkAck>;
 export function windowSink<A>(targets: WindowSinkTargets<A>): OperatorFunction<readonly WindowResult<A>[], SinkAck> {
   const { delta, pg } = targets;
-  const sinks: OperatorFunction<readonly WindowResult<A>[], SinkAck>[] = [];
-  if (delta !== undefined) {
-    const { appId } = delta;
-    const row = (w: WindowResult<A>): WindowRow<A> => ({ ...w, topic: w.key, partition: 0, offset: BigInt(w.end) });
-    sinks.push(ackSources(pipe(map((ws: readonly WindowResult<A>[]) => ws.map(row)), deltaSink(delta.table, { ...delta.options, appId: () => appId })), (w) => w.refs));
-  }
-  if (pg !== undefined) sinks.push(pgSink(pg.table, { ...pg.options, refsOf: (w) => w.refs }));
-  const [only, ...more] = sinks;
-  if (only === undefined) throw new TypeError('windowSink: give a delta table, a pg table or both');
-  return more.length === 0 ? only : fanOut(only, ...more);
+  if (delta === undefined && pg === undefined) throw new TypeError('windowSink: give a delta table, a pg table or both');
+  const { appId } = delta ?? { appId: '' };
+  const row = (w: WindowResult<A>): WindowRow<A> => ({ ...w, topic: w.key, partition: 0, offset: BigInt(w.end) });
+  const intoDelta = delta && pipe(map((ws: readonly WindowResult<A>[]) => ws.map(row)), deltaSink(delta.table, { ...delta.options, appId: () => appId }));
+  if (pg === undefined) return ackSources(intoDelta as OperatorFunction<readonly WindowResult<A>[], SinkAck>, (w) => w.refs);
+  if (intoDelta === undefined) return pgSink(pg.table, { ...pg.options, refsOf: (w) => w.refs });
+  // Both: the windows' refs are gathered by `everyTable`, once per array, not by each sink.
+  return everyTable([intoDelta, pgSink(pg.table, { ...pg.options, refsOf: () => NO_REFS })]);
+}
+
+const NO_REFS: readonly RecordRef[] = [];
+
+/**
+ * The sinks side by side on the same arrays of windows, each acknowledging every non-empty array
+ * with one ack, in order (`deltaSink`, `pgSink`): a sink's ack of an array carries the refs of
+ * the array's windows once every sink has acknowledged it, as `released` when it is the array's
+ * first (their memory is no longer held), and none otherwise. What `fanOut` gives, with the
+ * bookkeeping per array rather than per record.
+ */
+function everyTable<A>(sinks: readonly OperatorFunction<readonly WindowResult<A>[], SinkAck>[]): OperatorFunction<readonly WindowResult<A>[], SinkAck> {
+  const all = (1 << sinks.length) - 1;
+  return (source) =>
+    new Observable<SinkAck>((subscriber) => {
+      /** Arrays written and not yet acknowledged by every sink, oldest first (they complete in order). */
+      const pending: { readonly windows: readonly WindowResult<A>[]; refs: RecordRef[] | undefined; acked: number }[] = [];
+      /** Arrays acknowledged by every sink so far: `pending[0]` is the array of that number. */
+      let done = 0;
+      const shared = new Subject<readonly WindowResult<A>[]>();
+      const outputs = sinks.map((sink, i) => {
+        const bit = 1 << i;
+        /** Number of the next array this sink acknowledges. */
+        let next = 0;
+        return new Observable<SinkAck>((inner) =>
+          shared.pipe(sink).subscribe({
+            next: (ack) => {
+              const batch = pending[next - done];
+              if (batch === undefined || ack.rows + ack.skipped !== batch.windows.length) {
+                const what = batch === undefined ? 'more arrays than it was given' : `an array of ${batch.windows.length} windows with an ack of ${ack.rows + ack.skipped} (rows + skipped)`;
+                inner.error(new Error(`windowSink: table ${ack.table} acknowledged ${what}; a sink must emit one ack per non-empty array, in order`));
+                return;
+              }
+              next += 1;
+              const first = batch.acked === 0;
+              batch.acked |= bit;
+              const refs = (batch.refs ??= refsOf(batch.windows));
+              const { released: _ignored, ...rest } = ack;
+              if (batch.acked === all) {
+                pending.shift();
+                done += 1;
+                inner.next({ ...rest, refs });
+              } else {
+                inner.next(first ? { ...rest, refs: NO_REFS, released: refs } : { ...rest, refs: NO_REFS });
+              }
+            },
+            error: (err: unknown) => inner.error(err),
+            complete: () => inner.complete(),
+          }),
+        );
+      });
+      const out = merge(...outputs).subscribe(subscriber);
+      const input = source.subscribe({
+        next: (windows) => {
+          if (windows.length === 0) return;
+          pending.push({ windows, refs: undefined, acked: 0 });
+          shared.next(windows);
+        },
+        error: (err: unknown) => shared.error(err),
+        complete: () => shared.complete(),
+      });
+      return () => {
+        input.unsubscribe();
+        out.unsubscribe();
+      };
+    });
+}
+
+/** The refs of an array's windows, in order. */
+function refsOf<A>(windows: readonly WindowResult<A>[]): RecordRef[] {
+  const refs: RecordRef[] = [];
+  for (const w of windows) for (const r of w.refs) refs.push(r);
+  return refs;
 }
 
 /**

@@ -7,22 +7,94 @@
 import * as t from 'io-ts';
 
 /**
- * `YYYY-MM-DD`, `T` or a space, `hh:mm:ss`, optional fraction (1–9 digits), optional zone
- * (`Z`, `±hh:mm` or `±hhmm`; no zone = UTC).
+ * What `scan` read of the last timestamp it accepted: epoch ms of its second (the zone applied,
+ * a leap second read as `:59`) and the microseconds into that second (`999_999` for a leap
+ * second). Module state rather than an object per call: the parsers below read it at once.
  */
-const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+let scannedMs = 0;
+let scannedMicros = 0;
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
 
-/** Range checks on a regex match: real month/day (leap years included), time and zone. */
-function validFields(m: RegExpExecArray): boolean {
-  const year = Number(m[1]);
-  const month = Number(m[2]);
-  const day = Number(m[3]);
+/** The digit at `i` (0–9), or -1. */
+function digit(s: string, i: number): number {
+  const d = s.charCodeAt(i) - 48;
+  return d >= 0 && d <= 9 ? d : -1;
+}
+
+/** The two digits at `i` as a number, or -1. */
+function two(s: string, i: number): number {
+  const a = digit(s, i);
+  const b = digit(s, i + 1);
+  return a < 0 || b < 0 ? -1 : a * 10 + b;
+}
+
+/**
+ * Reads `YYYY-MM-DD`, `T`/`t` or a space, `hh:mm:ss`, an optional fraction (`.` or `,`, 1–9
+ * digits) and an optional zone (`Z`/`z`, `±hh:mm` or `±hhmm`; none = UTC), character by
+ * character (no regular expression, nothing allocated), with the range checks: a real month and
+ * day (leap years included), hour ≤ 23, minute ≤ 59, second ≤ 60, zone ≤ 23:59. On success sets
+ * `scannedMs` and `scannedMicros` and returns true.
+ */
+function scan(s: string): boolean {
+  const n = s.length;
+  if (n < 19) return false;
+  const y1 = two(s, 0);
+  const y2 = two(s, 2);
+  const month = two(s, 5);
+  const day = two(s, 8);
+  const hour = two(s, 11);
+  const minute = two(s, 14);
+  const second = two(s, 17);
+  const sep = s.charCodeAt(10);
+  if (y1 < 0 || y2 < 0 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return false;
+  if (s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return false;
+  if (sep !== 84 && sep !== 116 && sep !== 32) return false; // T t space
+  const year = y1 * 100 + y2;
   if (month < 1 || month > 12 || day < 1 || day > (DAYS_IN_MONTH[month - 1] ?? 31)) return false;
   if (month === 2 && day === 29 && !((year % 4 === 0 && year % 100 !== 0) || year % 400 === 0)) return false;
-  if (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 60) return false;
-  return m[10] === undefined || (Number(m[10]) <= 23 && Number(m[11]) <= 59);
+  if (hour > 23 || minute > 59 || second > 60) return false;
+  let i = 19;
+  let micros = 0;
+  let c = s.charCodeAt(i);
+  if (c === 46 || c === 44) {
+    // . or , then 1–9 digits, of which the first six are kept.
+    const from = ++i;
+    while (i < n && i - from < 9) {
+      const d = digit(s, i);
+      if (d < 0) break;
+      if (i - from < 6) micros = micros * 10 + d;
+      i++;
+    }
+    const len = i - from;
+    if (len === 0) return false;
+    for (let k = len; k < 6; k++) micros *= 10;
+    c = s.charCodeAt(i);
+  }
+  let offsetMinutes = 0;
+  if (c === 90 || c === 122) {
+    i += 1; // Z z
+  } else if (c === 43 || c === 45) {
+    const zh = two(s, i + 1);
+    const colon = s.charCodeAt(i + 3) === 58 ? 1 : 0;
+    const zm = two(s, i + 3 + colon);
+    if (zh < 0 || zm < 0 || zh > 23 || zm > 59) return false;
+    offsetMinutes = (c === 45 ? -1 : 1) * (zh * 60 + zm);
+    i += 5 + colon;
+  }
+  if (i !== n) return false;
+  scannedMs = daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + Math.min(second, 59) * 1000 - offsetMinutes * 60_000;
+  scannedMicros = second === 60 ? 999_999 : micros;
+  return true;
+}
+
+/** Days from 1970-01-01 to a date of the proleptic Gregorian calendar (any year ≥ 0). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * ((month + 9) % 12) + 2) / 5) + day - 1;
+  return era * 146_097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719_468;
 }
 
 /**
@@ -43,17 +115,10 @@ function validFields(m: RegExpExecArray): boolean {
  * date or time.
  */
 export function parseIsoTimestampMicros(s: string): bigint | null {
-  const m = ISO_TIMESTAMP.exec(s);
-  if (m === null || !validFields(m)) return null;
-  const second = Number(m[6]);
-  const offsetMinutes = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
-  const d = new Date(0);
-  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0–99 to 1900–1999.
-  d.setUTCFullYear(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  d.setUTCHours(Number(m[4]), Number(m[5]), Math.min(second, 59), 0);
-  const epochMs = d.getTime() - offsetMinutes * 60_000;
-  const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0').slice(0, 6));
-  return BigInt(epochMs) * 1000n + BigInt(second === 60 ? 999_999 : fraction);
+  if (!scan(s)) return null;
+  const micros = scannedMs * 1000 + scannedMicros;
+  // One conversion while the µs are exact as a number (years ~1685–2255), else exact in bigint.
+  return Number.isSafeInteger(micros) ? BigInt(micros) : BigInt(scannedMs) * 1000n + BigInt(scannedMicros);
 }
 
 /**
@@ -69,9 +134,8 @@ export function parseIsoTimestampMicros(s: string): bigint | null {
  * @return Epoch milliseconds, or `null` when `s` is not such a timestamp.
  */
 export function parseIsoTimestampMs(s: string): number | null {
-  const us = parseIsoTimestampMicros(s);
-  if (us === null) return null;
-  return Number(us >= 0n ? us / 1000n : -((-us + 999n) / 1000n));
+  if (!scan(s)) return null;
+  return scannedMs + Math.floor(scannedMicros / 1000);
 }
 
 /**
@@ -88,8 +152,7 @@ export function parseIsoTimestampMs(s: string): number | null {
  * @return True when `parseIsoTimestampMicros(s)` returns a value.
  */
 export function isIsoTimestamp(s: string): boolean {
-  const m = ISO_TIMESTAMP.exec(s);
-  return m !== null && validFields(m);
+  return scan(s);
 }
 
 export interface IsoTimestampBrand {

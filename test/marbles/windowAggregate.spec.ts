@@ -60,6 +60,30 @@ describe('windowAggregate', () => {
     expect(results[0]?.avg).toBe(13717.587777777779);
   });
 
+  it('calls a function given to several aggregates once per record; its sum and average share one exact running sum', () => {
+    let calls = 0;
+    const amount = (s: Sale): number | null => {
+      calls += 1;
+      return s.amount;
+    };
+    const shared = windowAggregate({ total: sumOf(amount), n: countOf(), mean: avgOf(amount), top: maxOf(amount), low: minOf(amount), priced: countOf(amount) });
+    const amounts = [1e16, 1, -1e16, null, 0.1, 0.2];
+    let acc = shared.init();
+    amounts.forEach((a, i) => (acc = shared.add(acc, sale(i, 'p', 0, a))));
+    expect(calls).toBe(amounts.length);
+    // The same values as with a function per aggregate.
+    let separate = perProduct.init();
+    amounts.forEach((a, i) => (separate = perProduct.add(separate, sale(i, 'p', 0, a))));
+    expect({ ...acc }).toEqual({ total: separate.revenue, n: separate.n, mean: separate.avg, top: separate.max, low: separate.min, priced: separate.priced });
+    expect(acc.total).toBe(1.3);
+  });
+
+  it('names the first aggregate reading a bad value, whichever reads it again later', () => {
+    const amount = (s: Sale): number | null => s.amount;
+    const shared = windowAggregate({ n: countOf(), peak: maxOf(amount), total: sumOf(amount) });
+    expect(() => shared.add(shared.init(), sale(0, 'p', 0, Number.NaN))).toThrow(/max "peak" read NaN/);
+  });
+
   it('keeps its running state out of the value: the value has only the named fields', () => {
     const acc = perProduct.add(perProduct.init(), sale(0, 'p', 0, 3));
     expect(Object.keys(acc)).toEqual(['revenue', 'n', 'priced', 'avg', 'max', 'min']);

@@ -126,6 +126,23 @@ describe('windowSink', () => {
     expect(delta?.txnVersion('shop-sales_1m')).toBe(120_000n);
   });
 
+  it('releases an array\'s records with its first table\'s ack and acknowledges them with its second, per array', async () => {
+    await runWithPromises(async (m) => {
+      const d = await deltaTable(m, 1);
+      const pg = new MemoryPg(m.scheduler, 4);
+      const e1 = m.hot<readonly W[]>('-a-b-c---|', { a: [win('p', 0, 0, 2), win('q', 0, 1)], b: [], c: [win('p', 60_000, 3)] });
+      const out = e1.pipe(windowSink({ delta: { table: d.table, appId: 'a' }, pg: { table: pg } }));
+      // Delta acks at 2 and 6; PostgreSQL at 5 and 9; the empty array is no write and no ack.
+      const offsets = (refs: readonly RecordRef[] | undefined): string => (refs ?? []).map((r) => r.offset).join(',');
+      m.expectObservable(out.pipe(map((a) => `${a.rows}:${offsets(a.refs)}/${offsets(a.released)}`))).toBe('--a--bc--(d|)', {
+        a: '2:/0,2,1',
+        b: '2:0,2,1/',
+        c: '1:/3',
+        d: '1:3/',
+      });
+    });
+  });
+
   it('a replayed window is skipped by Delta and replaced in PostgreSQL, and its records are acknowledged again', async () => {
     let storage: MemoryStorage | undefined;
     let pg: MemoryPg | undefined;

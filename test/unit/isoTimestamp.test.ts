@@ -109,3 +109,58 @@ describe('parseIsoTimestampMs', () => {
     expect(parseIsoTimestampMs('1970-01-01T00:00:00Z')).toBe(0);
   });
 });
+
+describe('the character scanner against the grammar as a regular expression', () => {
+  // The grammar the scanner implements, with Date arithmetic for the value: an independent reference.
+  const GRAMMAR = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$/;
+  const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+  function reference(s: string): bigint | null {
+    const m = GRAMMAR.exec(s);
+    if (m === null) return null;
+    const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i])) as [number, number, number, number, number, number];
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    if (month < 1 || month > 12 || day < 1 || day > (DAYS[month - 1] ?? 31) || (month === 2 && day === 29 && !leap)) return null;
+    if (hour > 23 || minute > 59 || second > 60) return null;
+    if (m[10] !== undefined && (Number(m[10]) > 23 || Number(m[11]) > 59)) return null;
+    const offset = m[9] === undefined ? 0 : (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11]));
+    const d = new Date(0);
+    d.setUTCFullYear(year, month - 1, day);
+    d.setUTCHours(hour, minute, Math.min(second, 59), 0);
+    const fraction = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0').slice(0, 6));
+    return BigInt(d.getTime() - offset * 60_000) * 1000n + BigInt(second === 60 ? 999_999 : fraction);
+  }
+
+  it('agrees on 100,000 mutations of valid timestamps (edits, insertions, deletions) and on random dates of every year', () => {
+    let seed = 7;
+    const random = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
+    const alphabet = '0123456789-:Tt .,Zz+';
+    const bases = ['2026-01-01T00:00:00Z', '0000-02-29 23:59:60.123456789+23:59', '9999-12-31T23:59:59,1-0000', '2024-02-29T12:00:00.5+0100', '1900-02-28t00:00:00', '0001-01-01 00:00:00.000001z'];
+    let valid = 0;
+    const check = (s: string): void => {
+      const want = reference(s);
+      if (want !== null) valid += 1;
+      expect([s, parseIsoTimestampMicros(s), isIsoTimestamp(s)]).toEqual([s, want, want !== null]);
+      if (want !== null) expect(parseIsoTimestampMs(s)).toBe(Number(want >= 0n ? want / 1000n : -((-want + 999n) / 1000n)));
+    };
+    for (let k = 0; k < 100_000; k++) {
+      const chars = (bases[k % bases.length] as string).split('');
+      for (let e = 1 + Math.floor(random() * 3); e > 0; e--) {
+        const at = Math.floor(random() * (chars.length + 1));
+        const c = random() < 0.7 ? String(Math.floor(random() * 10)) : (alphabet[Math.floor(random() * alphabet.length)] as string);
+        const kind = random();
+        if (kind < 0.6) chars[at] = c;
+        else if (kind < 0.8) chars.splice(at, 0, c);
+        else chars.splice(at, 1);
+      }
+      check(chars.join(''));
+    }
+    const pad = (n: number, w: number): string => String(n).padStart(w, '0');
+    for (let k = 0; k < 20_000; k++) {
+      const fraction = random() < 0.5 ? '' : `.${String(Math.floor(random() * 1e9)).slice(0, 1 + Math.floor(random() * 9))}`;
+      const zone = ['', 'Z', '+05:30', '-0800', '+23:59', '-00:00'][Math.floor(random() * 6)] as string;
+      check(`${pad(Math.floor(random() * 10_000), 4)}-${pad(1 + Math.floor(random() * 12), 2)}-${pad(1 + Math.floor(random() * 31), 2)}T${pad(Math.floor(random() * 24), 2)}:${pad(Math.floor(random() * 60), 2)}:${pad(Math.floor(random() * 61), 2)}${fraction}${zone}`);
+    }
+    // Enough of both kinds that the comparison means something.
+    expect(valid).toBeGreaterThan(20_000);
+  });
+});

@@ -19,6 +19,8 @@ describe('loadTransactionsConfig', () => {
     expect(loadTransactionsConfig({ PIPELINE_ID: 'eu', POSTGRES_SCHEMA: 'analytics' }).postgresSchema).toBe('analytics');
     // Records waiting in open windows do not count against it (fanOut releases them).
     expect(c.maxInFlightRecords).toBe(100_000);
+    // Typed and quarantine batches reach Delta in chunks encoded as they come, as bronze's do.
+    expect(c.batch.chunkRecords).toBe(5000);
   });
 
   it('keeps a value that is set over its own default', () => {

@@ -70,7 +70,7 @@ export interface TransactionsConfig extends WindowedConfig {
 /** Reads and checks the transactions job's configuration; throws `ConfigError` naming every bad variable. */
 export function loadTransactionsConfig(env: NodeJS.ProcessEnv = process.env): TransactionsConfig {
   const { config, own } = loadJobConfig(env, {
-    defaults: { KAFKA_CONSUMER_GROUP: 'transactions', DELTA_BASE_PATH: './data/transactions', PIPELINE_ID: 'transactions', HTTP_PORT: '8081', BATCH_CHUNK_RECORDS: '0' },
+    defaults: { KAFKA_CONSUMER_GROUP: 'transactions', DELTA_BASE_PATH: './data/transactions', PIPELINE_ID: 'transactions', HTTP_PORT: '8081' },
     env: transactionsEnv,
     problems: alwaysValidated('transactions'),
   });

@@ -58,9 +58,20 @@ export function batched<T>(q: Query, sink: OperatorFunction<T[], SinkAck>): Oper
   return batchInto(sink, { timeSpan: batch.timeSpanMs, maxRecords: batch.maxRecords, maxBytes: batch.maxBytes, pressure: q.source });
 }
 
-/** Rows into a Delta table, in batches, exactly once (`txn` per partition). */
+/**
+ * Rows into a Delta table, in batches, exactly once (`txn` per partition). A batch reaches the
+ * table in chunks (`BATCH_CHUNK_RECORDS`), each encoded on arrival, so rows do not live until
+ * their batch is complete (and so are not copied out of V8's young generation).
+ */
 export function intoDelta<Row extends RecordRef>(q: Query, table: DeltaTable<Row>, deadLetters = false): OperatorFunction<Row, SinkAck> {
-  return batched(q, deltaSink(table, reported(q, table.name, deadLetters)));
+  const { batch } = q.config;
+  return batchInto(deltaSink(table, reported(q, table.name, deadLetters)), {
+    timeSpan: batch.timeSpanMs,
+    maxRecords: batch.maxRecords,
+    maxBytes: batch.maxBytes,
+    chunkRecords: batch.chunkRecords,
+    pressure: q.source,
+  });
 }
 
 /** Rows into a PostgreSQL table, in batches, exactly once (offsets in the same transaction). */

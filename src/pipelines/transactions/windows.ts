@@ -15,12 +15,14 @@ import { avgOf, countOf, maxOf, sumOf, windowAggregate } from '../../operators/w
 import type { WindowLayout, WindowRow } from '../../operators/windowSink.ts';
 import type { TypedRowBase } from './events.ts';
 
-/** What each account window holds. */
+const amount = (r: TypedRowBase): number => r.amount;
+
+/** What each account window holds (`amount` read once per record, one running sum for sum and average). */
 export const accountAggregate = windowAggregate({
   event_count: countOf(),
-  amount_sum: sumOf((r: TypedRowBase) => r.amount),
-  amount_avg: avgOf((r: TypedRowBase) => r.amount),
-  amount_max: maxOf((r: TypedRowBase) => r.amount),
+  amount_sum: sumOf(amount),
+  amount_avg: avgOf(amount),
+  amount_max: maxOf(amount),
 });
 
 export type AccountValues = ReturnType<typeof accountAggregate.init>;
