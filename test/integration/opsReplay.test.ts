@@ -4,14 +4,15 @@
  * error, never twice (filtered runs, repeated runs, a run that died before recording), and —
  * the point of it — ingested by a job whose codec no longer rejects them.
  */
-import { Kafka, logLevel } from 'kafkajs';
+
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPLAY_HEADERS, replayDeadLetters } from '../../src/ops/replayDlq.ts';
 import type { ReplayResult } from '../../src/ops/replayDlq.ts';
 import { startBronze } from '../../src/pipelines/bronze.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import type { Storage } from '../../src/sinks/delta/storage.ts';
-import { stack, uniqueName } from '../support/stack.ts';
+import { consumeUntil } from '../support/kafka.ts';
+import { stack } from '../support/stack.ts';
 import { bronzeConfig, ingestBronze, removeTempDirs, rowsByKey, rxlake, rxlakeJson, tableStorage } from './opsSupport.ts';
 
 afterAll(removeTempDirs);
@@ -24,34 +25,19 @@ interface Published {
 
 /** The records of `topic` that carry a replay id, read with a plain kafkajs consumer until `total` records were seen. */
 async function replayedRecords(topic: string, total: number): Promise<Published[]> {
-  const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: uniqueName('replay-reader') });
   const out: Published[] = [];
   let seen = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${seen}/${total} records of ${topic}`)), 60_000);
-      consumer
-        .run({
-          eachMessage: ({ partition, message }) => {
-            seen++;
-            const headers: Record<string, string> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
-            if (headers[REPLAY_HEADERS.id] !== undefined) out.push({ partition, value: message.value, headers });
-            if (seen >= total) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await consumeUntil(
+    [topic],
+    ({ partition, message }) => {
+      seen++;
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+      if (headers[REPLAY_HEADERS.id] !== undefined) out.push({ partition, value: message.value, headers });
+    },
+    () => seen >= total,
+    () => `${seen}/${total} records`,
+  );
   return out;
 }
 

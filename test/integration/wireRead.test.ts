@@ -10,6 +10,7 @@ import type { IHeaders, Message } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { readTopic } from '../../bench/clients/wire.ts';
 import type { ReadTopicOptions, WireRecord } from '../../bench/clients/wire.ts';
+import { consumeUntil } from '../support/kafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 
@@ -30,37 +31,18 @@ function sortSeen(xs: Seen[]): Seen[] {
 
 /** Reads the topic with kafkajs (a fresh group, from the beginning) until `expected` records. */
 async function readWithKafkajs(topic: string, expected: number, readUncommitted = false): Promise<Seen[]> {
-  const consumer = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'wire-test-reference', logLevel: logLevel.NOTHING }).consumer({
-    groupId: uniqueName('wire-ref'),
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
-    maxWaitTimeInMs: 200,
-    readUncommitted,
-  });
   const out: Seen[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`kafkajs read ${out.length}/${expected} records of ${topic}`)), 60_000);
-      consumer
-        .run({
-          eachMessage: ({ partition, message }) => {
-            const headers: Record<string, string | null> = {};
-            for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Array.isArray(v) ? hex(v.at(-1) as Buffer) : typeof v === 'string' ? hex(Buffer.from(v)) : hex(v);
-            out.push({ partition, offset: Number(message.offset), timestamp: Number(message.timestamp), key: hex(message.key), value: hex(message.value), headers });
-            if (out.length >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await consumeUntil(
+    [topic],
+    ({ partition, message }) => {
+      const headers: Record<string, string | null> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = Array.isArray(v) ? hex(v.at(-1) as Buffer) : typeof v === 'string' ? hex(Buffer.from(v)) : hex(v);
+      out.push({ partition, offset: Number(message.offset), timestamp: Number(message.timestamp), key: hex(message.key), value: hex(message.value), headers });
+    },
+    () => out.length >= expected,
+    () => `${out.length}/${expected} records (kafkajs)`,
+    { consumer: { maxWaitTimeInMs: 200, readUncommitted } },
+  );
   return sortSeen(out);
 }
 

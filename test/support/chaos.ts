@@ -20,6 +20,7 @@ import { expect } from 'vitest';
 import type { Admin, Producer } from 'kafkajs';
 import { createEventGenerator, corrupt, CORRUPTION_KINDS } from '../../src/pipelines/rideshare/events.ts';
 import type { BronzeTopic } from '../../src/pipelines/rideshare/topics.ts';
+import { consumeUntil } from './kafka.ts';
 import { appendWithDeltaRs, stack, uniqueName, verifyDelta } from './stack.ts';
 import { reapWithTestProcess } from './broker.ts';
 import { createTopicsReady } from './topics.ts';
@@ -610,33 +611,19 @@ export async function readTopic(brokers: readonly string[], topic: string, timeo
   const records = new Map<string, { value: Buffer | null; seq: number | undefined }>();
   const expected = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
   if (expected === 0) return { topic, records, ends };
-  const consumer = kafkaClient(brokers, 'rxlake-chaos-reader').consumer({ groupId: uniqueName('chaos-reader'), sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${records.size}/${expected} records of ${topic}`)), timeoutMs);
-      consumer
-        .run({
-          autoCommit: false,
-          eachMessage: ({ partition, message }) => {
-            const o = Number(message.offset);
-            if (o < (ends.get(partition) ?? 0) && o >= (starts.get(partition) ?? 0)) {
-              const seq = message.headers?.seq;
-              records.set(keyOf(partition, o), { value: message.value, seq: seq === undefined ? undefined : Number(String(seq)) });
-            }
-            if (records.size >= expected) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await consumeUntil(
+    [topic],
+    ({ partition, message }) => {
+      const o = Number(message.offset);
+      if (o < (ends.get(partition) ?? 0) && o >= (starts.get(partition) ?? 0)) {
+        const seq = message.headers?.seq;
+        records.set(keyOf(partition, o), { value: message.value, seq: seq === undefined ? undefined : Number(String(seq)) });
+      }
+    },
+    () => records.size >= expected,
+    () => `${records.size}/${expected} records`,
+    { brokers, timeoutMs, consumer: { maxWaitTimeInMs: 200 } },
+  );
   return { topic, records, ends };
 }
 
