@@ -38,6 +38,20 @@ export interface TumblingWindowOptions<T, A> {
    */
   readonly late?: Partial<Observer<T>> | undefined;
   /**
+   * How far (ms, finite, ≥ 0) a record's event time may lie ahead of `now()`: a record further
+   * ahead (a producer with a wrong clock, a timestamp of year 2099) neither moves the watermark
+   * nor enters a window, and goes to `tooFarAhead`. Unset: no limit — one such record moves the
+   * watermark past every open window and makes every later record of its source late.
+   */
+  readonly maxEventTimeLead?: number | undefined;
+  /** The clock `maxEventTimeLead` is measured from, epoch ms; default `scheduler.now()`. */
+  readonly now?: (() => number) | undefined;
+  /**
+   * Receives each record `maxEventTimeLead` keeps out (see there), e.g. to dead-letter it.
+   * Completed with the source, errored with the output, untouched by unsubscribing.
+   */
+  readonly tooFarAhead?: Partial<Observer<T>> | undefined;
+  /**
    * The watermark source of a record, e.g. `` (r) => `${r.topic}/${r.partition}` ``. Given: each
    * source has its own watermark (its largest event time − `watermarkDelay`) and the operator's
    * watermark is the minimum over the sources that are not idle (see `idleTimeout`), so a
@@ -60,8 +74,8 @@ export interface TumblingWindowOptions<T, A> {
    */
   readonly idleTimeout?: number | undefined;
   /**
-   * Scheduler for `now()` and the idleness check timer (with `watermarkBy`), and for
-   * `sinkTimeSpan`; default `asyncScheduler`.
+   * Scheduler for `now()` (idleness, and `maxEventTimeLead` unless `now` is given) and the
+   * idleness check timer (with `watermarkBy`), and for `sinkTimeSpan`; default `asyncScheduler`.
    */
   readonly scheduler?: SchedulerLike | undefined;
 }
@@ -218,28 +232,44 @@ interface OpenWindow<A> {
  * re-evaluated on each record, before its lateness test when a source has gone idle since the
  * last evaluation, and after it.
  *
+ * Records too far ahead: with `maxEventTimeLead`, a record whose event time `t` is more than
+ * that far ahead of the clock (`t - now() > maxEventTimeLead`; `now` defaults to the scheduler's)
+ * is kept out altogether — one bad timestamp (year 2099, a producer with a wrong clock) would
+ * otherwise move its source's watermark past every open window and make every later record of
+ * that source late. It enters no window, moves no watermark, does not count as a record of its
+ * source for idleness, and is passed to `tooFarAhead`. Later records are judged as if it had never
+ * come. Unset, there is no limit.
+ *
  * A record whose window is still open counts even when its event time is below the watermark.
  * A record whose window had already been closed when it arrived (`end <= watermark`) is late:
  * it is not added anywhere, `lateDropped` counts it, and it is passed to `late` if given.
  *
  * **Emitting windows** (no `sink`): each closed window is emitted; on completion of the source
  * the still-open windows are emitted too (same order, with `watermark < end`), then `late`
- * completes, then the output. Every record ends up either in the `refs` of exactly one emitted
- * window or in `late` — never both, never neither.
+ * completes (and `tooFarAhead`), then the output. Every record ends up in exactly one of: the
+ * `refs` of one emitted window, `late`, `tooFarAhead`.
  *
  * **Writing windows** (`sink`): the output is acknowledgements, ready for `fanOut` or
  * `commitOffsets`. The windows each watermark advance closes go to `sink` as one array (gathered
  * for `sinkTimeSpan` ms when given), and `sink`'s acks — which list the windows' `refs` —
  * are emitted; a late record is acknowledged at once, by an ack of its own
  * (`table: '(late)'`, `rows: 0`, `skipped: 1`, `refs: [its ref]`), since no window will ever
- * hold it. Windows still open when the source completes are not written: their records stay
+ * hold it. A record kept out by `maxEventTimeLead` is not acknowledged by the operator: it is
+ * handed to `tooFarAhead`, which must see it acknowledged once it is durable where it goes — the
+ * dead-letter observer of `withDeadLetters`, say, whose sink's ack covers it (so with a `sink`,
+ * `maxEventTimeLead` requires `tooFarAhead`). Under `fanOut`, where each branch must acknowledge
+ * every record it receives, keep such records out before the fan-out instead. Windows still
+ * open when the source completes are not written: their records stay
  * unacknowledged, so Kafka delivers them again to the next run. The output completes when
  * `sink` has written what was closed.
  *
  * On an error — of the source, of a callback, of `watermarkSources`, of `sink`, or a bad event
- * time — `late` and the output error at once and open windows are dropped (their records were
+ * time — `late`, `tooFarAhead` and the output error at once and open windows are dropped (their records were
  * never acknowledged, so Kafka delivers them again). Unsubscribing drops the open windows, tears
- * `sink` down and leaves `late` as it is. The idleness timer stops on each of these.
+ * `sink` down and leaves `late` and `tooFarAhead` as they are. The idleness timer stops on each of these.
+ *
+ * `maxEventTimeLead` that is not a finite number ≥ 0 throws a `RangeError` at once; with a `sink`
+ * but without `tooFarAhead`, a `TypeError`.
  *
  * Errors: an event time that is not a finite number (`NaN`, `±Infinity`, not a number) errors
  * the stream with a `TypeError` naming the record's key — it would otherwise put the record in
@@ -277,7 +307,8 @@ interface OpenWindow<A> {
  * ```
  *
  * @param options Window `size`, `eventTime`, `key`, `watermarkDelay`, the `aggregate`, and
- * optionally `refOf`, `initialWatermark`, the `late` observer, per-source watermarks
+ * optionally `refOf`, `initialWatermark`, the `late` observer, the max-lead rule
+ * (`maxEventTimeLead`, `now`, the `tooFarAhead` observer), per-source watermarks
  * (`watermarkBy`, `watermarkSources`, `idleTimeout`), `scheduler`, and where to write the windows
  * (`sink`, `sinkTimeSpan`).
  * @return A function that returns an Observable of the closed windows, or with `sink` of
@@ -297,6 +328,12 @@ export function tumblingWindow<T, A>(
   const settings = resolve(options);
   const { sink } = options;
   if (sink === undefined) return pipe(closingWindows(settings, true), mergeMap((group) => group));
+  if (settings.maxEventTimeLead !== undefined && settings.tooFarAhead?.next === undefined) {
+    throw new TypeError(
+      'tumblingWindow: with a sink, maxEventTimeLead needs a tooFarAhead observer: the records it keeps out are acknowledged by where that observer ' +
+        'writes them (e.g. the dead-letter observer of withDeadLetters), not by the operator. Pass tooFarAhead, or leave maxEventTimeLead unset.',
+    );
+  }
   const sinkTimeSpan = options.sinkTimeSpan ?? 0;
   if (!(sinkTimeSpan >= 0)) throw new RangeError(`tumblingWindow: sinkTimeSpan must be a number >= 0, got ${sinkTimeSpan}`);
   const toSink: OperatorFunction<readonly WindowResult<A>[], SinkAck> =
@@ -336,6 +373,9 @@ interface Settings<T, A> {
   readonly refOf: (record: T) => RecordRef;
   readonly initialWatermark: number;
   readonly late: Partial<Observer<T>> | undefined;
+  readonly maxEventTimeLead: number | undefined;
+  readonly now: () => number;
+  readonly tooFarAhead: Partial<Observer<T>> | undefined;
   readonly watermarkBy: ((record: T) => string) | undefined;
   readonly watermarkSources: ObservableInput<Iterable<string>> | undefined;
   readonly idleTimeout: number;
@@ -356,6 +396,11 @@ function resolve<T, A>(options: TumblingWindowOptions<T, A>): Settings<T, A> {
     throw new RangeError(`tumblingWindow: initialWatermark must be a number < Infinity, got ${initialWatermark}`);
   }
   if (!(idleTimeout > 0)) throw new RangeError(`tumblingWindow: idleTimeout must be a number > 0, got ${idleTimeout}`);
+  const { maxEventTimeLead } = options;
+  if (maxEventTimeLead !== undefined && !(Number.isFinite(maxEventTimeLead) && maxEventTimeLead >= 0)) {
+    throw new RangeError(`tumblingWindow: maxEventTimeLead must be a finite number >= 0 (ms), or unset for no limit; got ${maxEventTimeLead}`);
+  }
+  const scheduler = options.scheduler ?? asyncScheduler;
   return {
     size,
     eventTime: options.eventTime,
@@ -365,10 +410,13 @@ function resolve<T, A>(options: TumblingWindowOptions<T, A>): Settings<T, A> {
     refOf: options.refOf ?? defaultRefOf,
     initialWatermark,
     late: options.late,
+    maxEventTimeLead,
+    now: options.now ?? (() => scheduler.now()),
+    tooFarAhead: options.tooFarAhead,
     watermarkBy: options.watermarkBy,
     watermarkSources: options.watermarkSources,
     idleTimeout,
-    scheduler: options.scheduler ?? asyncScheduler,
+    scheduler,
     idleCheckPeriod: Number.isFinite(idleTimeout) ? Math.max(1, Math.min(idleTimeout / 2, 1000)) : undefined,
   };
 }
@@ -379,7 +427,7 @@ function resolve<T, A>(options: TumblingWindowOptions<T, A>): Settings<T, A> {
  * `onLate` hears of each late record's ref (after `late`).
  */
 function closingWindows<T, A>(o: Settings<T, A>, flushOpen: boolean, onLate?: (ref: RecordRef) => void): OperatorFunction<T, WindowResult<A>[]> {
-  const { size, eventTime, keyOf, watermarkDelay, aggregate, refOf, late, watermarkBy, idleTimeout, scheduler, idleCheckPeriod } = o;
+  const { size, eventTime, keyOf, watermarkDelay, aggregate, refOf, late, watermarkBy, idleTimeout, scheduler, idleCheckPeriod, maxEventTimeLead, now: clock, tooFarAhead } = o;
   return (source) =>
     new Observable<WindowResult<A>[]>((subscriber) => {
       /** Open windows by start, then by key. */
@@ -428,6 +476,7 @@ function closingWindows<T, A>(o: Settings<T, A>, flushOpen: boolean, onLate?: (r
         stopTimer();
         group = [];
         late?.error?.(err);
+        tooFarAhead?.error?.(err);
         subscriber.error(err);
       };
 
@@ -515,6 +564,11 @@ function closingWindows<T, A>(o: Settings<T, A>, flushOpen: boolean, onLate?: (r
               fail(new TypeError(`tumblingWindow: event time ${String(t)} of a record with key ${JSON.stringify(key)} is not a finite number`));
               return;
             }
+            // Too far ahead of the clock: kept out of the windows and the watermark altogether.
+            if (maxEventTimeLead !== undefined && t - clock() > maxEventTimeLead) {
+              tooFarAhead?.next?.(record);
+              return;
+            }
             const start = Math.floor(t / size) * size;
             if (sources === undefined || watermarkBy === undefined) {
               if (start + size <= watermark) {
@@ -562,6 +616,7 @@ function closingWindows<T, A>(o: Settings<T, A>, flushOpen: boolean, onLate?: (r
           }
           if (subscriber.closed) return;
           late?.complete?.();
+          tooFarAhead?.complete?.();
           subscriber.complete();
         },
       });

@@ -2,8 +2,10 @@ import { Subject, concatMap, delay, from, map, of, take, throwError } from 'rxjs
 import type { OperatorFunction, SchedulerAction, SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { amountStats, kafkaPartition, tumblingWindow } from '../../src/operators/tumblingWindow.ts';
+import { deadLetterRowOf } from '../../src/operators/routeErrors.ts';
+import { withDeadLetters } from '../../src/operators/withDeadLetters.ts';
 import type { AmountStats, TumblingWindowOptions, WindowResult } from '../../src/operators/tumblingWindow.ts';
-import type { RecordRef, SinkAck } from '../../src/types.ts';
+import type { DeadLetterRow, RecordRef, SinkAck } from '../../src/types.ts';
 import { testScheduler } from './records.ts';
 
 interface Tx extends RecordRef {
@@ -35,7 +37,7 @@ const byPartition = (r: Tx): string => `p${r.partition}`;
 
 type Extra = Pick<
   TumblingWindowOptions<Tx, AmountStats>,
-  'initialWatermark' | 'late' | 'watermarkBy' | 'watermarkSources' | 'idleTimeout' | 'scheduler'
+  'initialWatermark' | 'late' | 'watermarkBy' | 'watermarkSources' | 'idleTimeout' | 'scheduler' | 'maxEventTimeLead' | 'now' | 'tooFarAhead'
 >;
 
 /** Windows of 10 ms per account, amount stats. */
@@ -676,6 +678,146 @@ describe('tumblingWindow writing to a sink', () => {
       expect(new Set([...ackedOffsets, ...lateOffsets]).size, `seed ${seed}: no record twice`).toBe(ackedOffsets.length + lateOffsets.length);
       expect(acks.filter((a) => a.table === '(late)').every((a) => a.refs.length === 1 && a.rows === 0 && a.skipped === 1)).toBe(true);
     }
+  });
+});
+
+describe('tumblingWindow with maxEventTimeLead', () => {
+  it('diverts a record too far ahead of the clock: no window, no watermark move, later records not late', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const tooFarAhead = new Subject<Tx>();
+      // The clock is the scheduler's: frame n is now() = n. Lead limit 100.
+      const values = {
+        a: tx(0, 'x', 1),
+        b: tx(1, 'x', 4_000_000_000_000), // "year 2099": 4e12 ahead; without the limit it closes every window
+        c: tx(2, 'x', 5), // not late: the watermark is still 1
+        d: tx(3, 'y', 7),
+        e: tx(4, 'x', 15), // closes [0,10)
+      };
+      const e1 = hot('  -a-b-c-d-e---|', values);
+      const expected = '---------(vw)(z|)';
+      expectObservable(e1.pipe(windows(0, { late, tooFarAhead, maxEventTimeLead: 100 }), map((w) => `${show(w)} wm${w.watermark} late${w.lateDropped}`))).toBe(
+        expected,
+        { v: 'x@0:0,2 wm15 late0', w: 'y@0:3 wm15 late0', z: 'x@10:4 wm15 late0' },
+      );
+      expectObservable(tooFarAhead).toBe('---b---------|', values);
+      expectObservable(late).toBe('-------------|');
+    });
+  });
+
+  it('without the limit the same record closes every window and makes the later ones late (the failure it prevents)', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const late = new Subject<Tx>();
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 4_000_000_000_000), c: tx(2, 'x', 5), d: tx(3, 'y', 7), e: tx(4, 'x', 15) };
+      const e1 = hot('  -a-b-c-d-e-|', values);
+      expectObservable(e1.pipe(windows(0, { late }), map(show))).toBe('---w-------(v|)', { w: 'x@0:0', v: 'x@4000000000000:1' });
+      expectObservable(late).toBe('-----c-d-e-|', values);
+    });
+  });
+
+  it('measures the lead from now(): exactly maxEventTimeLead ahead is kept, one ms more is diverted; the scheduler\'s clock moves the limit', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const tooFarAhead = new Subject<Tx>();
+      const values = {
+        a: tx(0, 'x', 101), // frame 1: 100 ahead, kept
+        b: tx(1, 'x', 103), // frame 2: 101 ahead, diverted
+        c: tx(2, 'x', 105), // frame 5: 100 ahead, kept
+      };
+      const e1 = hot('  -ab--c-|', values);
+      expectObservable(e1.pipe(windows(1000, { tooFarAhead, maxEventTimeLead: 100 }), map(show))).toBe('-------(v|)', { v: 'x@100:0,2' });
+      expectObservable(tooFarAhead).toBe('--b----|', values);
+    });
+  });
+
+  it('takes its clock from now when given (a fixed clock here); maxEventTimeLead 0 diverts anything ahead of it', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const tooFarAhead = new Subject<Tx>();
+      const values = { a: tx(0, 'x', 999), b: tx(1, 'x', 1_001), c: tx(2, 'x', 1_000) };
+      const e1 = hot('  -a-b-c-|', values);
+      expectObservable(e1.pipe(windows(0, { tooFarAhead, maxEventTimeLead: 0, now: () => 1_000 }), map(show))).toBe('-----w-(v|)', { w: 'x@990:0', v: 'x@1000:2' });
+      expectObservable(tooFarAhead).toBe('---b---|', values);
+    });
+  });
+
+  it('with watermarkBy: the diverted record moves no source watermark and does not keep its source from going idle', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const tooFarAhead = new Subject<Tx>();
+      const late = new Subject<Tx>();
+      const values = {
+        a: ptx(0, 0, 'x', 1),
+        b: ptx(1, 1, 'x', 2),
+        c: ptx(0, 2, 'x', 9_000_000), // p0 far ahead: diverted, p0's watermark stays 1
+        d: ptx(1, 3, 'x', 12), // min(1, 12) = 1: nothing closes
+        e: ptx(0, 4, 'x', 3), // p0 not late
+        f: ptx(0, 5, 'x', 20), // min(20, 12) = 12 closes [0,10)
+      };
+      const e1 = hot('  -a-b-c-d-e-f-|', values);
+      const op = windows(0, { tooFarAhead, late, maxEventTimeLead: 1_000, watermarkBy: byPartition, idleTimeout: Number.POSITIVE_INFINITY });
+      expectObservable(e1.pipe(op, map((w) => `${show(w)} wm${w.watermark}`))).toBe('-----------p-(qr|)', {
+        p: 'x@0:0,1,4 wm12',
+        q: 'x@10:3 wm12',
+        r: 'x@20:5 wm12',
+      });
+      expectObservable(tooFarAhead).toBe('-----c-------|', values);
+      expectObservable(late).toBe('-------------|');
+    });
+  });
+
+  it('completes tooFarAhead with the source and errors it with the output; unsubscribing leaves it alone', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 500) };
+      const done = new Subject<Tx>();
+      expectObservable(hot('-a-b-|', values).pipe(windows(0, { tooFarAhead: done, maxEventTimeLead: 10 }), map(show))).toBe('-----(w|)', { w: 'x@0:0' });
+      expectObservable(done).toBe('---b-|', values);
+      const failed = new Subject<Tx>();
+      expectObservable(hot('-a-b-#', values).pipe(windows(0, { tooFarAhead: failed, maxEventTimeLead: 10 }))).toBe('-----#');
+      expectObservable(failed).toBe('---b-#', values);
+      const left = new Subject<Tx>();
+      expectObservable(hot('-a-b---|', values).pipe(windows(0, { tooFarAhead: left, maxEventTimeLead: 10 })), '^----!').toBe('-');
+      expectObservable(left).toBe('---b---', values);
+    });
+  });
+
+  it('writing to a sink: the diverted record is acknowledged once, by where tooFarAhead writes it, after it is written', () => {
+    testScheduler().run(({ hot, expectObservable }) => {
+      const values = { a: tx(0, 'x', 1), b: tx(1, 'x', 9_999_999), c: tx(2, 'x', 5), d: tx(3, 'x', 12) };
+      const e1 = hot('  -a-b-c-d-|', values);
+      // The dead-letter branch takes 3 frames to write; the window of x@[0,10) closes at d and
+      // takes 1. Each ref is in exactly one ack; none is acknowledged by the operator itself.
+      const deadLetterSink: OperatorFunction<DeadLetterRow, SinkAck> = concatMap((r) =>
+        of<SinkAck>({ table: 'dlq', version: null, rows: 1, skipped: 0, bytes: 0, durationMs: 0, refs: [{ topic: r.topic, partition: r.partition, offset: r.offset }] }).pipe(delay(3)),
+      );
+      const chain = withDeadLetters<Tx, SinkAck, SinkAck>(
+        (dlq) =>
+          tumblingWindow<Tx, AmountStats>({
+            size: 10,
+            watermarkDelay: 0,
+            key: (r) => r.account,
+            eventTime: (r) => r.ts,
+            aggregate: amountStats((r) => r.amount),
+            maxEventTimeLead: 1_000,
+            tooFarAhead: {
+              next: (r) => dlq.next(deadLetterRowOf(r, 'PROCESSING_ERROR', `event time ${r.ts} too far ahead`)),
+              complete: () => dlq.complete(),
+              error: (e: unknown) => dlq.error(e),
+            },
+            sink: windowSink(1),
+          }),
+        deadLetterSink,
+      );
+      expectObservable(e1.pipe(chain, map(acked))).toBe('------d-w|', { d: 'dlq:1', w: 'w:0,2' });
+    });
+  });
+
+  it('rejects a bad maxEventTimeLead, and a sink without tooFarAhead, when the operator is made', () => {
+    const base = { size: 10, watermarkDelay: 0, key: (r: Tx) => r.account, eventTime: (r: Tx) => r.ts, aggregate: amountStats((r: Tx) => r.amount) };
+    for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      expect(() => tumblingWindow({ ...base, maxEventTimeLead: bad })).toThrow(/maxEventTimeLead must be a finite number >= 0/);
+    }
+    expect(() => tumblingWindow({ ...base, maxEventTimeLead: 0 })).not.toThrow();
+    expect(() => tumblingWindow({ ...base, maxEventTimeLead: 10, sink: windowSink(1) })).toThrow(/with a sink, maxEventTimeLead needs a tooFarAhead observer/);
+    expect(() => tumblingWindow({ ...base, maxEventTimeLead: 10, tooFarAhead: { next: () => undefined }, sink: windowSink(1) })).not.toThrow();
+    expect(() => tumblingWindow({ ...base, sink: windowSink(1) })).not.toThrow();
   });
 });
 
