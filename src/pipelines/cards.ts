@@ -62,6 +62,7 @@ export const cardsJob: Job<CardsConfig, EventSummary> = {
                 raw: intoDelta(q, t.bronze),
                 codec: CardEvent,
                 row: silverRow,
+                eventTime: (r) => r.event_ms,
                 quarantine: intoDelta(q, t.quarantine, true),
                 outputs: [
                   intoDelta(q, t.silver),

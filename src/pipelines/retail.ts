@@ -56,6 +56,7 @@ export const retailJob: Job<RetailConfig, EventSummary> = {
               return typedQuery(q, {
                 codec: RetailTransaction,
                 row: saleRow,
+                eventTime: (r) => r.event_ms,
                 quarantine: intoPg(q, t.quarantine, true),
                 outputs: [
                   intoPg(q, t.sales),

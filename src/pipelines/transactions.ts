@@ -31,8 +31,8 @@ export type TransactionsRun = JobRun<TransactionsSummary>;
 
 /**
  * One topic's query: raw records in, acknowledgements out. A record is acknowledged once it is
- * in the quarantine table, or in the typed table **and** (its window in both window tables, or
- * counted late). `source` (the running Kafka source, absent in tests) cuts batches early under
+ * in the quarantine table (bad, or dated more than `MAX_EVENT_TIME_LEAD_SECONDS` ahead), or in
+ * the typed table **and** (its window in both window tables, or counted late). `source` (the running Kafka source, absent in tests) cuts batches early under
  * pressure and names the partitions the watermark waits for.
  */
 export function transactionsQuery(
@@ -46,6 +46,7 @@ export function transactionsQuery(
   return typedQuery(q, {
     codec: TOPIC_CODECS[t.topic],
     row: typedRowOf(t.topic),
+    eventTime: eventTimeMs,
     quarantine: intoDelta(q, t.quarantine, true),
     outputs: [
       intoDelta(q, t.typed),

@@ -32,6 +32,24 @@ describe('loadTransactionsConfig', () => {
     expect(c.watermarkDelayMs).toBe(2500);
   });
 
+  it('MAX_EVENT_TIME_LEAD_SECONDS: 3600 by default, any seconds from 0 (off) to ten years, a bad value named with its fix', () => {
+    expect(loadTransactionsConfig({}).maxEventTimeLeadMs).toBe(3_600_000);
+    expect(loadTransactionsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '90.5' }).maxEventTimeLeadMs).toBe(90_500);
+    expect(loadTransactionsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '0' }).maxEventTimeLeadMs).toBeUndefined();
+    expect(loadTransactionsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '315360000' }).maxEventTimeLeadMs).toBe(315_360_000_000);
+    for (const bad of ['-1', 'x', '1h', 'Infinity', '315360001']) {
+      let err: unknown;
+      try {
+        loadTransactionsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: bad });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(ConfigError);
+      expect((err as ConfigError).message).toContain(`MAX_EVENT_TIME_LEAD_SECONDS=${JSON.stringify(bad)} is not valid: expected seconds between 0 and 315360000, e.g. 3600`);
+      expect((err as ConfigError).message).toMatch(/quarantined as EVENT_TIME_TOO_FAR_AHEAD .*0 turns the check off/);
+    }
+  });
+
   it('names every bad variable at once, its own and the shared ones, and hides the PostgreSQL URL', () => {
     let err: unknown;
     try {

@@ -23,6 +23,12 @@ export const PostgresUrl = new t.Type<string, string, string>(
   (s) => s,
 );
 
+/** The largest `MAX_EVENT_TIME_LEAD_SECONDS`: ten years. */
+const MAX_LEAD_SECONDS = 315_360_000;
+
+/** The quarantine error type of an event dated more than `MAX_EVENT_TIME_LEAD_SECONDS` ahead of the clock. */
+export const EVENT_TIME_TOO_FAR_AHEAD = 'EVENT_TIME_TOO_FAR_AHEAD';
+
 /** The window variables, with a job's default watermark delay. */
 export function windowEnv(defaultDelaySeconds: number) {
   return {
@@ -31,6 +37,11 @@ export function windowEnv(defaultDelaySeconds: number) {
       default: String(defaultDelaySeconds),
     }),
     WATERMARK_IDLE_SECONDS: envVar(numberIn(0.1, 86_400), 'seconds between 0.1 and 86400, e.g. 30 (a partition silent this long stops holding the watermark back)', { default: '30' }),
+    MAX_EVENT_TIME_LEAD_SECONDS: envVar(
+      numberIn(0, MAX_LEAD_SECONDS),
+      `seconds between 0 and ${MAX_LEAD_SECONDS}, e.g. 3600 (an event dated further ahead of the clock is quarantined as ${EVENT_TIME_TOO_FAR_AHEAD} instead of moving the watermark; 0 turns the check off)`,
+      { default: '3600' },
+    ),
   } as const;
 }
 
@@ -39,6 +50,11 @@ export interface WindowSettings {
   readonly windowMs: number;
   readonly watermarkDelayMs: number;
   readonly watermarkIdleMs: number;
+  /**
+   * How far (ms) an event's time may lie ahead of the clock (`MAX_EVENT_TIME_LEAD_SECONDS`);
+   * further ahead, it is quarantined. `undefined`: no limit (the variable set to 0).
+   */
+  readonly maxEventTimeLeadMs: number | undefined;
 }
 
 /** A job's configuration with windows. */
@@ -50,6 +66,7 @@ export function windowSettings(own: EnvOf<ReturnType<typeof windowEnv>>): Window
     windowMs: own.WINDOW_SECONDS * 1000,
     watermarkDelayMs: Math.round(own.WATERMARK_DELAY_SECONDS * 1000),
     watermarkIdleMs: Math.round(own.WATERMARK_IDLE_SECONDS * 1000),
+    maxEventTimeLeadMs: own.MAX_EVENT_TIME_LEAD_SECONDS === 0 ? undefined : Math.round(own.MAX_EVENT_TIME_LEAD_SECONDS * 1000),
   };
 }
 

@@ -4,14 +4,15 @@
  *
  * - `typedQuery`: raw records → typed rows into their outputs, bad ones into quarantine (and
  *   optionally every raw record into a table of its own), acknowledged once every output holds
- *   them;
+ *   them; with the rows' `eventTime`, events dated too far ahead of the clock
+ *   (`MAX_EVENT_TIME_LEAD_SECONDS`) into quarantine as well;
  * - `windowed`: typed rows into event-time windows per key, written through `windowSink` once
  *   the watermark (per Kafka partition, over the partitions assigned) passes them;
  * - `intoDelta` / `intoPg`: batches into a table, reported to the job's monitor;
  * - `eventCounts`: the late counter, progress line and summary every such job shows.
  */
-import { map, pipe, tap } from 'rxjs';
-import type { OperatorFunction } from 'rxjs';
+import { Observable, map, pipe, tap } from 'rxjs';
+import type { Observer, OperatorFunction } from 'rxjs';
 import type * as t from 'io-ts';
 import { Counter } from 'prom-client';
 import { batchInto } from '../../operators/batchInto.ts';
@@ -19,7 +20,7 @@ import { deltaSink } from '../../operators/deltaSink.ts';
 import { enrichMetadata } from '../../operators/enrichMetadata.ts';
 import { fanOut } from '../../operators/fanOut.ts';
 import { pgSink } from '../../operators/pgSink.ts';
-import { DeadLetterError, routeErrors } from '../../operators/routeErrors.ts';
+import { DeadLetterError, deadLetterRowOf, routeErrors } from '../../operators/routeErrors.ts';
 import type { Routed } from '../../operators/routeErrors.ts';
 import { kafkaPartition, tumblingWindow } from '../../operators/tumblingWindow.ts';
 import type { WindowAggregate, WindowResult } from '../../operators/tumblingWindow.ts';
@@ -29,7 +30,8 @@ import type { PipelineMonitor } from '../../runtime/monitor.ts';
 import type { ChainSource, JobSummary, OpenJob } from '../../runtime/runJob.ts';
 import type { DeltaTable } from '../../sinks/delta/table.ts';
 import type { PgSinkTarget } from '../../sinks/postgres.ts';
-import type { DeadLetterRow, EnrichedRecord, KafkaRecord, RecordRef, SinkAck } from '../../types.ts';
+import type { DeadLetterErrorType, DeadLetterRow, EnrichedRecord, KafkaRecord, RecordRef, SinkAck } from '../../types.ts';
+import { EVENT_TIME_TOO_FAR_AHEAD } from './config.ts';
 import type { WindowedConfig } from './config.ts';
 
 /** One query of a job: its configuration, monitor and late counter, and the source of its topic. */
@@ -90,11 +92,25 @@ export interface TypedQuery<A, Row> {
   readonly quarantine: OperatorFunction<DeadLetterRow, SinkAck>;
   /** Every record as read, valid or not (a bronze table), besides the above. */
   readonly raw?: OperatorFunction<EnrichedRecord, SinkAck> | undefined;
+  /**
+   * The event time of a row (epoch ms), when an output windows the rows by it: a row dated more
+   * than `MAX_EVENT_TIME_LEAD_SECONDS` ahead of the clock is quarantined (see `typedQuery`).
+   */
+  readonly eventTime?: ((row: Row) => number) | undefined;
 }
 
 /**
  * A topic's query: raw records in, acknowledgements out. A record is acknowledged once it is in
  * quarantine, or in every output (and, with `raw`, in the raw table too).
+ *
+ * With `eventTime` and `MAX_EVENT_TIME_LEAD_SECONDS` (not 0): a valid event dated more than that
+ * far ahead of the clock (a producer with a wrong clock, a year 2099) is quarantined as
+ * `EVENT_TIME_TOO_FAR_AHEAD` — in no output, so in exactly one table — rather than moving its
+ * partition's watermark past every open window, which would make every later event of the
+ * partition late. This is `tumblingWindow`'s `maxEventTimeLead` rule, applied before the outputs
+ * rather than in the windowing branch: under `fanOut` a record is acknowledged once every branch
+ * has acknowledged it, so a record the windows alone sent to quarantine would be acknowledged
+ * twice or never; here the quarantine's ack is its one acknowledgement.
  */
 export function typedQuery<A, Row>(q: Query, spec: TypedQuery<A, Row>): OperatorFunction<KafkaRecord, SinkAck> {
   const { codec } = spec;
@@ -105,7 +121,7 @@ export function typedQuery<A, Row>(q: Query, spec: TypedQuery<A, Row>): Operator
     (quarantine) =>
       pipe(
         routeErrors(codec, quarantine, { maxPayloadBytes: config.maxPayloadBytes, enabled: config.dlq.enabled, accepts: (value) => codec.is(value) }),
-        map(spec.row),
+        spec.eventTime === undefined || config.maxEventTimeLeadMs === undefined ? map(spec.row) : typedWithinLead(spec.row, spec.eventTime, config.maxEventTimeLeadMs, quarantine, config.dlq.enabled),
         more.length === 0 ? first : fanOut(first, ...more),
       ),
     pipe(
@@ -118,6 +134,66 @@ export function typedQuery<A, Row>(q: Query, spec: TypedQuery<A, Row>): Operator
     spec.raw === undefined ? typed : fanOut(spec.raw, typed),
     tap((ack) => q.monitor.recordsIn.inc({ topic: q.topic }, ack.refs.length)),
   );
+}
+
+/** `EVENT_TIME_TOO_FAR_AHEAD`, the quarantine error type of `MAX_EVENT_TIME_LEAD_SECONDS`. */
+const TOO_FAR_AHEAD = EVENT_TIME_TOO_FAR_AHEAD as string as DeadLetterErrorType;
+
+/**
+ * Typed rows of the valid records whose event time is at most `maxLeadMs` ahead of the clock
+ * (`Date.now()`, read per record); the others go to `quarantine` as `EVENT_TIME_TOO_FAR_AHEAD`,
+ * the event time and the limit in the message (with dead letters off, `DLQ_ENABLED=false`, the
+ * stream errors with a `DeadLetterError` instead, as for any bad event).
+ */
+function typedWithinLead<R extends Routed<EnrichedRecord, unknown>, Row>(
+  rowOf: (record: R) => Row,
+  eventTime: (row: Row) => number,
+  maxLeadMs: number,
+  quarantine: Observer<DeadLetterRow>,
+  enabled: boolean,
+): OperatorFunction<R, Row> {
+  return (source) =>
+    new Observable<Row>((subscriber) =>
+      source.subscribe({
+        next: (record) => {
+          let row: Row;
+          let t: number;
+          try {
+            row = rowOf(record);
+            t = eventTime(row);
+          } catch (err) {
+            subscriber.error(err);
+            return;
+          }
+          const now = Date.now();
+          if (t - now <= maxLeadMs) {
+            subscriber.next(row);
+            return;
+          }
+          const message =
+            `event time ${isoOrNumber(t)} is ${((t - now) / 1000).toFixed(0)} s ahead of the clock (${new Date(now).toISOString()}), ` +
+            `more than MAX_EVENT_TIME_LEAD_SECONDS=${maxLeadMs / 1000} allows: kept out of the windows, whose watermark it would move past every open window. ` +
+            'Fix the producer\'s clock or the event, then replay it; or raise MAX_EVENT_TIME_LEAD_SECONDS (0 turns the check off).';
+          const dead = { ...deadLetterRowOf(record, TOO_FAR_AHEAD, message), ...tracingOf(record.decoded) };
+          if (enabled) quarantine.next(dead);
+          else subscriber.error(new DeadLetterError(dead));
+        },
+        error: (err: unknown) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      }),
+    );
+}
+
+function isoOrNumber(ms: number): string {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? String(ms) : d.toISOString();
+}
+
+/** The tracing fields of a decoded event, as a dead-letter row holds them. */
+function tracingOf(decoded: unknown): Pick<DeadLetterRow, 'session_id' | 'correlation_id' | 'causation_id'> {
+  const o = typeof decoded === 'object' && decoded !== null ? (decoded as Readonly<Record<string, unknown>>) : {};
+  const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+  return { session_id: text(o.session_id), correlation_id: text(o.correlation_id), causation_id: text(o.causation_id) };
 }
 
 export interface Windowed<Row, A> {
