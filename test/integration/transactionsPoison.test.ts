@@ -4,7 +4,8 @@
  * NUL or lone surrogates in the account id that keys its rows, an account id longer than a
  * btree key) — first in their partition, so they would open windows that later close. They are
  * quarantined, the job runs to its end, and the valid events behind them are typed and
- * windowed into Delta (read by delta-rs) and PostgreSQL.
+ * windowed into Delta (read by delta-rs) and PostgreSQL. And an event dated 2099, valid but far
+ * ahead of the clock: quarantined, it leaves the watermark and the windows alone.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -115,5 +116,105 @@ describe('transactions job: poison events', () => {
       expect(Number(pgRows.rows[0]?.n), topic).toBeGreaterThan(10);
       expect(Number(pgRows.rows[0]?.bad), topic).toBe(0);
     }
+  }, 180_000);
+
+  it('quarantines an event dated 2099 as EVENT_TIME_TOO_FAR_AHEAD: the windows are exactly those of the other events, none of which is late', async () => {
+    const prefix = `${uniqueName('txlead')}.`;
+    const pipelineId = uniqueName('txlead').replaceAll('-', '_');
+    await createTopic(`${prefix}transactions`, 1);
+    const base = await mkdtemp(join(tmpdir(), 'rxlake-txlead-'));
+    dirs.push(base);
+
+    // 200 events 3 s apart over the 10 minutes ending 6 h ago, 5 accounts; the 51st is dated 2099.
+    // Without the limit it would move the watermark to 2099: every window open then would close
+    // with what it had, and the 149 events after it would all be late.
+    const WINDOW_MS = 60_000;
+    const DELAY_MS = 10_000;
+    const start = Math.floor((Date.now() - 6 * 3_600_000) / WINDOW_MS) * WINDOW_MS;
+    const FUTURE = 50;
+    const events = Array.from({ length: 200 }, (_, i) => ({
+      transaction_id: `tx-${i}`,
+      account_id: `acct-${i % 5}`,
+      amount: (i % 17) + 0.25,
+      currency: 'EUR',
+      timestamp: i === FUTURE ? '2099-01-01T00:00:00Z' : new Date(start + i * 3_000).toISOString(),
+    }));
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    try {
+      await producer.send({ topic: `${prefix}transactions`, acks: -1, messages: events.map((e) => ({ partition: 0, value: JSON.stringify(e) })) });
+    } finally {
+      await producer.disconnect();
+    }
+
+    const config = loadTransactionsConfig({
+      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
+      KAFKA_TOPIC_PREFIX: prefix,
+      KAFKA_CONSUMER_GROUP: pipelineId,
+      PIPELINE_ID: pipelineId,
+      TRANSACTION_TOPICS: 'transactions',
+      DELTA_BASE_PATH: base,
+      POSTGRES_URL: stack.pgUrl,
+      POSTGRES_SCHEMA: pipelineId,
+      WINDOW_SECONDS: String(WINDOW_MS / 1000),
+      WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
+      BATCH_INTERVAL_SECONDS: '0.3',
+      HTTP_PORT: '0',
+      PROGRESS_INTERVAL_SECONDS: '0',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config.maxEventTimeLeadMs).toBe(3_600_000);
+    const run = await startTransactions({ config, untilCaughtUp: true, log: createLogger('warn') });
+    const summary = await run.done;
+    expect(summary.late).toBe(0);
+    expect(summary.quarantined).toBe(1);
+
+    // The windows the other events make, closed by their watermark (the largest of their times − delay).
+    const normal = events.filter((_, i) => i !== FUTURE).map((e, j) => ({ ...e, t: Date.parse(e.timestamp), j }));
+    const watermark = Math.max(...normal.map((e) => e.t)) - DELAY_MS;
+    const expected = new Map<string, { count: number; sum: number; max: number }>();
+    for (const e of normal) {
+      const ws = Math.floor(e.t / WINDOW_MS) * WINDOW_MS;
+      if (ws + WINDOW_MS > watermark) continue;
+      const key = `${e.account_id}|${ws}`;
+      const w = expected.get(key) ?? { count: 0, sum: 0, max: Number.NEGATIVE_INFINITY };
+      expected.set(key, { count: w.count + 1, sum: w.sum + e.amount, max: Math.max(w.max, e.amount) });
+    }
+    expect(expected.size).toBeGreaterThan(40);
+    // Events after the 2099 one are in those windows: they were not late.
+    expect([...expected.keys()].some((k) => Number(k.split('|')[1]) > start + FUTURE * 3_000 + WINDOW_MS)).toBe(true);
+
+    const [windows, quarantine, typed] = await Promise.all([
+      verifyDelta(`${base}/transactions_by_account_1m`, { rows: true, columns: ['account_id', 'window_start', 'window_end', 'event_count', 'amount_sum', 'amount_max'] }),
+      verifyDelta(`${base}/quarantine_transactions`, { rows: true, columns: ['_kafka_offset', 'error_type', 'error_message', 'original_payload'] }),
+      verifyDelta(`${base}/transactions`, { rows: true, columns: ['_kafka_offset'] }),
+    ]);
+    const deltaWindows = new Map(
+      (windows.rows ?? []).map((r) => {
+        const ws = Date.parse(String(r.window_start));
+        expect(Date.parse(String(r.window_end)) - ws).toBe(WINDOW_MS);
+        return [`${String(r.account_id)}|${ws}`, { count: Number(r.event_count), sum: Number(r.amount_sum), max: Number(r.amount_max) }];
+      }),
+    );
+    expect(windows.rows?.length).toBe(deltaWindows.size);
+    expect([...deltaWindows.keys()].sort()).toEqual([...expected.keys()].sort());
+    for (const [k, e] of expected) {
+      const a = deltaWindows.get(k);
+      expect(a?.count, k).toBe(e.count);
+      expect(a?.sum, k).toBeCloseTo(e.sum, 9);
+      expect(a?.max, k).toBe(e.max);
+    }
+    const pgRows = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${pipelineId}"."transactions_by_account_1m"`);
+    expect(Number(pgRows.rows[0]?.n)).toBe(expected.size);
+
+    // The 2099 event is in quarantine, and only there; every other event is typed.
+    expect(quarantine.rows?.length).toBe(1);
+    const q = quarantine.rows?.[0] ?? {};
+    expect(Number(q._kafka_offset)).toBe(FUTURE);
+    expect(q.error_type).toBe('EVENT_TIME_TOO_FAR_AHEAD');
+    expect(String(q.error_message)).toMatch(/^event time 2099-01-01T00:00:00\.000Z is \d+ s ahead of the clock .*MAX_EVENT_TIME_LEAD_SECONDS=3600/);
+    expect(JSON.parse(String(q.original_payload))).toEqual(events[FUTURE]);
+    const typedOffsets = (typed.rows ?? []).map((r) => Number(r._kafka_offset)).sort((x, y) => x - y);
+    expect(typedOffsets).toEqual(events.flatMap((_, i) => (i === FUTURE ? [] : [i])));
   }, 180_000);
 });
