@@ -55,7 +55,9 @@ export type DeadLetterErrorType =
   /** The schema id of the payload is not in the schema registry. */
   | 'SCHEMA_NOT_FOUND'
   /** The payload does not decode with its registered schema (or the schema cannot be used). */
-  | 'SCHEMA_DECODE_ERROR';
+  | 'SCHEMA_DECODE_ERROR'
+  /** A valid event dated further ahead of the clock than the job allows (`MAX_EVENT_TIME_LEAD_SECONDS`). */
+  | 'EVENT_TIME_TOO_FAR_AHEAD';
 
 /**
  * A dead-letter row: the original payload with its Kafka metadata and the reason it was

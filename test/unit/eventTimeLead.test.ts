@@ -56,7 +56,7 @@ describe('typedQuery with eventTime: MAX_EVENT_TIME_LEAD_SECONDS', () => {
     const { acks, typed, quarantined } = await run({ MAX_EVENT_TIME_LEAD_SECONDS: '90' }, records);
     expect(typed.map((r) => r.offset)).toEqual([0n, 2n]);
     expect(quarantined.map((r) => r.offset)).toEqual([1n, 3n]);
-    expect(quarantined.every((r) => (r.error_type as string) === 'EVENT_TIME_TOO_FAR_AHEAD')).toBe(true);
+    expect(quarantined.every((r) => r.error_type === 'EVENT_TIME_TOO_FAR_AHEAD')).toBe(true);
     expect(quarantined[0]?.error_message).toMatch(/^event time 2099-01-01T00:00:00\.000Z is \d+ s ahead of the clock \(20\d\d-.*\), more than MAX_EVENT_TIME_LEAD_SECONDS=90 allows/);
     expect(quarantined[0]?.original_payload).toBe(JSON.stringify({ id: 'e1', ms: Date.UTC(2099, 0, 1), session_id: 's1' }));
     expect(quarantined[0]?.session_id).toBe('s1');

@@ -27,7 +27,7 @@ export const PostgresUrl = new t.Type<string, string, string>(
 const MAX_LEAD_SECONDS = 315_360_000;
 
 /** The quarantine error type of an event dated more than `MAX_EVENT_TIME_LEAD_SECONDS` ahead of the clock. */
-export const EVENT_TIME_TOO_FAR_AHEAD = 'EVENT_TIME_TOO_FAR_AHEAD';
+export const EVENT_TIME_TOO_FAR_AHEAD = 'EVENT_TIME_TOO_FAR_AHEAD' as const;
 
 /** The window variables, with a job's default watermark delay. */
 export function windowEnv(defaultDelaySeconds: number) {

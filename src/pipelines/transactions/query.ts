@@ -137,7 +137,7 @@ export function typedQuery<A, Row>(q: Query, spec: TypedQuery<A, Row>): Operator
 }
 
 /** `EVENT_TIME_TOO_FAR_AHEAD`, the quarantine error type of `MAX_EVENT_TIME_LEAD_SECONDS`. */
-const TOO_FAR_AHEAD = EVENT_TIME_TOO_FAR_AHEAD as string as DeadLetterErrorType;
+const TOO_FAR_AHEAD: DeadLetterErrorType = EVENT_TIME_TOO_FAR_AHEAD;
 
 /**
  * Typed rows of the valid records whose event time is at most `maxLeadMs` ahead of the clock
