@@ -91,6 +91,31 @@ describe('ConnectionHealth', () => {
     ]);
   });
 
+  it('logs an outage at ERROR once it has lasted alertAfterMs, once per outage', async () => {
+    const clock = new FakeClock();
+    const lines: string[] = [];
+    const health = new ConnectionHealth({ groupId: 'g', clock, log: captureLogger(lines), alertAfterMs: 30_000 });
+    health.up();
+    health.markDown('ECONNREFUSED');
+    await clock.advance(29_999);
+    health.tick();
+    expect(lines.filter((l) => l.startsWith('error'))).toEqual([]);
+    await clock.advance(1);
+    health.tick();
+    health.tick();
+    expect(lines.filter((l) => l.startsWith('error'))).toEqual(['error Kafka unreachable for 30 s: the consumer keeps retrying; check that the brokers run and are reachable from here {"groupId":"g","reason":"ECONNREFUSED","downMs":30000}']);
+    health.up();
+    health.markDown('ECONNRESET');
+    await clock.advance(30_000);
+    health.tick();
+    expect(lines.filter((l) => l.startsWith('error'))).toHaveLength(2);
+    // Not down: nothing to say.
+    health.up();
+    await clock.advance(60_000);
+    health.tick();
+    expect(lines.filter((l) => l.startsWith('error'))).toHaveLength(2);
+  });
+
   it('names a stall only while connected and unanswered for the stall time, with the client\'s last error line', async () => {
     const clock = new FakeClock();
     const health = new ConnectionHealth({ groupId: 'g', clock, log: silentLogger });

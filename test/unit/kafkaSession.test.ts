@@ -149,6 +149,25 @@ describe('session lifecycle', () => {
     expect(h.source.health().connected).toBe(true);
   });
 
+  it('logs an outage at ERROR once it has lasted a minute, once; the client\'s own lines about it stay warnings', async () => {
+    const h = harness({ stallTimeoutMs: 5_000 });
+    h.subscribe();
+    await settle();
+    const c = h.clients.last;
+    c.join(['t', 0]);
+    c.events.log({ level: 'warn', error: true, namespace: 'Connection', message: 'Connection error: connect ECONNREFUSED', extra: {} });
+    await h.clock.advance(5_000); // down: no answer for the stall timeout
+    expect(h.source.health().connected).toBe(false);
+    const errors = (): string[] => h.logs.filter((l) => l.startsWith('error '));
+    await h.clock.advance(59_000);
+    expect(errors()).toEqual([]);
+    await h.clock.advance(1_000);
+    expect(errors()).toEqual([expect.stringMatching(/^error Kafka unreachable for 60 s: the consumer keeps retrying; check that the brokers run and are reachable from here .*"reason":"no answer from Kafka for 5 s/)]);
+    await h.clock.advance(120_000);
+    expect(errors()).toHaveLength(1);
+    expect(h.logs.filter((l) => l.includes('[Connection]'))).toEqual([expect.stringMatching(/^warn \[Connection\] Connection error/)]);
+  });
+
   it('logs the client\'s lines at the level it gives, with its namespace, secrets redacted, below the threshold dropped', async () => {
     const h = harness({ logLevel: 'info', sasl: { mechanism: 'plain', username: 'u', password: SECRET } });
     h.subscribe();

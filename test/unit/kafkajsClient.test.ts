@@ -70,9 +70,11 @@ describe('kafkajsConfig', () => {
     const log = config.logCreator?.(logLevel.ERROR);
     log?.(entry(logLevel.ERROR, 'Connection', 'Response JoinGroup(key: 11, version: 5)', 'The group is rebalancing, so a rejoin is needed'));
     log?.(entry(logLevel.ERROR, 'Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
+    log?.(entry(logLevel.ERROR, 'Connection', 'SASL SCRAM SHA512 authentication failed'));
     expect(lines).toEqual([
       { level: 'debug', error: true, namespace: 'Connection', message: 'Response JoinGroup(key: 11, version: 5)', extra: { timestamp: '', error: 'The group is rebalancing, so a rejoin is needed' } },
-      { level: 'error', error: true, namespace: 'Connection', message: 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', extra: { timestamp: '' } },
+      { level: 'warn', error: true, namespace: 'Connection', message: 'Connection error: connect ECONNREFUSED 127.0.0.1:9092', extra: { timestamp: '' } },
+      { level: 'error', error: true, namespace: 'Connection', message: 'SASL SCRAM SHA512 authentication failed', extra: { timestamp: '' } },
     ]);
   });
 
@@ -95,7 +97,14 @@ describe('clientLogLevel', () => {
     expect(clientLogLevel(entry(logLevel.ERROR, 'Runner', 'The group is rebalancing, so a rejoin is needed'))).toBe('warn');
     expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Restarting the consumer in 300ms'))).toBe('warn');
     expect(clientLogLevel(entry(logLevel.ERROR, 'BrokerPool', 'Failed to connect to seed broker, trying another broker from the list'))).toBe('warn');
+    // A broker away: the connection refused or timed out, the consumer crashing on it (the source restarts it).
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'))).toBe('warn');
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Connection', 'Connection timeout'))).toBe('warn');
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 127.0.0.1:38715'))).toBe('warn');
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNoBrokerAvailableError: No broker available'))).toBe('warn');
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNonRetriableError: Connection error: connect ECONNREFUSED 127.0.0.1:35029'))).toBe('warn');
     // Anything else stays an error.
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSSASLAuthenticationError: SASL SCRAM SHA512 authentication failed'))).toBe('error');
     expect(clientLogLevel(entry(logLevel.ERROR, 'Connection', 'SASL SCRAM SHA256 authentication failed'))).toBe('error');
   });
 });

@@ -21,7 +21,12 @@ export interface HealthOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly onChange?: ((health: KafkaHealth) => void) | undefined;
+  /** How long an outage lasts before it is logged at ERROR (once per outage; `tick` checks); default 60 s. */
+  readonly alertAfterMs?: number;
 }
+
+/** Default of `HealthOptions.alertAfterMs`: a broker restart or a coordinator move is over well before. */
+export const OUTAGE_ALERT_MS = 60_000;
 
 export class ConnectionHealth {
   readonly #o: HealthOptions;
@@ -34,6 +39,8 @@ export class ConnectionHealth {
   #lastContact = 0;
   /** The client's last error-level log line (e.g. `Connection error: connect ECONNREFUSED …`). */
   #lastClientError: string | undefined;
+  /** The current outage was logged at ERROR. */
+  #alerted = false;
 
   constructor(options: HealthOptions) {
     this.#o = options;
@@ -72,6 +79,7 @@ export class ConnectionHealth {
     if (this.#down) this.#o.log.warn('Kafka reachable again: consumer back in its group', { groupId: this.#o.groupId, downMs: now - (this.#since ?? now) });
     this.#connected = true;
     this.#down = false;
+    this.#alerted = false;
     this.#since = now;
     this.#notify();
   }
@@ -94,6 +102,24 @@ export class ConnectionHealth {
   reset(): void {
     this.#connected = false;
     this.#down = false;
+    this.#alerted = false;
+  }
+
+  /**
+   * Called now and then (the source's watchdog, every second): an outage that has lasted
+   * `alertAfterMs` is logged at ERROR, once — the client's own lines about it are warnings, as
+   * most outages (a broker restart, a coordinator moving) end by themselves well before.
+   */
+  tick(): void {
+    if (!this.#down || this.#alerted) return;
+    const downMs = this.#o.clock.now() - (this.#since ?? this.#o.clock.now());
+    if (downMs < (this.#o.alertAfterMs ?? OUTAGE_ALERT_MS)) return;
+    this.#alerted = true;
+    this.#o.log.error(`Kafka unreachable for ${Math.round(downMs / 1000)} s: the consumer keeps retrying; check that the brokers run and are reachable from here`, {
+      groupId: this.#o.groupId,
+      reason: this.#lastError,
+      downMs,
+    });
   }
 
   /** While connected: the reason to report the consumer down when nothing answered for `stallMs`. */

@@ -273,11 +273,15 @@ const RETRIED_ANSWERS = [
   'The request timed out',
 ];
 
+/** What a consumer's crash line (`Crash: <error>`) names when a broker is away (the source restarts the consumer). */
+const OUTAGE_CAUSES = ['Connection error', 'Connection timeout', 'KafkaJSConnectionError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSConnectionClosedError'];
+
 /**
  * The level a kafkajs log line is logged at: its own, except that ERROR lines about a condition
  * that is retried by itself become `debug` (a broker's answer to one request, which the caller
- * retries) or `warn` (kafkajs re-joining, restarting, or looking for a broker: health reports
- * an outage that lasts).
+ * retries) or `warn` (kafkajs re-joining, restarting, looking for a broker, a connection refused
+ * or timed out, the consumer crashing on such an outage, which the source restarts: health
+ * reports the outage, and logs it at ERROR once it lasts — `ConnectionHealth`).
  *
  * @param entry The kafkajs log entry.
  * @return The level to log it at.
@@ -292,7 +296,9 @@ export function clientLogLevel(entry: Pick<LogEntry, 'level' | 'namespace' | 'lo
     RETRIED_ANSWERS.some((a) => text.includes(a)) ||
     message.startsWith('Restarting the consumer') ||
     message.startsWith('Failed to connect to seed broker') ||
-    message.startsWith('Failed to connect to broker, reconnecting')
+    message.startsWith('Failed to connect to broker, reconnecting') ||
+    (entry.namespace === 'Connection' && (message.startsWith('Connection error') || message.startsWith('Connection timeout'))) ||
+    (message.startsWith('Crash: ') && OUTAGE_CAUSES.some((c) => message.includes(c)))
   ) {
     return 'warn';
   }

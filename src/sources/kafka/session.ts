@@ -252,6 +252,7 @@ export class Session implements BatchSession, CommitSession, ResumeSession {
 
   /** A consuming member that heard from no broker for the stall timeout is reported down. */
   #watch(): void {
+    this.#ctx.health.tick();
     if (!this.#current() || !this.emitting || !this.running) return;
     const reason = this.#ctx.health.stalled(this.#ctx.settings.stallMs);
     if (reason !== undefined) this.markDown(reason);
