@@ -24,6 +24,7 @@ describe('loadRetailConfig', () => {
     expect(c.windowMs).toBe(60_000);
     expect(c.watermarkDelayMs).toBe(120_000);
     expect(c.maxEventTimeLeadMs).toBe(3_600_000);
+    expect(c.batch.chunkRecords).toBe(5000);
     expect(loadRetailConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '0' }).maxEventTimeLeadMs).toBeUndefined();
     expect(problems(() => loadRetailConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '-5' }))).toMatch(/MAX_EVENT_TIME_LEAD_SECONDS="-5" is not valid: expected seconds between 0 and 315360000/);
     expect(c.kafka.groupId).toBe('retail-metrics');
@@ -63,6 +64,8 @@ describe('loadCardsConfig', () => {
     expect(c.postgresUrl).toBeUndefined();
     expect(c.watermarkDelayMs).toBe(300_000);
     expect(c.maxEventTimeLeadMs).toBe(3_600_000);
+    // Delta batches are encoded in chunks as they fill, as bronze's and the transactions job's.
+    expect(c.batch.chunkRecords).toBe(5000);
     expect(loadCardsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: '60' }).maxEventTimeLeadMs).toBe(60_000);
     expect(problems(() => loadCardsConfig({ MAX_EVENT_TIME_LEAD_SECONDS: 'soon' }))).toMatch(/MAX_EVENT_TIME_LEAD_SECONDS="soon" is not valid: expected seconds between 0 and 315360000/);
     expect(c.batch.timeSpanMs).toBe(10_000);

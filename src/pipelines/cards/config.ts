@@ -53,7 +53,7 @@ export function loadCardsConfig(env: NodeJS.ProcessEnv = process.env): CardsConf
       },
     },
     {
-      defaults: { KAFKA_CONSUMER_GROUP: 'cards-medallion', DELTA_BASE_PATH: './data/cards', PIPELINE_ID: 'cards', HTTP_PORT: '8083', BATCH_CHUNK_RECORDS: '0' },
+      defaults: { KAFKA_CONSUMER_GROUP: 'cards-medallion', DELTA_BASE_PATH: './data/cards', PIPELINE_ID: 'cards', HTTP_PORT: '8083' },
       env: cardsEnv,
       problems: alwaysValidated('cards'),
     },

@@ -34,7 +34,7 @@ export function loadRetailConfig(env: NodeJS.ProcessEnv = process.env): RetailCo
     env,
     { KAFKA_BOOTSTRAP_SERVERS: { name: 'KAFKA_BOOTSTRAP', default: 'localhost:9092' } },
     {
-      defaults: { KAFKA_CONSUMER_GROUP: 'retail-metrics', DELTA_BASE_PATH: './data/retail', PIPELINE_ID: 'retail', HTTP_PORT: '8082', BATCH_CHUNK_RECORDS: '0' },
+      defaults: { KAFKA_CONSUMER_GROUP: 'retail-metrics', DELTA_BASE_PATH: './data/retail', PIPELINE_ID: 'retail', HTTP_PORT: '8082' },
       env: retailEnv,
       problems: (e) => [
         ...alwaysValidated('retail')(e),
