@@ -12,7 +12,10 @@
  */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import type { KafkaConfig } from 'kafkajs';
+import { loadKafkaAccess } from '../runtime/config.ts';
+import { ConfigError } from '../runtime/env.ts';
+import { kafkaClientSecurity } from '../runtime/kafkaSecurity.ts';
 import { DeltaError } from '../sinks/delta/retry.ts';
 import { storageFailureOf, storageFromUri } from '../sinks/delta/storage.ts';
 import type { Storage } from '../sinks/delta/storage.ts';
@@ -167,17 +170,14 @@ function isDirectory(path: string): boolean {
   }
 }
 
-/** kafkajs settings from the jobs' variables (security protocol, SASL). */
+/** kafkajs settings from the jobs' variables (security protocol, SASL, TLS files), checked as the jobs check them. */
 function kafkaSettings(env: NodeJS.ProcessEnv): Omit<KafkaConfig, 'brokers'> {
-  const protocol = env.KAFKA_SECURITY_PROTOCOL ?? 'PLAINTEXT';
-  const ssl = protocol === 'SSL' || protocol === 'SASL_SSL';
-  const sasl = protocol.startsWith('SASL_');
-  if (!sasl) return ssl ? { ssl: true } : {};
-  const username = env.KAFKA_SASL_USERNAME;
-  const password = env.KAFKA_SASL_PASSWORD;
-  if (!username || !password) throw new UsageError(`KAFKA_SECURITY_PROTOCOL=${protocol} needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD`);
-  const mechanism = (env.KAFKA_SASL_MECHANISM ?? 'PLAIN').toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
-  return { ssl, sasl: { mechanism, username, password } as SASLOptions };
+  try {
+    return kafkaClientSecurity(loadKafkaAccess(env));
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.problems.join('\n'));
+    throw err;
+  }
 }
 
 function brokersOf(value: string | undefined, env: NodeJS.ProcessEnv, fallback: string | undefined): string[] | undefined {

@@ -7,7 +7,7 @@
 import { BooleanFromString, BrokerList, HttpUrl, NonEmptyString, ConfigError, decodeEnv, envVar, optionalEnvVar, numberIn, oneOf } from './env.ts';
 import type { EnvOf, EnvSpec } from './env.ts';
 import { kafkaTlsFromEnv } from './kafkaSecurity.ts';
-import type { KafkaTls } from './kafkaSecurity.ts';
+import type { KafkaSecurity, KafkaTls } from './kafkaSecurity.ts';
 
 /** The defaults that name a job: its consumer group, base path, pipeline id and HTTP port. */
 export interface JobDefaults {
@@ -26,11 +26,13 @@ export interface JobDefaults {
   readonly KAFKA_PARTITION_FETCH_MAX_BYTES?: string;
 }
 
-/** The variables every job reads, with `defaults` where the job chooses its own. */
-export function jobEnv(defaults: JobDefaults) {
+/**
+ * The variables that say how to reach the Kafka cluster (brokers, TLS, SASL): what every job
+ * reads, and what the tools and event generators that talk to a job's cluster read too.
+ */
+export function kafkaAccessEnv() {
   return {
     KAFKA_BOOTSTRAP_SERVERS: envVar(BrokerList, 'a comma-separated list of host:port, e.g. 127.0.0.1:9092', { default: '127.0.0.1:9092' }),
-    KAFKA_CONSUMER_GROUP: envVar(NonEmptyString, 'a consumer group id', { default: defaults.KAFKA_CONSUMER_GROUP }),
     KAFKA_SECURITY_PROTOCOL: envVar(oneOf(['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const), 'one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL', { default: 'PLAINTEXT' }),
     KAFKA_SASL_MECHANISM: envVar(oneOf(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const), 'one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512', { default: 'PLAIN' }),
     KAFKA_SASL_USERNAME: optionalEnvVar(NonEmptyString, 'the SASL user name (required with SASL_PLAINTEXT or SASL_SSL)'),
@@ -41,6 +43,54 @@ export function jobEnv(defaults: JobDefaults) {
     KAFKA_SSL_KEY_LOCATION: optionalEnvVar(NonEmptyString, "the PEM file of the client certificate's private key"),
     KAFKA_SSL_KEY_PASSWORD: optionalEnvVar(NonEmptyString, 'the password of an encrypted KAFKA_SSL_KEY_LOCATION', { secret: true }),
     KAFKA_ENABLE_SSL_CERTIFICATE_VERIFICATION: optionalEnvVar(BooleanFromString, "true or false (false accepts any broker certificate: tests only)"),
+  } as const;
+}
+
+type KafkaAccessEnv = EnvOf<ReturnType<typeof kafkaAccessEnv>>;
+
+/** The brokers and their security from the access variables, with every problem as a sentence naming the variable and the fix. */
+function kafkaAccessOf(e: KafkaAccessEnv): { readonly access: KafkaSecurity; readonly problems: readonly string[] } {
+  const problems: string[] = [];
+  const saslOn = e.KAFKA_SECURITY_PROTOCOL.startsWith('SASL');
+  if (saslOn && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
+    problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SECURITY_PROTOCOL=${e.KAFKA_SECURITY_PROTOCOL}: set both, or use PLAINTEXT/SSL.`);
+  }
+  const tls = kafkaTlsFromEnv(e);
+  problems.push(...tls.problems);
+  const mechanism = e.KAFKA_SASL_MECHANISM.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  return {
+    access: {
+      brokers: e.KAFKA_BOOTSTRAP_SERVERS,
+      ssl: tls.ssl,
+      ...(saslOn && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
+        ? { sasl: { mechanism, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD } }
+        : {}),
+    },
+    problems,
+  };
+}
+
+/**
+ * How to reach the Kafka cluster, from the same variables the jobs read (`KAFKA_BOOTSTRAP_SERVERS`,
+ * `KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_*`, `KAFKA_SSL_*`): for tools and generators that talk
+ * to a job's cluster. Throws `ConfigError` naming every bad variable.
+ *
+ * @param env The environment.
+ * @param brokersDefault The brokers when `KAFKA_BOOTSTRAP_SERVERS` is unset (default 127.0.0.1:9092).
+ * @return The brokers, and `ssl` / `sasl` as a Kafka client takes them.
+ */
+export function loadKafkaAccess(env: NodeJS.ProcessEnv = process.env, brokersDefault?: string): KafkaSecurity {
+  const e = decodeEnv(kafkaAccessEnv(), brokersDefault !== undefined && env.KAFKA_BOOTSTRAP_SERVERS === undefined ? { ...env, KAFKA_BOOTSTRAP_SERVERS: brokersDefault } : env);
+  const { access, problems } = kafkaAccessOf(e);
+  if (problems.length > 0) throw new ConfigError([...problems]);
+  return access;
+}
+
+/** The variables every job reads, with `defaults` where the job chooses its own. */
+export function jobEnv(defaults: JobDefaults) {
+  return {
+    ...kafkaAccessEnv(),
+    KAFKA_CONSUMER_GROUP: envVar(NonEmptyString, 'a consumer group id', { default: defaults.KAFKA_CONSUMER_GROUP }),
     KAFKA_SESSION_TIMEOUT_SECONDS: envVar(numberIn(6, 300), 'seconds between 6 and 300 (a crashed member is replaced after this long)', { default: '30' }),
     KAFKA_METADATA_MAX_AGE_SECONDS: envVar(numberIn(1, 3600), 'seconds between 1 and 3600 (partitions added to a topic are consumed within this long)', { default: '30' }),
     // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
@@ -163,13 +213,8 @@ export function loadJobConfig<S extends EnvSpec>(env: NodeJS.ProcessEnv, options
 
 /** The shared variables as a `JobConfig`; throws `ConfigError` for variables that do not fit together. */
 function sharedConfig(e: SharedEnv): JobConfig {
-  const problems: string[] = [];
-  const saslOn = e.KAFKA_SECURITY_PROTOCOL.startsWith('SASL');
-  if (saslOn && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
-    problems.push(`KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required when KAFKA_SECURITY_PROTOCOL=${e.KAFKA_SECURITY_PROTOCOL}: set both, or use PLAINTEXT/SSL.`);
-  }
-  const tls = kafkaTlsFromEnv(e);
-  problems.push(...tls.problems);
+  const { access, problems: accessProblems } = kafkaAccessOf(e);
+  const problems: string[] = [...accessProblems];
   const onS3 = e.DELTA_BASE_PATH.startsWith('s3://');
   if (onS3 && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(e.DELTA_BASE_PATH)) {
     problems.push(`DELTA_BASE_PATH=${JSON.stringify(e.DELTA_BASE_PATH)} is not valid: expected s3://bucket/prefix with a valid bucket name.`);
@@ -181,15 +226,12 @@ function sharedConfig(e: SharedEnv): JobConfig {
     problems.push(`DELTA_BASE_PATH=${JSON.stringify(e.DELTA_BASE_PATH)} is not valid: expected a local folder or s3://bucket/prefix.`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const mechanism = e.KAFKA_SASL_MECHANISM.toLowerCase() as 'plain' | 'scram-sha-256' | 'scram-sha-512';
   return {
     kafka: {
-      brokers: e.KAFKA_BOOTSTRAP_SERVERS,
+      brokers: [...access.brokers],
       groupId: e.KAFKA_CONSUMER_GROUP,
-      ssl: tls.ssl,
-      ...(saslOn && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
-        ? { sasl: { mechanism, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD } }
-        : {}),
+      ssl: access.ssl,
+      ...(access.sasl !== undefined ? { sasl: access.sasl } : {}),
       startFrom: e.KAFKA_STARTING_OFFSETS,
       topicPrefix: e.KAFKA_TOPIC_PREFIX ?? '',
       sessionTimeoutMs: Math.round(e.KAFKA_SESSION_TIMEOUT_SECONDS * 1000),

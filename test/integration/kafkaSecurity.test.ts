@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect, promisify } from 'node:util';
-import { logLevel } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bronzeJob } from '../../src/pipelines/bronze.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
@@ -121,6 +121,32 @@ describe('the bronze job over each secure protocol', () => {
       expect(dlq.num_rows).toBe(0);
     });
   }
+});
+
+describe('the event generators and tools read the jobs\' security variables', () => {
+  it('SASL_SSL: `generate` and `generate-transactions` produce through SCRAM over TLS with the CA file; no secret printed', async () => {
+    const prefix = `${uniqueName('sec-gen')}.`;
+    const env: Record<string, string> = { ...kafka.jobEnv('SASL_SSL'), KAFKA_TOPIC_PREFIX: prefix };
+    const rideshare = await startJobProcess('rideshare/generate', ['--topics', 'trips', '--count', '40', '--partitions', '2'], env).exit;
+    expect(rideshare.code, rideshare.out).toBe(0);
+    const transactions = await startJobProcess('transactions/generate', ['--topics', 'transactions', '--count', '30', '--topic-prefix', prefix], env).exit;
+    expect(transactions.code, transactions.out).toBe(0);
+    expectNoSecret('the generators\' output', rideshare.out + transactions.out);
+    const admin = new Kafka({ ...kafka.client('SASL_SSL'), logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const count = async (topic: string): Promise<number> => (await admin.fetchTopicOffsets(topic)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+      expect(await count(`${prefix}trips`)).toBe(40);
+      expect(await count(`${prefix}transactions`)).toBe(30);
+    } finally {
+      await admin.disconnect();
+    }
+    // Without the CA the broker's certificate is not trusted: the generator says so, exit ≠ 0, no secret.
+    const noCa = { ...env, KAFKA_SSL_CA_LOCATION: undefined };
+    const refused = await startJobProcess('transactions/generate', ['--topics', 'transactions', '--count', '1', '--topic-prefix', prefix], noCa).exit;
+    expect(refused.code, refused.out).not.toBe(0);
+    expectNoSecret('the refused generator\'s output', refused.out);
+  });
 });
 
 /** Runs the job until it stops by itself (`--until-caught-up`) and checks the start-up failure's shape. */

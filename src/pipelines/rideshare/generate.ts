@@ -10,9 +10,12 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, Partitioners, logLevel } from 'kafkajs';
-import type { KafkaConfig, Message, Producer, SASLOptions, logCreator } from 'kafkajs';
+import type { KafkaConfig, Message, Producer, logCreator } from 'kafkajs';
 import { RxlakeError } from '../../core/errors.ts';
 import { sleep } from '../../core/retry.ts';
+import { loadKafkaAccess } from '../../runtime/config.ts';
+import { ConfigError } from '../../runtime/env.ts';
+import { kafkaClientSecurity } from '../../runtime/kafkaSecurity.ts';
 import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
 import type { DeadLetterErrorType } from '../../types.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from './events.ts';
@@ -587,25 +590,15 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
   return { options, manifestFile: str('manifest'), quiet: v.quiet === true, help };
 }
 
+/** TLS and SASL from the variables the jobs read (`KAFKA_SECURITY_PROTOCOL`, `KAFKA_SASL_*`, `KAFKA_SSL_*`). */
 function kafkaConfigFromEnv(env: NodeJS.ProcessEnv): Omit<KafkaConfig, 'brokers'> | undefined {
-  const protocol = env.KAFKA_SECURITY_PROTOCOL ?? 'PLAINTEXT';
-  if (!['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'].includes(protocol)) {
-    throw new GenerateOptionError('KAFKA_SECURITY_PROTOCOL', `KAFKA_SECURITY_PROTOCOL must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got ${JSON.stringify(protocol)}`);
+  try {
+    const security = kafkaClientSecurity(loadKafkaAccess(env));
+    return Object.keys(security).length === 0 ? undefined : security;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new GenerateOptionError(/^\s*- (KAFKA_[A-Z_]+)/m.exec(err.message)?.[1] ?? 'KAFKA_SECURITY_PROTOCOL', err.problems.join('\n'));
   }
-  if (protocol === 'PLAINTEXT') return undefined;
-  const ssl = protocol === 'SSL' || protocol === 'SASL_SSL';
-  if (!protocol.startsWith('SASL')) return { ssl };
-  const username = env.KAFKA_SASL_USERNAME;
-  const password = env.KAFKA_SASL_PASSWORD;
-  if (username === undefined || password === undefined) {
-    throw new GenerateOptionError('KAFKA_SASL_USERNAME', `KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SECURITY_PROTOCOL=${protocol}`);
-  }
-  const mechanism = (env.KAFKA_SASL_MECHANISM ?? 'PLAIN').toLowerCase();
-  if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') {
-    throw new GenerateOptionError('KAFKA_SASL_MECHANISM', `KAFKA_SASL_MECHANISM must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got ${JSON.stringify(env.KAFKA_SASL_MECHANISM)}`);
-  }
-  const sasl: SASLOptions = { mechanism, username, password };
-  return { ssl, sasl };
 }
 
 /** kafkajs log lines as one short line on stderr instead of JSON. */

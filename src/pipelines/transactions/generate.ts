@@ -9,11 +9,14 @@ import { parseArgs } from 'node:util';
 import { runIfEntry } from '../../runtime/cli.ts';
 import { TRANSACTION_TOPICS, corruptTransactionEvent, createTransactionGenerator } from './events.ts';
 import type { GeneratedTransactionEvent, TransactionTopic } from './events.ts';
-import { produceEvents } from './produce.ts';
+import { produceEvents, securityFromEnv } from './produce.ts';
+import type { KafkaClientSecurity } from './produce.ts';
 
 export interface GenerateTransactionsOptions {
   /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */
   readonly brokers?: readonly string[];
+  /** TLS and SASL of the brokers. */
+  readonly security?: KafkaClientSecurity;
   /** Events per topic. */
   readonly count: number;
   readonly topics?: readonly TransactionTopic[];
@@ -65,6 +68,7 @@ export async function generateTransactions(options: GenerateTransactionsOptions)
     const done = before;
     const { topics: produced, interrupted } = await produceEvents({
       brokers: options.brokers,
+      security: options.security,
       topics: [topic],
       topicPrefix: prefix,
       partitions: options.partitions,
@@ -161,12 +165,15 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
     process.stderr.write(`generateTransactions: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
     return 2;
   }
+  const security = securityFromEnv('generateTransactions');
+  if (security === undefined) return 2;
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   process.once('SIGTERM', () => controller.abort());
   let last = 0;
   const result = await generateTransactions({
     ...options,
+    security,
     signal: controller.signal,
     onTopicRetry: (topic, error, attempt, retryInMs) =>
       process.stderr.write(`generateTransactions: ${topic} is not ready (${error.message}): sending again in ${retryInMs} ms (retry ${attempt})\n`),

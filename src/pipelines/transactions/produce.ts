@@ -4,6 +4,10 @@
  * them corrupt, as fast as possible or at a rate, a count or until stopped.
  */
 import { parseArgs } from 'node:util';
+import { redact } from '../../core/logger.ts';
+import { loadKafkaAccess } from '../../runtime/config.ts';
+import { ConfigError } from '../../runtime/env.ts';
+import { kafkaClientSecurity } from '../../runtime/kafkaSecurity.ts';
 import { Kafka, Partitioners, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
 import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
@@ -17,9 +21,14 @@ export interface GeneratedEvent {
   readonly value: Uint8Array;
 }
 
+/** What `kafkaClientSecurity` gives: a Kafka client's `ssl` and `sasl`. */
+export type KafkaClientSecurity = ReturnType<typeof kafkaClientSecurity>;
+
 export interface ProduceOptions {
   /** Default `KAFKA_BOOTSTRAP_SERVERS` or 127.0.0.1:9092. */
   readonly brokers?: readonly string[] | undefined;
+  /** TLS and SASL of the brokers (`kafkaClientSecurity(loadKafkaAccess())` reads the jobs' variables). */
+  readonly security?: KafkaClientSecurity | undefined;
   /** The topics `next` produces to (created when missing, with `partitions`). */
   readonly topics: readonly string[];
   readonly topicPrefix?: string | undefined;
@@ -64,7 +73,7 @@ export async function produceEvents(options: ProduceOptions): Promise<ProduceRes
   if (count === undefined && signal === undefined) throw new RangeError('give a count, or a signal that ends the run');
   const brokers = options.brokers ?? (process.env.KAFKA_BOOTSTRAP_SERVERS ?? '127.0.0.1:9092').split(',');
   const prefix = options.topicPrefix ?? '';
-  const kafka = new Kafka({ brokers: [...brokers], clientId: options.clientId ?? 'rxlake-generate', logLevel: logLevel.ERROR });
+  const kafka = new Kafka({ brokers: [...brokers], clientId: options.clientId ?? 'rxlake-generate', logLevel: logLevel.ERROR, ...options.security });
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -174,6 +183,17 @@ export interface GenerateArgs {
  * `--partitions`, `--topic-prefix`, `--out-of-order-fraction`, `--max-delay-ms`, and the
  * command's `own` numeric flags. Produces what `events(args)` makes, printing one line per topic.
  */
+/** TLS and SASL of the brokers, from the variables the jobs read; `undefined` (after saying why on stderr) when they are wrong. */
+export function securityFromEnv(name: string, env: NodeJS.ProcessEnv = process.env): KafkaClientSecurity | undefined {
+  try {
+    return kafkaClientSecurity(loadKafkaAccess(env));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${name}: ${redact(err.message)}\n`);
+    return undefined;
+  }
+}
+
 export async function generateMain(
   argv: readonly string[],
   command: { readonly name: string; readonly usage: string; readonly own: readonly string[] },
@@ -221,11 +241,14 @@ export async function generateMain(
     process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n\n${usage}`);
     return 2;
   }
+  const security = securityFromEnv(name);
+  if (security === undefined) return 2;
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   process.once('SIGTERM', () => controller.abort());
   let last = 0;
   const result = await produceEvents({
+    security,
     ...events(args),
     count: args.count,
     rate: args.rate,
