@@ -23,7 +23,7 @@ currency, status, city, country, lat, lon }, keyed by card_id) to the topic KAFK
   --seed N                   generator seed (default 1)
   --partitions N             partitions of a topic this run creates (default 3)
   --topic-prefix P           Kafka topic = P + topic
-Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
+Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); TLS and SASL: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the jobs.
 `;
 
 /** CLI entry point; returns the exit code. */

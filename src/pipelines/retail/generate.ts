@@ -23,7 +23,7 @@ to the topics KAFKA_TOPIC (transactions) and KAFKA_TOPIC_REFUNDS (refunds).
   --seed N                   generator seed (default 1)
   --partitions N             partitions of topics this run creates (default 3)
   --topic-prefix P           Kafka topic = P + topic
-Brokers: KAFKA_BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS), default localhost:9092.
+Brokers: KAFKA_BOOTSTRAP (or KAFKA_BOOTSTRAP_SERVERS), default localhost:9092; TLS and SASL: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the jobs.
 `;
 
 /** CLI entry point; returns the exit code. */

@@ -454,7 +454,7 @@ async function ensureTopics(kafka: Kafka, names: readonly string[], partitions: 
 const HELP = `Usage: npx tsx src/pipelines/rideshare/generate.ts (--count N | --rate R) [options]
 
 Produces synthetic rideshare events to Kafka (brokers from KAFKA_BOOTSTRAP_SERVERS,
-default 127.0.0.1:9092; KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* as for the bronze pipeline).
+default 127.0.0.1:9092; KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the bronze pipeline).
 
   --topics all|a,b        topics to produce (default all): ${BRONZE_TOPICS.join(', ')}
   --count N               events per topic, then exit

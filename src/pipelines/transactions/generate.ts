@@ -101,7 +101,7 @@ Produces N generated events to each of the transactions and refunds topics (keye
   --accounts N           distinct accounts (default 50)
   --seed N               generator seed (default 1)
   --step-ms N            mean event-time step between events, ms (default 250)
-Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092).
+Brokers: KAFKA_BOOTSTRAP_SERVERS (default 127.0.0.1:9092); TLS and SASL: KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, KAFKA_SSL_* as for the jobs.
 `;
 
 /** CLI entry point; returns the exit code. */
