@@ -4,7 +4,6 @@
  * (read back by delta-rs) and per-account window aggregates in Delta and PostgreSQL, compared
  * with windows computed here from the produced events.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import type { GeneratedTransactionEvent, TransactionTopic } from '../../src/pipe
 import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 import { CORRUPTION_KINDS } from '../../src/pipelines/rideshare/events.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
+import { killMidStream, startJobProcess } from '../support/jobProcess.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { startTcpProxy } from '../support/tcpProxy.ts';
 import { waitFor } from '../support/wait.ts';
@@ -266,42 +266,18 @@ describe('transactions pipeline', () => {
 
   it('a crash (SIGKILL) mid-stream loses and duplicates no window: the restart writes each once, complete', async () => {
     const { env, schema, produceRound, check } = await setUp();
-    // As users run it: `node src/pipelines/transactions.ts` (tsx on Node 20).
-    const node = stack.nodeCurrent ?? join(stack.root, 'node_modules', '.bin', 'tsx');
-    const child = spawn(node, [join(stack.root, 'src', 'pipelines', 'transactions.ts')], {
-      cwd: stack.root,
-      env: { ...process.env, ...env, LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      // Its own process group: the kill takes tsx's child too (on Node 20 the job runs under tsx).
-      detached: true,
+    // As users run it: `node src/pipelines/transactions.ts` (tsx on Node 20), in its own process group.
+    const job = startJobProcess('transactions', [], { ...env, LOG_LEVEL: 'info' }, { group: true });
+    const windows = `"${schema}"."transactions_by_account_1m"`;
+    // Events keep arriving while the job runs; it is killed once it has written some windows.
+    await killMidStream(job, {
+      feed: () => produceRound({ transactions: 120, refunds: 50 }),
+      ready: async () => (await pgWindowCount(windows).catch(() => 0)) >= 30,
+      minRounds: 5,
+      maxRounds: 40,
+      pauseMs: 250,
+      what: '30 windows in PostgreSQL',
     });
-    const kill = (): void => {
-      try {
-        process.kill(-(child.pid as number), 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    };
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    try {
-      // Events keep arriving while the job runs; it is killed once it has written some windows.
-      let rounds = 0;
-      const windows = `"${schema}"."transactions_by_account_1m"`;
-      for (; rounds < 40; rounds++) {
-        await produceRound({ transactions: 120, refunds: 50 });
-        await new Promise((r) => setTimeout(r, 250));
-        const n = await pgWindowCount(windows).catch(() => 0);
-        if (n >= 30 && rounds >= 4) break;
-      }
-      expect(await pgWindowCount(windows), `the job wrote windows before the kill:\n${out}`).toBeGreaterThan(0);
-      kill();
-      expect(await exited).toBeNull();
-    } finally {
-      kill();
-    }
     await produceRound({ transactions: 600, refunds: 300 });
     const run = await startTransactions({ config: loadTransactionsConfig({ ...env, LOG_LEVEL: process.env.TX_DEBUG ? 'info' : 'warn' }), untilCaughtUp: true, http: false });
     await run.done;
