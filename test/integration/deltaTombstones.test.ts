@@ -20,7 +20,6 @@ import type { Storage } from '../../src/sinks/delta/storage.ts';
 import { DeltaTable } from '../../src/sinks/delta/table.ts';
 import { stack, verifyDelta } from '../support/stack.ts';
 import type { VerifiedTable } from '../support/stack.ts';
-import type { BronzeRow } from './deltaFixtures.ts';
 import { bronzeRows, bronzeSpec, freshTarget } from './deltaFixtures.ts';
 
 const run = promisify(execFile);
