@@ -7,6 +7,11 @@
  * and compactions in progress, are left alone). Time travel to any version committed within the
  * retention period keeps working.
  *
+ * Checkpoints leave out tombstones older than the table's `delta.deletedFileRetentionDuration`
+ * at the time they are written. A vacuum with a longer retention than that (or run on a clock
+ * behind the checkpoint writer's) still needs the tombstones those checkpoints dropped: it reads
+ * them back from the commit files written in that gap (see `droppedTombstoneCommits`).
+ *
  * The log: commit files and checkpoints older than `delta.logRetentionDuration` (default 30
  * days) go, up to (not including) the newest checkpoint at or before the last expired commit,
  * so every version from that checkpoint on stays readable.
@@ -14,7 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FullState } from '../sinks/delta/log.ts';
-import { LAST_CHECKPOINT, LOG_DIR, commitPath, refreshSnapshot, serializeCommit } from '../sinks/delta/log.ts';
+import { LAST_CHECKPOINT, LOG_DIR, checkpointPath, commitPath, readCommit, refreshSnapshot, serializeCommit, tombstoneRetentionMs } from '../sinks/delta/log.ts';
 import { backoffDelay, sleep } from '../core/retry.ts';
 import { DeltaError } from '../sinks/delta/retry.ts';
 import { escapePartition } from '../sinks/delta/table.ts';
@@ -204,6 +209,16 @@ export async function vacuum(storage: Storage, options: VacuumOptions = {}): Pro
   }
   const partitionPrefixes = state.metaData.partitionColumns.map((c) => `${escapePartition(c)}=`);
   const files = await storage.walk('');
+  const gap = droppedTombstoneCommits(files, state, cutoff);
+  const gapCommits = await mapCommits(storage, gap, options.concurrency ?? 16);
+  for (const c of gapCommits) {
+    for (const r of c.removes) {
+      if (isAbsolutePath(r.path) || (r.deletionTimestamp ?? 0) < cutoff) continue;
+      const p = filePath(r.path);
+      if (!keep.has(p)) tombstonesKept++;
+      keep.add(p);
+    }
+  }
   const deleted: string[] = [];
   let bytesDeleted = 0;
   let recentUntracked = 0;
@@ -257,6 +272,48 @@ export async function vacuum(storage: Storage, options: VacuumOptions = {}): Pro
     oldestVersion,
     durationMs: performance.now() - t0,
   };
+}
+
+/** Slack for clocks (writers' `deletionTimestamp` against the storage's modification times). */
+const CLOCK_SLACK_MS = 300_000;
+
+/**
+ * Versions of the commit files that may hold tombstones the state's checkpoint left out (expired
+ * when it was written) but that a vacuum with this `cutoff` must honour: commits at or before the
+ * checkpoint, written from `cutoff` on, up to when the checkpoint's expiry began (its file's
+ * time − the tombstone retention), each with five minutes of slack. Empty when the state did not start
+ * from a checkpoint, or the vacuum's retention does not reach past the checkpoint's.
+ * @internal (exported for tests)
+ */
+export function droppedTombstoneCommits(files: readonly StoredFile[], state: FullState, cutoff: number): number[] {
+  const cp = state.checkpointVersion;
+  if (cp === undefined) return [];
+  const retention = tombstoneRetentionMs(state.metaData);
+  if (retention === undefined) return []; // an unreadable property: checkpoints expire nothing
+  const cpFile = files.find((f) => f.path === checkpointPath(cp));
+  // The checkpoint file is gone (deleted under us): assume it was written just now.
+  const expiredBefore = (cpFile?.modified ?? Number.MAX_SAFE_INTEGER) - retention;
+  const from = cutoff - CLOCK_SLACK_MS;
+  const to = Math.min(expiredBefore, Number.MAX_SAFE_INTEGER - CLOCK_SLACK_MS) + CLOCK_SLACK_MS;
+  if (to < from) return [];
+  const out: number[] = [];
+  for (const f of files) {
+    if (!f.path.startsWith(`${LOG_DIR}/`)) continue;
+    const m = COMMIT_FILE.exec(f.path.slice(LOG_DIR.length + 1));
+    if (!m) continue;
+    const v = Number(m[1]);
+    if (v <= cp && f.modified >= from && f.modified <= to) out.push(v);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+async function mapCommits(storage: Storage, versions: readonly number[], limit: number): Promise<Array<NonNullable<Awaited<ReturnType<typeof readCommit>>>>> {
+  const out: Array<NonNullable<Awaited<ReturnType<typeof readCommit>>>> = [];
+  await eachLimit(versions, limit, async (v) => {
+    const c = await readCommit(storage, v);
+    if (c) out.push(c); // a commit the log cleanup removed: older than the log retention
+  });
+  return out;
 }
 
 async function lastCheckpointVersion(storage: Storage): Promise<number | undefined> {

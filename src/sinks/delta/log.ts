@@ -5,6 +5,12 @@
  * latest `txn` version per appId. The add-file list is only built when a checkpoint is written.
  * Opening reads `_last_checkpoint`, the checkpoint Parquet (only the txn/metaData/protocol
  * columns), then the later JSON commits found by listing from the checkpoint on.
+ *
+ * Tombstones (`remove` actions) expire: a checkpoint leaves out those whose `deletionTimestamp`
+ * is older than the table's `delta.deletedFileRetentionDuration` (default one week), as the Delta
+ * protocol allows and delta-rs and Spark do, so checkpoints stay bounded on tables that are
+ * compacted often. A remove without a `deletionTimestamp` counts as deleted at time 0 (expired),
+ * as in delta-rs and Spark.
  */
 import type { SchemaElement } from 'hyparquet';
 import { parquetReadObjects } from 'hyparquet';
@@ -357,6 +363,11 @@ export interface LoadOptions {
   upTo?: number;
   /** Also build the add/remove lists. */
   full?: boolean;
+  /**
+   * With `full`: drop the tombstones expired at this time (epoch ms) from the loaded state
+   * (see `expireTombstones`). Default: keep every tombstone the log still has.
+   */
+  expireTombstonesAt?: number;
   onWarning?: (message: string, err?: unknown) => void;
 }
 
@@ -405,7 +416,72 @@ export async function loadSnapshot(storage: Storage, opts: LoadOptions = {}): Pr
     applyCommit(base, first);
   }
   await replay(storage, base, listing.commits, upTo);
+  if (opts.expireTombstonesAt !== undefined && 'removes' in base) expireTombstones(base, opts.expireTombstonesAt, opts.onWarning);
   return base;
+}
+
+/** Delta's default `delta.deletedFileRetentionDuration` (`interval 1 week`), in ms. */
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 604_800_000;
+/** The table property that sets how long tombstones (and the files they name) are kept. */
+export const TOMBSTONE_RETENTION_PROPERTY = 'delta.deletedFileRetentionDuration';
+
+const INTERVAL_UNITS: Readonly<Record<string, number>> = {
+  ns: 1e-6, nanosecond: 1e-6, nanoseconds: 1e-6,
+  us: 1e-3, microsecond: 1e-3, microseconds: 1e-3,
+  ms: 1, millisecond: 1, milliseconds: 1,
+  s: 1000, sec: 1000, second: 1000, seconds: 1000,
+  m: 60_000, min: 60_000, minute: 60_000, minutes: 60_000,
+  h: 3_600_000, hour: 3_600_000, hours: 3_600_000,
+  d: 86_400_000, day: 86_400_000, days: 86_400_000,
+  w: 604_800_000, week: 604_800_000, weeks: 604_800_000,
+};
+
+/**
+ * A Delta interval table property (`interval 1 week`, `interval 36 hours`; also `7d`, `0`) in
+ * milliseconds; `undefined` when it is not one.
+ */
+export function parseInterval(text: string): number | undefined {
+  const t = text.trim().toLowerCase().replace(/^interval\s+/, '');
+  if (t === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(t);
+  if (!m) return undefined;
+  const unit = INTERVAL_UNITS[m[2] as string];
+  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit);
+}
+
+/**
+ * How long the table keeps tombstones: its `delta.deletedFileRetentionDuration`, else one week.
+ * `undefined` when the property is set but unreadable: then no tombstone expires (a guess could
+ * drop tombstones that a longer intended retention still needs), and `onWarning` says so.
+ */
+export function tombstoneRetentionMs(metaData: MetaDataAction, onWarning?: LoadOptions['onWarning']): number | undefined {
+  const raw = metaData.configuration[TOMBSTONE_RETENTION_PROPERTY] as string | null | undefined;
+  if (raw === undefined || raw === null) return DEFAULT_TOMBSTONE_RETENTION_MS;
+  const ms = parseInterval(raw);
+  if (ms === undefined) {
+    onWarning?.(
+      `table property ${TOMBSTONE_RETENTION_PROPERTY} = ${JSON.stringify(raw)} is not an interval: tombstones are kept (none expire) until it is fixed. Set it like 'interval 7 days' (units: milliseconds, seconds, minutes, hours, days, weeks)`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * Drops from `state` the tombstones expired at `now`: `deletionTimestamp` (missing = 0) before
+ * `now` − the table's tombstone retention. Returns how many were dropped.
+ */
+export function expireTombstones(state: FullState, now: number, onWarning?: LoadOptions['onWarning']): number {
+  const retention = tombstoneRetentionMs(state.metaData, onWarning);
+  if (retention === undefined) return 0;
+  const cutoff = now - retention;
+  let dropped = 0;
+  for (const [path, r] of state.removes) {
+    if ((r.deletionTimestamp ?? 0) < cutoff) {
+      state.removes.delete(path);
+      dropped++;
+    }
+  }
+  return dropped;
 }
 
 const STR: Omit<SchemaElement, 'name'> = { type: 'BYTE_ARRAY', converted_type: 'UTF8', repetition_type: 'OPTIONAL' };
@@ -505,9 +581,12 @@ export function encodeCheckpoint(s: FullState): { bytes: Uint8Array; size: numbe
   return { bytes: writer.getBytes(), size: txn.length };
 }
 
-/** Writes the checkpoint of version `v` and then `_last_checkpoint`. */
-export async function writeCheckpoint(storage: Storage, v: number, onWarning?: LoadOptions['onWarning']): Promise<void> {
-  const state = await loadSnapshot(storage, { upTo: v, full: true, ...(onWarning ? { onWarning } : {}) });
+/**
+ * Writes the checkpoint of version `v` and then `_last_checkpoint`. Tombstones expired at
+ * `clock()` (see `expireTombstones`) are left out.
+ */
+export async function writeCheckpoint(storage: Storage, v: number, onWarning?: LoadOptions['onWarning'], clock: () => number = Date.now): Promise<void> {
+  const state = await loadSnapshot(storage, { upTo: v, full: true, expireTombstonesAt: clock(), ...(onWarning ? { onWarning } : {}) });
   if (!state || state.version !== v) throw new CorruptLogError(`cannot checkpoint version ${v}: log ends at ${state?.version ?? -1}`);
   const { bytes, size } = encodeCheckpoint(state);
   await storage.write(checkpointPath(v), bytes);

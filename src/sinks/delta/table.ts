@@ -26,6 +26,11 @@ import type { Storage } from './storage.ts';
 export interface DeltaTableOptions {
   /** Write a checkpoint after every commit whose version is a multiple of this (default 10). */
   checkpointInterval?: number;
+  /**
+   * The present for checkpoints, epoch ms (default `Date.now`): tombstones older than the table's
+   * `delta.deletedFileRetentionDuration` (default one week) at this time are left out of them.
+   */
+  clock?: () => number;
   /** Commit attempts per append before giving up with a retriable `CommitConflictError` (default 100). */
   maxCommitAttempts?: number;
   /** Backoff between lost commit races (default 10 ms growing to 1 s, jittered); attempts are `maxCommitAttempts`. */
@@ -365,7 +370,7 @@ export class DeltaTable<Row> {
 
   /** Writes a checkpoint of `version` now (normally automatic every `checkpointInterval`). */
   async checkpoint(version = this.version): Promise<void> {
-    await writeCheckpoint(this.storage, version, (m, e) => this.#logger.warn(m, { table: this.uri, error: e }));
+    await writeCheckpoint(this.storage, version, (m, e) => this.#logger.warn(m, { table: this.uri, error: e }), this.#opts.clock ?? Date.now);
   }
 
   /**
