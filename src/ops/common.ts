@@ -5,7 +5,7 @@
  */
 import { parquetMetadata, parquetRead } from 'hyparquet';
 import type { FullState } from '../sinks/delta/log.ts';
-import { LOG_DIR, loadSnapshot } from '../sinks/delta/log.ts';
+import { LOG_DIR, loadSnapshot, parseInterval } from '../sinks/delta/log.ts';
 import type { ColumnType } from '../sinks/delta/parquet.ts';
 import { DeltaError } from '../sinks/delta/retry.ts';
 import type { DeltaType } from '../sinks/delta/schema.ts';
@@ -156,27 +156,12 @@ function normalize(type: DeltaType, v: unknown): unknown {
   }
 }
 
-const UNITS: Readonly<Record<string, number>> = {
-  ms: 1, millisecond: 1, milliseconds: 1,
-  s: 1000, sec: 1000, second: 1000, seconds: 1000,
-  m: 60_000, min: 60_000, minute: 60_000, minutes: 60_000,
-  h: 3_600_000, hour: 3_600_000, hours: 3_600_000,
-  d: 86_400_000, day: 86_400_000, days: 86_400_000,
-  w: 604_800_000, week: 604_800_000, weeks: 604_800_000,
-};
-
 /**
  * A duration in milliseconds from `7d`, `168h`, `90m`, `30s`, `500ms`, `0`, or a Delta table
- * property value such as `interval 7 days`; `undefined` when it is none of these.
+ * property value such as `interval 7 days`; `undefined` when it is none of these. The same
+ * reading as the Delta writer's checkpoints give the table's interval properties.
  */
-export function parseDuration(text: string): number | undefined {
-  const t = text.trim().toLowerCase().replace(/^interval\s+/, '');
-  if (t === '0') return 0;
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]+)$/.exec(t);
-  if (!m) return undefined;
-  const unit = UNITS[m[2] as string];
-  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit);
-}
+export const parseDuration: (text: string) => number | undefined = parseInterval;
 
 /** A duration as people read it: `7d`, `36h`, `90m`, `15s`, `250ms`. */
 export function formatDuration(ms: number): string {
