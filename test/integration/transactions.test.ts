@@ -17,6 +17,7 @@ import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.
 import { CORRUPTION_KINDS } from '../../src/pipelines/rideshare/events.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
 import { killMidStream, startJobProcess } from '../support/jobProcess.ts';
+import { transactionsTestEnv } from './transactionsSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { startTcpProxy } from '../support/tcpProxy.ts';
 import { waitFor } from '../support/wait.ts';
@@ -171,23 +172,12 @@ async function setUp(): Promise<Setup> {
   await Promise.all([createTopic(`${prefix}transactions`, 1), createTopic(`${prefix}refunds`, 1)]);
   // The job puts its window tables in a schema named after its pipeline id (created if missing).
   const schema = pipelineId;
-  const env = {
-    KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
-    KAFKA_TOPIC_PREFIX: prefix,
-    KAFKA_CONSUMER_GROUP: pipelineId,
-    PIPELINE_ID: pipelineId,
-    DELTA_BASE_PATH: base,
-    POSTGRES_URL: stack.pgUrl,
-    POSTGRES_SCHEMA: schema,
+  const env = transactionsTestEnv({ prefix, pipelineId, base }, {
     WINDOW_SECONDS: String(WINDOW_MS / 1000),
     WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
-    BATCH_INTERVAL_SECONDS: '0.3',
     // A killed member holds its partitions this long: the restart after the crash waits for it.
     KAFKA_SESSION_TIMEOUT_SECONDS: '6',
-    HTTP_PORT: '0',
-    PROGRESS_INTERVAL_SECONDS: '0',
-    LOG_LEVEL: 'warn',
-  };
+  });
   const gens = {
     transactions: createTransactionGenerator({ seed: 11, accounts: 12, stepMs: 400, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
     refunds: createTransactionGenerator({ seed: 12, accounts: 12, stepMs: 900, outOfOrderFraction: 0.1, maxDelayMs: 40_000 }),
@@ -312,27 +302,17 @@ describe('transactions pipeline', () => {
       await producer.disconnect();
     }
 
-    const config = loadTransactionsConfig({
-      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: pipelineId,
-      PIPELINE_ID: pipelineId,
+    const config = loadTransactionsConfig(transactionsTestEnv({ prefix, pipelineId, base }, {
       TRANSACTION_TOPICS: 'transactions',
-      DELTA_BASE_PATH: base,
-      POSTGRES_URL: stack.pgUrl,
       WINDOW_SECONDS: String(WINDOW_MS / 1000),
       WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
-      BATCH_INTERVAL_SECONDS: '0.3',
       // Small fetches: kafkajs hands over several batches per partition, one partition at a time.
       KAFKA_PARTITION_FETCH_MAX_BYTES: '16384',
       // A budget far below the backlog, and no partition ever deemed idle: records waiting in
       // windows must not stop the source from reading the partitions that let the windows close.
       MAX_IN_FLIGHT_RECORDS: '500',
       WATERMARK_IDLE_SECONDS: '3600',
-      HTTP_PORT: '0',
-      PROGRESS_INTERVAL_SECONDS: '0',
-      LOG_LEVEL: 'warn',
-    });
+    }));
     const run = await startTransactions({ config, untilCaughtUp: true, http: false });
     const summary = await run.done;
     expect(summary.late, 'no event is late: each lags its partition by less than the delay').toBe(0);

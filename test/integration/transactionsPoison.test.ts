@@ -18,6 +18,7 @@ import type { TransactionTopic } from '../../src/pipelines/transactions/events.t
 import { loadTransactionsConfig } from '../../src/pipelines/transactions/config.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { createTopic, kafka } from './kafkaSupport.ts';
+import { transactionsTestEnv } from './transactionsSupport.ts';
 import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
 import { expectedRoute } from '../unit/hostilePayloads.ts';
 
@@ -74,22 +75,7 @@ describe('transactions job: poison events', () => {
       await producer.disconnect();
     }
 
-    const config = loadTransactionsConfig({
-      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: pipelineId,
-      PIPELINE_ID: pipelineId,
-      DELTA_BASE_PATH: base,
-      POSTGRES_URL: stack.pgUrl,
-      POSTGRES_SCHEMA: pipelineId,
-      WINDOW_SECONDS: '60',
-      WATERMARK_DELAY_SECONDS: '10',
-      BATCH_INTERVAL_SECONDS: '0.3',
-      MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES),
-      HTTP_PORT: '0',
-      PROGRESS_INTERVAL_SECONDS: '0',
-      LOG_LEVEL: 'warn',
-    });
+    const config = loadTransactionsConfig(transactionsTestEnv({ prefix, pipelineId, base }, { WINDOW_SECONDS: '60', WATERMARK_DELAY_SECONDS: '10', MAX_PAYLOAD_BYTES: String(MAX_PAYLOAD_BYTES) }));
     const run = await startTransactions({ config, untilCaughtUp: true, log: createLogger('warn') });
     const summary = await run.done;
     expect(summary.recordsWritten).toBeGreaterThan(0);
@@ -147,22 +133,9 @@ describe('transactions job: poison events', () => {
       await producer.disconnect();
     }
 
-    const config = loadTransactionsConfig({
-      KAFKA_BOOTSTRAP_SERVERS: stack.kafkaBrokers.join(','),
-      KAFKA_TOPIC_PREFIX: prefix,
-      KAFKA_CONSUMER_GROUP: pipelineId,
-      PIPELINE_ID: pipelineId,
-      TRANSACTION_TOPICS: 'transactions',
-      DELTA_BASE_PATH: base,
-      POSTGRES_URL: stack.pgUrl,
-      POSTGRES_SCHEMA: pipelineId,
-      WINDOW_SECONDS: String(WINDOW_MS / 1000),
-      WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000),
-      BATCH_INTERVAL_SECONDS: '0.3',
-      HTTP_PORT: '0',
-      PROGRESS_INTERVAL_SECONDS: '0',
-      LOG_LEVEL: 'warn',
-    });
+    const config = loadTransactionsConfig(
+      transactionsTestEnv({ prefix, pipelineId, base }, { TRANSACTION_TOPICS: 'transactions', WINDOW_SECONDS: String(WINDOW_MS / 1000), WATERMARK_DELAY_SECONDS: String(DELAY_MS / 1000) }),
+    );
     expect(config.maxEventTimeLeadMs).toBe(3_600_000);
     const run = await startTransactions({ config, untilCaughtUp: true, log: createLogger('warn') });
     const summary = await run.done;
