@@ -134,13 +134,19 @@ describe('session lifecycle', () => {
     expect(c.runs).toBe(2);
   });
 
-  it('reports a member that heard from no broker for the stall timeout as down, and up again on the next answer', async () => {
+  /** A member (5 s stall timeout) that joined, then logged a refused connection. */
+  async function joinedThenRefused(): Promise<{ h: ReturnType<typeof harness>; c: ReturnType<typeof harness>['clients']['last'] }> {
     const h = harness({ stallTimeoutMs: 5_000 });
     h.subscribe();
     await settle();
     const c = h.clients.last;
     c.join(['t', 0]);
     c.events.log({ level: 'warn', error: true, namespace: 'Connection', message: 'Connection error: connect ECONNREFUSED', extra: {} });
+    return { h, c };
+  }
+
+  it('reports a member that heard from no broker for the stall timeout as down, and up again on the next answer', async () => {
+    const { h, c } = await joinedThenRefused();
     await h.clock.advance(4_000);
     expect(h.source.health().connected).toBe(true);
     await h.clock.advance(1_000);
@@ -150,12 +156,7 @@ describe('session lifecycle', () => {
   });
 
   it('logs an outage at ERROR once it has lasted a minute, once; the client\'s own lines about it stay warnings', async () => {
-    const h = harness({ stallTimeoutMs: 5_000 });
-    h.subscribe();
-    await settle();
-    const c = h.clients.last;
-    c.join(['t', 0]);
-    c.events.log({ level: 'warn', error: true, namespace: 'Connection', message: 'Connection error: connect ECONNREFUSED', extra: {} });
+    const { h } = await joinedThenRefused();
     await h.clock.advance(5_000); // down: no answer for the stall timeout
     expect(h.source.health().connected).toBe(false);
     const errors = (): string[] => h.logs.filter((l) => l.startsWith('error '));
