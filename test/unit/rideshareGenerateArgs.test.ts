@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { GenerateOptionError, parseCliArgs } from '../../src/pipelines/rideshare/generate.ts';
+import { logLevel } from 'kafkajs';
+import type { LogEntry } from 'kafkajs';
+import { GenerateOptionError, compactKafkaLog, parseCliArgs } from '../../src/pipelines/rideshare/generate.ts';
 
 function flagOf(argv: string[], env: NodeJS.ProcessEnv = {}): string {
   try {
@@ -87,5 +89,22 @@ describe('generate CLI arguments', () => {
   it('--help needs nothing else', () => {
     expect(parseCliArgs(['--help'], {}).help).toBe(true);
     expect(parseCliArgs(['-h'], {}).help).toBe(true);
+  });
+});
+
+describe('the generator\'s kafkajs log lines', () => {
+  it('leaves out answers kafkajs retries by itself, prints outages as warnings and the rest as errors, with the reason', () => {
+    const lines: string[] = [];
+    const log = compactKafkaLog((l) => lines.push(l))(logLevel.WARN);
+    const entry = (level: number, namespace: string, message: string, error?: string): LogEntry => ({ namespace, level, label: '', log: { timestamp: '', message, ...(error !== undefined ? { error } : {}) } });
+    log(entry(logLevel.ERROR, 'Connection', 'Response InitProducerId(key: 22, version: 1)', 'The group coordinator is not available'));
+    log(entry(logLevel.ERROR, 'Connection', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'));
+    log(entry(logLevel.ERROR, 'Connection', 'Response SaslAuthenticate(key: 36, version: 1)', 'Authentication failed'));
+    log(entry(logLevel.WARN, 'Producer', 'Limiting retries for the idempotent producer may invalidate EoS guarantees'));
+    expect(lines).toEqual([
+      'generate: kafkajs WARN Connection error: connect ECONNREFUSED 127.0.0.1:9092\n',
+      'generate: kafkajs ERROR Response SaslAuthenticate(key: 36, version: 1): Authentication failed\n',
+      'generate: kafkajs WARN Limiting retries for the idempotent producer may invalidate EoS guarantees\n',
+    ]);
   });
 });

@@ -17,6 +17,7 @@ import { loadKafkaAccess } from '../../runtime/config.ts';
 import { ConfigError } from '../../runtime/env.ts';
 import { kafkaClientSecurity } from '../../runtime/kafkaSecurity.ts';
 import { retryWhileTopicNotReady } from '../../sources/checkTopics.ts';
+import { clientLogLevel } from '../../sources/kafka/kafkajsClient.ts';
 import type { DeadLetterErrorType } from '../../types.ts';
 import { CORRUPTION_KINDS, EXPECTED_ERROR_TYPE, corrupt, createEventGenerator, padJson } from './events.ts';
 import type { CorruptionKind, EventGenerator } from './events.ts';
@@ -602,10 +603,19 @@ function kafkaConfigFromEnv(env: NodeJS.ProcessEnv): Omit<KafkaConfig, 'brokers'
 }
 
 /** kafkajs log lines as one short line on stderr instead of JSON. */
-const compactKafkaLog: logCreator = () => ({ level, log }) => {
-  const name = level === logLevel.ERROR ? 'ERROR' : level === logLevel.WARN ? 'WARN' : 'INFO';
-  process.stderr.write(`generate: kafkajs ${name} ${log.message}\n`);
-};
+/**
+ * kafkajs log lines as one short line each (`generate: kafkajs WARN <message>: <error>`), at the
+ * level the jobs give them (`clientLogLevel`): answers kafkajs retries by itself (a coordinator
+ * still loading on a young broker, a leader election) are not printed, outages are warnings.
+ */
+export function compactKafkaLog(write: (line: string) => void = (l) => process.stderr.write(l)): logCreator {
+  return () => (entry) => {
+    const level = clientLogLevel(entry);
+    if (level === 'debug' || level === 'info') return;
+    const { message, error } = entry.log as { message: string; error?: unknown };
+    write(`generate: kafkajs ${level.toUpperCase()} ${message}${typeof error === 'string' && error !== '' ? `: ${error}` : ''}\n`);
+  };
+}
 
 function formatRate(n: number): string {
   return n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n.toFixed(0);
@@ -643,7 +653,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
   try {
     const manifest = await generateEvents({
       ...args.options,
-      kafkaConfig: { logCreator: compactKafkaLog, ...args.options.kafkaConfig },
+      kafkaConfig: { logCreator: compactKafkaLog(), ...args.options.kafkaConfig },
       signal: controller.signal,
       onTopicRetry: (r: TopicRetry) =>
         process.stderr.write(`generate: ${r.topic} is not ready (${r.error.message}): sending again in ${r.retryInMs} ms (retry ${r.attempt})\n`),
