@@ -12,6 +12,8 @@ import { MissingTopicsError, requireTopics } from '../sources/checkTopics.ts';
 import type { KafkaLookupOptions } from '../sources/checkTopics.ts';
 import { fromKafka } from '../sources/fromKafka.ts';
 import type { KafkaSource } from '../sources/fromKafka.ts';
+import { kafkajsClient } from '../sources/kafka/kafkajsClient.ts';
+import { wireClient } from '../sources/kafka/wire/wireClient.ts';
 import { StartupError } from './cli.ts';
 import { jobConsumerSettings } from './config.ts';
 import type { JobConfig } from './config.ts';
@@ -49,6 +51,7 @@ export function jobSource(config: JobConfig, topics: readonly string[], untilCau
     maxInFlightBytes: config.maxInFlightBytes,
     maxReadAheadRecords: config.maxReadAheadRecords,
     untilCaughtUp,
+    client: config.kafka.client === 'wire' ? wireClient() : kafkajsClient(),
     consumer: jobConsumerSettings(config),
     logger: log.child({ source: 'kafka' }),
     // A broker outage: /health turns 503 until the consumer is back in its group (it retries by itself).

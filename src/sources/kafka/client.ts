@@ -103,8 +103,8 @@ export interface PartitionRange {
 
 /** A record as the client fetched it; the source makes one `KafkaRecord` of it. */
 export interface ClientMessage {
-  /** A decimal string or a bigint. */
-  readonly offset: string | bigint;
+  /** A decimal string, a bigint, or a number (exact: below 2^53). */
+  readonly offset: string | bigint | number;
   /** Epoch milliseconds, as a decimal string or a number. */
   readonly timestamp: string | number | bigint;
   readonly key?: Uint8Array | null;

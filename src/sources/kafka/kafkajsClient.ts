@@ -225,6 +225,12 @@ function toSasl({ mechanism, username, password }: KafkaSasl): SASLOptions {
   }
 }
 
+/** The neutral TLS settings as Node's options (`true`: the system's trust store). */
+export function tlsOptions(ssl: Exclude<KafkaSsl, false>): ConnectionOptions {
+  const o = toTls(ssl);
+  return typeof o === 'boolean' ? {} : o;
+}
+
 /** The neutral TLS settings as Node's (bytes as Buffers). */
 function toTls(ssl: KafkaSsl): ConnectionOptions | boolean {
   if (typeof ssl === 'boolean') return ssl;
