@@ -8,7 +8,7 @@
  *                        last; ratios are to the mean of the two)
  *   kcat -G              the same through a consumer group
  *   raw consume          each Node Kafka client reading through a group, records discarded
- *                        (bench/clients/consume.ts): kafkajs, @platformatic/kafka,
+ *                        (bench/clients/consume.ts): kafkajs, the library's wire client, @platformatic/kafka,
  *                        @confluentinc/kafka-javascript (KafkaJS-style and librdkafka-style APIs)
  *   wire reader          with --wire: bench/clients/wire.ts, Fetch responses decoded in Node
  *                        without a client (no group, like kcat -C -e), `--mode views` (no object
@@ -18,8 +18,8 @@
  *   Spark                bench/spark/bronze_spark.py, with --spark
  *
  *   npm run bench:machine -- [--records 1000000] [--payload-bytes 400] [--partitions 6]
- *       [--node PATH]... [--clients kafkajs,platformatic,confluent,confluent-rdkafka]
- *       [--rounds 1] [--spark] [--no-python] [--wire] [--no-bronze]
+ *       [--node PATH]... [--clients kafkajs,wire,platformatic,confluent,confluent-rdkafka]
+ *       [--rounds 1] [--spark] [--no-python] [--wire] [--no-bronze] [--bronze-clients kafkajs,wire]
  *       [--topic-prefix P --records N (reuse a topic)]
  *
  *   --node PATH   Node for the Node phases (raw consume, bronze); repeat it to run them on
@@ -30,6 +30,9 @@
  *                 median over the rounds.
  *   --wire        add the wire-level reader's phases (views, objects) after each Node's clients.
  *   --no-bronze   leave out the rxlake bronze phases (a run about the clients only).
+ *   --bronze-clients LIST  the Kafka clients bronze runs with (KAFKA_CLIENT), one phase each;
+ *                 default kafkajs. `wire` in --clients is the same client read raw, through the
+ *                 library's KafkaClient seam without the source.
  *
  * Installs what it needs on first use: kcat (bench/clients/install-kcat.sh), a source build of
  * @confluentinc/kafka-javascript per Node ABI (bench/clients/build-confluent.sh; skipped with a
@@ -51,7 +54,7 @@ const root = join(import.meta.dirname, '..');
 const stackDir = process.env.RXLAKE_STACK_DIR ?? join(root, '.stack');
 const benchDir = join(root, '.stack');
 const brokers = process.env.KAFKA_BOOTSTRAP_SERVERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? '9092'}`;
-const allClients = ['kafkajs', 'platformatic', 'confluent', 'confluent-rdkafka'] as const;
+const allClients = ['kafkajs', 'wire', 'platformatic', 'confluent', 'confluent-rdkafka'] as const;
 
 const { values: opts } = parseArgs({
   options: {
@@ -65,6 +68,7 @@ const { values: opts } = parseArgs({
     'no-python': { type: 'boolean', default: false },
     wire: { type: 'boolean', default: false },
     'no-bronze': { type: 'boolean', default: false },
+    'bronze-clients': { type: 'string', default: 'kafkajs' },
     'topic-prefix': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -76,6 +80,8 @@ if (opts.help) {
 const records = Number(opts.records);
 const rounds = Number(opts.rounds);
 const clients = (opts.clients ?? '').split(',').filter(Boolean);
+const bronzeClients = (opts['bronze-clients'] ?? '').split(',').filter(Boolean);
+for (const c of bronzeClients) if (c !== 'kafkajs' && c !== 'wire') throw new Error(`--bronze-clients: unknown client ${c} (known: kafkajs, wire)`);
 for (const c of clients) if (!(allClients as readonly string[]).includes(c)) throw new Error(`--clients: unknown client ${c} (known: ${allClients.join(', ')})`);
 if (!Number.isInteger(records) || records <= 0 || !Number.isInteger(rounds) || rounds <= 0) throw new Error('--records and --rounds must be positive integers');
 
@@ -346,17 +352,18 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const rt of opts['no-bronze'] ? [] : nodes) {
-      const base = join(work, `bronze-${rt.abi}-${round}`);
+    for (const [rt, client] of opts['no-bronze'] ? [] : nodes.flatMap((n) => bronzeClients.map((c) => [n, c] as const))) {
+      const base = join(work, `bronze-${rt.abi}-${client}-${round}`);
       list.push({
-        id: `bronze-${rt.version}`,
-        label: `rxlake bronze (Node ${rt.version})`,
+        id: `bronze-${client}-${rt.version}`,
+        label: `rxlake bronze, ${client} (Node ${rt.version})`,
         kind: 'bronze',
         cmd: nodeCommand(rt, ['--max-semi-space-size=8'], join(root, 'src', 'pipelines', 'bronze.ts'), ['--until-caught-up']),
         env: {
           BRONZE_TOPICS: 'gps_pings',
           KAFKA_TOPIC_PREFIX: prefix,
-          KAFKA_CONSUMER_GROUP: `bench-machine-bronze-${tag}-${rt.abi}`,
+          KAFKA_CONSUMER_GROUP: `bench-machine-bronze-${client}-${tag}-${rt.abi}`,
+          KAFKA_CLIENT: client,
           DELTA_BASE_PATH: base,
           HTTP_PORT: '0',
           PROGRESS_INTERVAL_SECONDS: '0',

@@ -49,7 +49,7 @@ const topic = opts.topic ?? '';
 const expected = Number(opts.expected);
 const groupId = opts.group ?? `bench-client-${opts.client ?? ''}-${Date.now()}`;
 if (!topic || !Number.isInteger(expected) || expected <= 0) {
-  throw new Error('usage: consume.ts --client <kafkajs|platformatic|confluent|confluent-rdkafka> --topic <topic> --expected <N> [--group <id>]');
+  throw new Error('usage: consume.ts --client <kafkajs|wire|platformatic|confluent|confluent-rdkafka> --topic <topic> --expected <N> [--group <id>]');
 }
 
 /** The job's fetch settings (env as the bronze job reads it), shared by every client. */
@@ -308,8 +308,42 @@ async function confluentRdkafka(tally: Tally, s: FetchSettings): Promise<Result>
   return { client: 'confluent-rdkafka', version: `${version} (librdkafka ${mod.librdkafkaVersion})`, commits: offsets.length };
 }
 
+/**
+ * The library's wire client (`KAFKA_CLIENT=wire`: kafkajs keeps the group, records fetched and
+ * decoded at the wire level) through the `KafkaClient` seam the source uses, without the source.
+ */
+async function wire(tally: Tally, s: FetchSettings): Promise<Result> {
+  const { wireClient } = await import('../../src/sources/kafka/wire/wireClient.ts');
+  const client = wireClient()(
+    {
+      brokers,
+      clientId: 'bench-wire',
+      groupId,
+      logLevel: 'error',
+      consumer: { maxWaitTimeInMs: s.maxWaitMs, maxBytes: s.maxBytes, maxBytesPerPartition: s.maxBytesPerPartition, sessionTimeout: s.sessionTimeoutMs, heartbeatInterval: Math.max(500, Math.floor(s.sessionTimeoutMs / 10)), metadataMaxAge: s.metadataMaxAgeMs },
+      connection: {},
+    },
+    { joined: () => undefined, crashed: ({ error }) => console.error(error), stopped: () => undefined, answered: () => undefined, committed: () => undefined, skipped: () => undefined, log: (l) => (l.level === 'error' ? console.error(l.message) : undefined) },
+  );
+  await client.connect();
+  await client.subscribe([topic], true);
+  await client.run((batch) => {
+    const { messages } = batch;
+    let bytes = 0;
+    for (let i = 0; i < messages.length; i++) bytes += messages[i]?.value?.length ?? 0;
+    tally.add(batch.partition, messages.length, bytes, messages[0]?.offset ?? 0, batch.lastOffset);
+    return Promise.resolve();
+  });
+  await tally.done;
+  const offsets = [...tally.next].map(([partition, offset]) => ({ topic, partition, offset: BigInt(offset) }));
+  await client.commit(offsets);
+  await client.disconnect();
+  return { client: 'wire', version: `kafkajs ${packageVersion(process.cwd(), 'kafkajs')} group, Fetch v11`, commits: offsets.length };
+}
+
 const clients: Record<string, (tally: Tally, s: FetchSettings) => Promise<Result>> = {
   kafkajs,
+  wire,
   platformatic,
   confluent: confluentKafkaJs,
   'confluent-rdkafka': confluentRdkafka,

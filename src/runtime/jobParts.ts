@@ -42,6 +42,7 @@ export function jobKafkaAccess(config: JobConfig, suffix = ''): KafkaLookupOptio
 
 /** The job's Kafka source over `topics`. */
 export function jobSource(config: JobConfig, topics: readonly string[], untilCaughtUp: boolean, log: Logger, monitor: PipelineMonitor): KafkaSource {
+  log.info('kafka consumer', { groupId: config.kafka.groupId, topics: topics.length, client: config.kafka.client });
   return fromKafka({
     ...jobKafkaAccess(config),
     groupId: config.kafka.groupId,

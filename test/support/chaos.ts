@@ -343,6 +343,19 @@ export class Fleet {
     await Promise.all(this.live().map((j) => j.kill()));
   }
 
+  /**
+   * The Kafka clients the processes said they consume with (their `kafka consumer` log line),
+   * distinct and sorted: evidence of which client a case ran, not just what it asked for.
+   */
+  clients(): string[] {
+    const out = new Set<string>();
+    for (const line of this.grep(/"message":"kafka consumer"/)) {
+      const m = /"client":"(\w+)"/.exec(line);
+      if (m?.[1] !== undefined) out.add(m[1]);
+    }
+    return [...out].sort();
+  }
+
   /** Lines matching `re` across every process's output. */
   grep(re: RegExp): string[] {
     return this.jobs.flatMap((j) =>
@@ -811,6 +824,22 @@ export function s3Base(prefix: string): TableBase {
   };
 }
 
+/** The Kafka client a job runs with under `env` (over this process's environment). */
+export function expectedClient(env: Record<string, string>): string {
+  return env.KAFKA_CLIENT ?? process.env.KAFKA_CLIENT ?? 'kafkajs';
+}
+
+/**
+ * The Kafka clients a case runs with, for `describe.each`: each of `clients` unless
+ * `KAFKA_CLIENT` is set for the whole run (then only that one). `suffix` ends the case name
+ * (none for kafkajs, the cases' first client), `env` selects the client.
+ */
+export function caseClients(clients: readonly string[] = ['kafkajs', 'wire']): Array<{ client: string; suffix: string; env: Record<string, string> }> {
+  const fixed = process.env.KAFKA_CLIENT;
+  const list = fixed !== undefined ? [fixed] : clients;
+  return list.map((client) => ({ client, suffix: client === 'kafkajs' ? '' : `-${client}`, env: { KAFKA_CLIENT: client } }));
+}
+
 /** Prints a case's result as one line and appends it to `.stack/chaos-results.jsonl`. */
 export async function recordResult(caseName: string, result: Record<string, unknown>): Promise<void> {
   const line = JSON.stringify({ case: caseName, at: new Date().toISOString(), scale: CHAOS_SCALE, ...result });
@@ -944,10 +973,12 @@ export class BronzeCase {
     return { verdict, covered, settleMs, lagAfterStop: progress.lag, exits: this.fleet.counts() };
   }
 
-  /** Records the outcome and asserts exactly once and no job stopping by itself. */
+  /** Records the outcome and asserts exactly once and no job stopping by itself (with the client asked for). */
   async conclude(outcome: BronzeOutcome, extra: Record<string, unknown> = {}): Promise<void> {
     const { verdict: v } = outcome;
+    const clients = this.fleet.clients();
     await recordResult(this.options.name, {
+      clients,
       seconds: Math.round((Date.now() - this.startedAt) / 100) / 10,
       expected: v.expected,
       rows: v.rows,
@@ -965,6 +996,7 @@ export class BronzeCase {
       ...extra,
     });
     const msg = describeVerdict(v, this.fleet);
+    expect(clients, 'the Kafka client the processes consumed with').toEqual([expectedClient(this.env())]);
     expect(v.expected, 'the case produced records').toBeGreaterThan(0);
     expect.soft(v.duplicates, msg).toBe(0);
     expect.soft(v.missing, msg).toBe(0);

@@ -7,7 +7,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestBroker, disposeBrokers } from '../../support/broker.ts';
-import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, caseTimeout } from '../../support/chaos.ts';
+import { BronzeCase, caseClients, caseRng, chaosDelay, eventually, localBase, scaled, caseTimeout } from '../../support/chaos.ts';
 
 let current: BronzeCase | undefined;
 afterEach(async () => {
@@ -17,13 +17,13 @@ afterEach(async () => {
 });
 afterAll(disposeBrokers);
 
-describe('chaos: bronze while its broker restarts', () => {
+describe.each(caseClients())('chaos: bronze while its broker restarts (client $client)', ({ suffix, env: clientEnv }) => {
   it('SIGTERM and SIGKILL restarts mid-stream: every record exactly once, no process stops by itself', async () => {
-    const name = 'broker-restart';
+    const name = `broker-restart${suffix}`;
     const r = caseRng(name);
     const broker = await TestBroker.create();
     await broker.start();
-    const c = await new BronzeCase({ name, brokers: broker.brokers, partitions: 3, base: await localBase('chaos-brestart') }).setUp();
+    const c = await new BronzeCase({ name, brokers: broker.brokers, partitions: 3, base: await localBase('chaos-brestart'), env: clientEnv }).setUp();
     current = c;
     c.produce(scaled(3000), 250, r.int(1, 1_000_000), 3);
     const jobs = [c.startJob(), c.startJob()];

@@ -6,7 +6,7 @@
  * its first copies still in its open batch. Every record must land exactly once (delta-rs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BronzeCase, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup, caseTimeout } from '../../support/chaos.ts';
+import { BronzeCase, caseClients, caseRng, chaosDelay, eventually, localBase, scaled, stableWith, waitForGroup, caseTimeout } from '../../support/chaos.ts';
 import { stack } from '../../support/stack.ts';
 
 let current: BronzeCase | undefined;
@@ -15,9 +15,9 @@ afterEach(async () => {
   current = undefined;
 });
 
-describe('chaos: a partition revoked and reassigned to the same process with records in flight', () => {
+describe.each(caseClients())('chaos: a partition revoked and reassigned to the same process with records in flight (client $client)', ({ suffix, env: clientEnv }) => {
   it('every record exactly once; no process stops by itself', async () => {
-    const name = 'revoke-reassign-in-flight';
+    const name = `revoke-reassign-in-flight${suffix}`;
     const r = caseRng(name);
     const c = await new BronzeCase({
       name,
@@ -25,7 +25,7 @@ describe('chaos: a partition revoked and reassigned to the same process with rec
       partitions: 2,
       base: await localBase('chaos-revoke'),
       // Long open batches: A's records stay in flight across both rebalances.
-      env: { BATCH_INTERVAL_SECONDS: '10', BATCH_MAX_RECORDS: '1000000' },
+      env: { BATCH_INTERVAL_SECONDS: '10', BATCH_MAX_RECORDS: '1000000', ...clientEnv },
     }).setUp();
     current = c;
     const total = scaled(2400);

@@ -34,6 +34,7 @@ import {
   localBase,
   probeDuplicate,
   readTopic,
+  expectedClient,
   recordResult,
   scaled,
   stableWith,
@@ -298,7 +299,9 @@ describe('chaos: the transactions job under kills and rebalances', () => {
     }
     const v = await read();
     const exits = fleet.counts();
+    const clients = fleet.clients();
     await recordResult(name, {
+      clients,
       seconds: Math.round((Date.now() - startedAt) / 100) / 10,
       records: truth.records.size,
       typed: { expected: v.typed.expected, rows: v.typed.rows, duplicates: v.typed.duplicates, missing: v.typed.missing, extra: v.typed.extra, wrongValues: v.typed.wrongValues },
@@ -311,6 +314,7 @@ describe('chaos: the transactions job under kills and rebalances', () => {
       exits,
     });
     const msg = JSON.stringify({ ...v, exits: fleet.exits().filter((e) => e.sent === undefined || e.code !== 0) });
+    expect(clients, 'the Kafka client the processes consumed with').toEqual([expectedClient(env)]);
     expect(v.typed.expected, 'the case produced valid records').toBeGreaterThan(0);
     expect(expectedWindows.size, 'the case closes windows').toBeGreaterThan(20);
     expect.soft(v.typed.duplicates, msg).toBe(0);

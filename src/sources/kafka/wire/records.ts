@@ -191,10 +191,14 @@ function decompress(codec: number, data: Buffer, where: string): Buffer {
   throw new RxlakeError(`${where}: a ${CODECS[codec] ?? `codec ${codec}`} compressed batch; the wire fetcher decodes ${supported}: use the kafkajs client (KAFKA_CLIENT=kafkajs) with a codec for it, or produce the topic with one of those`, { code: 'KAFKA_UNSUPPORTED_CODEC' });
 }
 
-/** What `decodeBatches` found besides the records. */
+/** What `decodeBatches` found besides the records (at or after `from`). */
 export interface DecodeCounts {
-  /** Control records (transaction markers) and aborted records at or after `from`. */
-  skipped: number;
+  /** Control records (transaction markers). */
+  control: number;
+  /** Records of aborted transactions (read_committed). */
+  aborted: number;
+  /** Batches decompressed. */
+  compressed: number;
 }
 
 /**
@@ -217,7 +221,7 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
     const inRange = lastOffset - Math.max(baseOffset, from) + 1;
     if (attributes & 0x20) {
       // Control batch: one marker record, key = version int16, type int16 (0 abort, 1 commit).
-      if (inRange > 0) counts.skipped += inRange;
+      if (inRange > 0) counts.control += inRange;
       if (count > 0) {
         varint(body, pos + B_RECORDS); // length
         varlong(body, at + 1); // after the attributes: timestampDelta
@@ -228,7 +232,7 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
       continue;
     }
     if (attributes & 0x10 && abortedPids.size > 0 && abortedPids.has(int64(body, pos + B_PRODUCER_ID))) {
-      if (inRange > 0) counts.skipped += inRange;
+      if (inRange > 0) counts.aborted += inRange;
       continue;
     }
     if (lastOffset < from) continue;
@@ -238,6 +242,7 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
     const codec = attributes & 7;
     if (codec !== 0) {
       buf = decompress(codec, body.subarray(p, end), `${part.topic} partition ${part.partition} offset ${baseOffset}`);
+      counts.compressed++;
       p = 0;
     }
     const logAppendTime = (attributes & 0x08) !== 0;
@@ -279,4 +284,49 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
       p = start + len;
     }
   }
+}
+
+/**
+ * Counts a partition's records at or after `from` and sums their value lengths without making
+ * an object per record: what reading costs at least (bench/clients/wire.ts `--mode views`). A
+ * part with transactional or control batches goes through `decodeBatches` (not the floor).
+ */
+export function countBatches(body: Buffer, part: FetchedPartition, from: number, abortedPids: Set<number>, counts: DecodeCounts): { records: number; bytes: number } {
+  let records = 0;
+  let bytes = 0;
+  if (part.batches.some((pos) => body.readInt16BE(pos + B_ATTRIBUTES) & 0x30)) {
+    const out: ClientMessage[] = [];
+    decodeBatches(body, part, from, out, abortedPids, counts);
+    for (const m of out) bytes += m.value?.byteLength ?? 0;
+    return { records: out.length, bytes };
+  }
+  for (const pos of part.batches) {
+    const baseOffset = int64(body, pos);
+    const attributes = body.readInt16BE(pos + B_ATTRIBUTES);
+    const count = body.readInt32BE(pos + B_COUNT);
+    const end = pos + 12 + body.readInt32BE(pos + B_LENGTH);
+    let buf = body;
+    let p = pos + B_RECORDS;
+    const codec = attributes & 7;
+    if (codec !== 0) {
+      buf = decompress(codec, body.subarray(p, end), `${part.topic} partition ${part.partition} offset ${baseOffset}`);
+      counts.compressed++;
+      p = 0;
+    }
+    for (let i = 0; i < count; i++) {
+      const len = varint(buf, p);
+      const start = at;
+      let q = start + 1; // attributes
+      while ((buf[q++] as number) & 0x80); // timestampDelta, skipped
+      const offset = baseOffset + varint(buf, q);
+      const keyLen = varint(buf, at);
+      const valueLen = varint(buf, keyLen > 0 ? at + keyLen : at);
+      if (offset >= from) {
+        records++;
+        if (valueLen > 0) bytes += valueLen;
+      }
+      p = start + len;
+    }
+  }
+  return { records, bytes };
 }

@@ -85,6 +85,9 @@ export function wireClient(settings: KafkajsSettings = {}): KafkaClientFactory {
         topics = [...t];
         fetcher.subscribe(topics, fromBeginning);
         await inner.subscribe(t, fromBeginning);
+        // While the group is joined: the look-up connection (committed offsets at the join) and
+        // the leaders' connections open, so the first fetch does not wait for them.
+        fetcher.warmUp();
       },
       run: async (handler) => {
         fetcher.start(handler);
@@ -173,6 +176,17 @@ export class WireFetcher {
   subscribe(topics: readonly string[], fromBeginning: boolean): void {
     this.#topics = topics;
     this.#fromBeginning = fromBeginning;
+  }
+
+  /** Opens the connections a first fetch needs (failures are left for the fetch to retry). */
+  warmUp(): void {
+    void this.#innerCommitted().catch(() => undefined);
+    void this.#leaders().then(
+      (md) => {
+        for (const id of new Set([...md.leaders.values()].flatMap((m) => [...m.values()]))) void this.#connection(id).catch(() => undefined);
+      },
+      () => undefined,
+    );
   }
 
   start(handler: BatchHandler): void {
@@ -492,7 +506,7 @@ export class WireFetcher {
       }
       if (f.batches.length === 0) continue;
       const messages: ClientMessage[] = [];
-      const counts = { skipped: 0 };
+      const counts = { control: 0, aborted: 0, compressed: 0 };
       decodeBatches(body, f, s.offset, messages, scratch, counts);
       const next = Math.max(f.next, s.offset);
       part.position = next;
