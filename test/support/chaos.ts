@@ -349,8 +349,9 @@ export class Fleet {
    */
   clients(): string[] {
     const out = new Set<string>();
-    for (const line of this.grep(/"message":"kafka consumer"/)) {
-      const m = /"client":"(\w+)"/.exec(line);
+    // Text lines (`… INFO kafka consumer … client=wire`) or JSON ones (`"client":"wire"`).
+    for (const line of this.grep(/kafka consumer/)) {
+      const m = /\bclient(?:=|":")(\w+)/.exec(line);
       if (m?.[1] !== undefined) out.add(m[1]);
     }
     return [...out].sort();
