@@ -24,6 +24,9 @@ import {
   scramSaslName,
 } from '../../src/sources/kafka/wire/sasl.ts';
 
+// RFC 7677 section 3: C: n,,n=user,r=rOprNGfwEbeRWgbNEkqO / S: r=…%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,
+// s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096 / C: c=biws,r=…,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=
+// / S: v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4= (user "user", password "pencil").
 describe('SCRAM computations (RFC 7677 section 3, SCRAM-SHA-256)', () => {
   const clientNonce = 'rOprNGfwEbeRWgbNEkqO';
   const serverFirstText = 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096';
