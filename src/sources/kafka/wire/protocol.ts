@@ -5,7 +5,7 @@
  * and the broker's error codes as `RxlakeError`s. Only non-flexible API versions (no tagged
  * fields): ApiVersions v0, Metadata v7, ListOffsets v4, Fetch v11 (Kafka 2.3 to 4.x).
  */
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, isIP } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
@@ -266,7 +266,8 @@ export class Connection {
           },
         });
       } else {
-        conn.socket = connectTls({ host, port: Number(port), servername: host, ...options.tls });
+        // SNI carries host names only (RFC 6066): none for an IP address; an explicit `servername` wins.
+        conn.socket = connectTls({ host, port: Number(port), ...(isIP(host) === 0 ? { servername: host } : {}), ...options.tls });
         conn.socket.setNoDelay(true);
         conn.socket.on('data', (chunk: Buffer) => conn.feed(chunk, chunk.length));
       }
