@@ -96,7 +96,7 @@ export function jobEnv(defaults: JobDefaults) {
     // kafkajs' defaults; smaller fetches lower the client's own peak memory (README, "Memory").
     KAFKA_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 10485760 (the most one fetch returns)', { default: defaults.KAFKA_FETCH_MAX_BYTES ?? String(10 * 1024 * 1024) }),
     KAFKA_PARTITION_FETCH_MAX_BYTES: envVar(numberIn(1024, 2 ** 30, true), 'a number of bytes, e.g. 1048576 (the most one fetch returns per partition)', { default: defaults.KAFKA_PARTITION_FETCH_MAX_BYTES ?? String(1024 * 1024) }),
-    KAFKA_CLIENT: envVar(oneOf(['kafkajs', 'wire'] as const), 'kafkajs or wire (records fetched and decoded at the wire level; kafkajs keeps the group)', { default: 'kafkajs' }),
+    KAFKA_CLIENT: envVar(oneOf(['wire', 'kafkajs'] as const), 'wire (records fetched and decoded at the wire level, kafkajs keeps the group) or kafkajs (kafkajs does both)', { default: 'wire' }),
     KAFKA_STARTING_OFFSETS: envVar(oneOf(['earliest', 'latest'] as const), 'earliest or latest (where a group with no committed offsets starts)', { default: 'earliest' }),
     /** Prefix added to every Kafka topic name (table names keep the bare topic). */
     KAFKA_TOPIC_PREFIX: optionalEnvVar(NonEmptyString, 'a topic-name prefix such as "staging." (none by default)'),

@@ -33,6 +33,7 @@ export type {
   TopicPartition,
 } from './kafka/client.ts';
 export { kafkajsClient } from './kafka/kafkajsClient.ts';
+export { wireClient } from './kafka/wire/wireClient.ts';
 export { isRetriableKafkaError } from './kafka/kafkajsErrors.ts';
 export type { KafkajsSettings } from './kafka/kafkajsClient.ts';
 
