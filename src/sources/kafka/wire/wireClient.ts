@@ -164,6 +164,9 @@ export class WireFetcher {
   readonly #queue: QueuedBatch[] = [];
   #delivering: Promise<void> | undefined;
   #wakers: Array<() => void> = [];
+  #ensureTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Backoff waits, ended by `stop()`. */
+  readonly #onStop = new Set<() => void>();
 
   constructor(config: KafkaClientConfig, events: KafkaClientEvents) {
     this.#config = config;
@@ -297,6 +300,9 @@ export class WireFetcher {
   /** Stops fetching; resolves once the batch in the handler (if any) is handled. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#ensureTimer);
+    this.#ensureTimer = undefined;
+    for (const done of [...this.#onStop]) done();
     this.#generation += 1;
     this.#parts.clear();
     this.#queue.length = 0;
@@ -324,6 +330,19 @@ export class WireFetcher {
     });
   }
 
+  /** Waits `ms` (a backoff), or less if the fetcher stops. */
+  #backoff(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onStop.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#onStop.add(done);
+    });
+  }
+
   /** Runs `fn` until it succeeds, the generation changes or the fetcher stops; retriable failures wait and retry, others crash. */
   async #retrying(what: string, generation: number, fn: () => Promise<void>): Promise<void> {
     for (let attempt = 1; !this.#stopped && this.#generation === generation; attempt++) {
@@ -339,7 +358,7 @@ export class WireFetcher {
         if (err instanceof KafkaBrokerError && LEADER_ERRORS.has(err.brokerCode)) this.#metadata = undefined;
         const wait = backoffDelay(attempt, FETCH_RETRY);
         this.#events.log({ level: attempt === 1 ? 'debug' : 'warn', error: false, namespace: 'WireFetcher', message: `${what} failed, trying again in ${wait} ms`, extra: { error: err instanceof Error ? err.message : String(err), attempt } });
-        await new Promise((r) => setTimeout(r, wait));
+        await this.#backoff(wait);
       }
     }
   }
@@ -363,6 +382,8 @@ export class WireFetcher {
             const conn = await this.#connectionTo(address);
             const md = await fetchMetadata(conn, this.#topics, this.#requestTimeoutMs);
             this.#metadata = md;
+            // Leaders may have moved: a loop for each new one (a loop exits once it leads nothing).
+            this.#scheduleEnsure(0);
             return md;
           } catch (err) {
             last = err instanceof Error ? err : new Error(String(err));
@@ -431,18 +452,27 @@ export class WireFetcher {
             const loop = this.#loop(leader).finally(() => {
               if (this.#loops.get(leader) === loop) this.#loops.delete(leader);
               // Partitions it no longer leads, or a crash of the loop: others take over.
-              if (!this.#stopped && this.#parts.size > 0) setTimeout(() => this.#ensureLoops(), 100);
+              if (!this.#stopped && this.#parts.size > 0) this.#scheduleEnsure(100);
             });
             this.#loops.set(leader, loop);
           }
         }
         if (missingLeader) {
           this.#metadata = undefined;
-          setTimeout(() => this.#ensureLoops(), backoffDelay(1, FETCH_RETRY));
+          this.#scheduleEnsure(backoffDelay(1, FETCH_RETRY));
         }
       },
-      () => setTimeout(() => this.#ensureLoops(), backoffDelay(2, FETCH_RETRY)),
+      () => this.#scheduleEnsure(backoffDelay(2, FETCH_RETRY)),
     );
+  }
+
+  /** Runs `#ensureLoops` after `ms`, unless a run is pending already (one at a time, however many ask). */
+  #scheduleEnsure(ms: number): void {
+    if (this.#ensureTimer !== undefined || this.#stopped) return;
+    this.#ensureTimer = setTimeout(() => {
+      this.#ensureTimer = undefined;
+      this.#ensureLoops();
+    }, ms);
   }
 
   /** Fetches what `leader` leads of the assignment, while it leads any of it. */
@@ -477,7 +507,7 @@ export class WireFetcher {
         this.#metadata = undefined;
         const wait = backoffDelay(failures, FETCH_RETRY);
         this.#events.log({ level: 'warn', error: false, namespace: 'WireFetcher', message: `fetch from broker ${leader} failed, trying again in ${wait} ms`, extra: { error: err instanceof Error ? err.message : String(err) } });
-        await new Promise((r) => setTimeout(r, wait));
+        await this.#backoff(wait);
         continue;
       }
       this.#events.answered();
@@ -541,7 +571,10 @@ export class WireFetcher {
     if (outOfRange.length > 0) {
       this.#events.log({ level: 'warn', error: false, namespace: 'WireFetcher', message: `offsets out of range (deleted by retention?): reading ${outOfRange.map((p) => `${p.topic}/${p.partition}`).join(', ')} again from the log's ${this.#fromBeginning ? 'start' : 'end'}`, extra: {} });
       for (const p of outOfRange) p.position = undefined;
-      void this.#retrying('resetting offsets out of range', generation, () => this.#reset(outOfRange, generation));
+      void this.#retrying('resetting offsets out of range', generation, async () => {
+        await this.#reset(outOfRange, generation);
+        this.#wake();
+      });
     }
     this.#deliver();
   }
