@@ -9,26 +9,22 @@
  * /health or /metrics, or in the errors it throws.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect, promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bronzeJob } from '../../src/pipelines/bronze.ts';
 import { loadBronzeConfig } from '../../src/pipelines/bronze/config.ts';
-import { generateEvents } from '../../src/pipelines/rideshare/generate.ts';
 import { StartupError } from '../../src/runtime/cli.ts';
 import { createLogger } from '../../src/runtime/log.ts';
 import { startJob } from '../../src/runtime/runJob.ts';
 import { killJobs, startJobProcess } from '../support/jobProcess.ts';
+import { expectNoSecret as expectSecretFree, failsAtStart as failsAtStartOver, ingestsOver, removeSecureJobDirs, secureJobDir } from '../support/secureJob.ts';
 import { SECURE_PROTOCOLS, secureKafka } from '../support/secureKafka.ts';
 import type { SecureKafka, SecureProtocol } from '../support/secureKafka.ts';
-import { stack, uniqueName, verifyDelta } from '../support/stack.ts';
-import { waitFor } from '../support/wait.ts';
+import { stack, uniqueName } from '../support/stack.ts';
 
 const exec = promisify(execFile);
-const dirs: string[] = [];
 let kafka: SecureKafka;
 
 // A first start makes the certificates, formats the broker's storage and starts it (~15 s; the
@@ -39,86 +35,22 @@ beforeAll(async () => {
 
 afterAll(async () => {
   killJobs();
-  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  await removeSecureJobDirs();
 });
 
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'rxlake-secure-'));
-  dirs.push(d);
-  return d;
-}
-
-async function get(port: number, path: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
-  return { status: res.status, body: await res.text() };
-}
+const tempDir = secureJobDir;
 
 /** Fails naming which secret turned up in `where`. */
 function expectNoSecret(where: string, text: string): void {
-  for (const [i, secret] of kafka.secrets.entries()) {
-    expect(text.includes(secret), `secret #${i} found in ${where}`).toBe(false);
-  }
+  expectSecretFree(kafka, where, text);
 }
-
-/** A stack trace line, as Node prints them. */
-const STACK_LINE = /\n\s+at .+\(?.*:\d+:\d+\)?/;
 
 describe('the bronze job over each secure protocol', () => {
   for (const protocol of SECURE_PROTOCOLS) {
-    it(`${protocol}: ingests every record exactly once; no secret in the logs, /health or /metrics`, async () => {
-      const prefix = `${uniqueName(`sec-${protocol.toLowerCase()}`)}.`;
-      const count = 120;
-      await generateEvents({
-        brokers: [kafka.servers[protocol]],
-        kafkaConfig: { ...kafka.client(protocol), logLevel: logLevel.ERROR },
-        topicPrefix: prefix,
-        topics: ['trips'],
-        count,
-        partitions: 2,
-        seed: 18,
-      });
-      const base = await tempDir();
-      const job = startJobProcess('bronze', [], {
-        ...kafka.jobEnv(protocol),
-        KAFKA_TOPIC_PREFIX: prefix,
-        KAFKA_CONSUMER_GROUP: uniqueName('bronze-sec'),
-        BRONZE_TOPICS: 'trips',
-        DELTA_BASE_PATH: base,
-        BATCH_INTERVAL_SECONDS: '0.2',
-        PROGRESS_INTERVAL_SECONDS: '1',
-        LOG_LEVEL: 'debug',
-      });
-      const [, portText] = await job.printed(/health and metrics url=http:\/\/[^:]+:(\d+)\/health/);
-      const port = Number(portText);
-      await waitFor(`${count} records written`, async () => {
-        const res = await get(port, '/health').catch((err: unknown) => {
-          throw new Error(`/health did not answer (${String(err)}); the job printed:\n${job.output()}`);
-        });
-        const body = JSON.parse(res.body) as { recordsWritten: number };
-        return body.recordsWritten === count;
-      });
-      const health = await get(port, '/health');
-      const metrics = await get(port, '/metrics');
-      const ready = await get(port, '/ready');
-      expect(health.status, health.body).toBe(200);
-      expect(ready.status).toBe(200);
-      expect(metrics.body).toContain(`rxlake_records_written_total{table="bronze_trips"} ${count}`);
-      // At least one progress line, so the periodic log is covered by the check below.
-      await job.printed(/INFO\s+progress /);
-      job.child.kill('SIGTERM');
-      const { code, out } = await job.exit;
-      expect(code, out).toBe(0);
-      expectNoSecret('/health', health.body);
-      expectNoSecret('/metrics', metrics.body);
-      expectNoSecret('the job output', out);
-      expect(out).toContain('bronze pipeline finished');
-
-      const table = await verifyDelta(join(base, 'bronze_trips'), { rows: true, columns: ['_kafka_partition', '_kafka_offset'] });
-      expect(table.num_rows).toBe(count);
-      const keys = new Set((table.rows ?? []).map((r) => `${String(r._kafka_partition)}/${String(r._kafka_offset)}`));
-      expect(keys.size).toBe(count);
-      const dlq = await verifyDelta(join(base, 'dlq_bronze_trips'));
-      expect(dlq.num_rows).toBe(0);
+    it(`${protocol}: ingests every record exactly once with KAFKA_CLIENT=kafkajs; no secret in the logs, /health or /metrics`, async () => {
+      // The jobs' default client (wire) over each protocol: wireSecurity.test.ts.
+      const { out } = await ingestsOver(kafka, protocol, { KAFKA_CLIENT: 'kafkajs' });
+      expect(out).toMatch(/kafka consumer .*client=kafkajs/);
     });
   }
 });
@@ -150,23 +82,8 @@ describe('the event generators and tools read the jobs\' security variables', ()
 });
 
 /** Runs the job until it stops by itself (`--until-caught-up`) and checks the start-up failure's shape. */
-async function failsAtStart(protocol: SecureProtocol, env: Record<string, string>): Promise<string> {
-  const prefix = `${uniqueName('sec-fail')}.`;
-  const base = await tempDir();
-  const t0 = Date.now();
-  const { code, out } = await startJobProcess('bronze', ['--until-caught-up'], {
-    ...kafka.jobEnv(protocol),
-    KAFKA_TOPIC_PREFIX: prefix,
-    BRONZE_TOPICS: 'trips',
-    DELTA_BASE_PATH: base,
-    LOG_LEVEL: 'debug',
-    ...env,
-  }).exit;
-  console.log(`${protocol} start-up failure after ${Date.now() - t0} ms:\n${out}`);
-  expect(code, out).toBe(2);
-  expect(out).not.toMatch(STACK_LINE);
-  expectNoSecret('the job output', out);
-  return out;
+function failsAtStart(protocol: SecureProtocol, env: Record<string, string>): Promise<string> {
+  return failsAtStartOver(kafka, protocol, env);
 }
 
 describe('security failures stop the job at start, naming the cause and the variable', () => {

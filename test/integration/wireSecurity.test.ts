@@ -33,6 +33,7 @@ describe('the bronze job with KAFKA_CLIENT=wire over each secure protocol', () =
   for (const protocol of SECURE_PROTOCOLS) {
     it(`${protocol}: the wire fetcher connects, authenticates and ingests every record exactly once`, async () => {
       const { out } = await ingestsOver(kafka, protocol, { KAFKA_CLIENT: 'wire' });
+      expect(out).toMatch(/kafka consumer .*client=wire/);
       // TLS to 127.0.0.1 without an SNI name for the IP address (RFC 6066; Node warns DEP0123 otherwise).
       expect(out).not.toContain('DEP0123');
     });

@@ -76,6 +76,7 @@ export async function ingestsOver(kafka: SecureKafka, protocol: SecureProtocol, 
     BRONZE_TOPICS: 'trips',
     DELTA_BASE_PATH: base,
     BATCH_INTERVAL_SECONDS: '0.2',
+    PROGRESS_INTERVAL_SECONDS: '1',
     LOG_LEVEL: 'debug',
     ...env,
   });
@@ -90,8 +91,12 @@ export async function ingestsOver(kafka: SecureKafka, protocol: SecureProtocol, 
   });
   const health = await get(port, '/health');
   const metrics = await get(port, '/metrics');
+  const ready = await get(port, '/ready');
   expect(health.status, health.body).toBe(200);
+  expect(ready.status).toBe(200);
   expect(metrics.body).toContain(`rxlake_records_written_total{table="bronze_trips"} ${count}`);
+  // At least one progress line, so the periodic log is covered by the secret check below.
+  await job.printed(/INFO\s+progress /);
   job.child.kill('SIGTERM');
   const { code, out } = await job.exit;
   expect(code, out).toBe(0);

@@ -191,6 +191,14 @@ function decompress(codec: number, data: Buffer, where: string): Buffer {
   throw new RxlakeError(`${where}: a ${CODECS[codec] ?? `codec ${codec}`} compressed batch; the wire fetcher decodes ${supported}: use the kafkajs client (KAFKA_CLIENT=kafkajs) with a codec for it, or produce the topic with one of those`, { code: 'KAFKA_UNSUPPORTED_CODEC' });
 }
 
+/** A batch's records: `body` itself (from `pos + B_RECORDS`) or, compressed, their bytes decompressed (from 0). */
+function recordBytes(body: Buffer, pos: number, attributes: number, part: FetchedPartition, baseOffset: number, counts: DecodeCounts): Buffer {
+  const codec = attributes & 7;
+  if (codec === 0) return body;
+  counts.compressed++;
+  return decompress(codec, body.subarray(pos + B_RECORDS, pos + 12 + body.readInt32BE(pos + B_LENGTH)), `${part.topic} partition ${part.partition} offset ${baseOffset}`);
+}
+
 /** What `decodeBatches` found besides the records (at or after `from`). */
 export interface DecodeCounts {
   /** Control records (transaction markers). */
@@ -236,15 +244,8 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
       continue;
     }
     if (lastOffset < from) continue;
-    const end = pos + 12 + body.readInt32BE(pos + B_LENGTH);
-    let buf = body;
-    let p = pos + B_RECORDS;
-    const codec = attributes & 7;
-    if (codec !== 0) {
-      buf = decompress(codec, body.subarray(p, end), `${part.topic} partition ${part.partition} offset ${baseOffset}`);
-      counts.compressed++;
-      p = 0;
-    }
+    const buf = recordBytes(body, pos, attributes, part, baseOffset, counts);
+    let p = buf === body ? pos + B_RECORDS : 0;
     const logAppendTime = (attributes & 0x08) !== 0;
     const baseTimestamp = int64(body, pos + B_BASE_TIMESTAMP);
     const maxTimestamp = int64(body, pos + B_MAX_TIMESTAMP);
@@ -304,15 +305,8 @@ export function countBatches(body: Buffer, part: FetchedPartition, from: number,
     const baseOffset = int64(body, pos);
     const attributes = body.readInt16BE(pos + B_ATTRIBUTES);
     const count = body.readInt32BE(pos + B_COUNT);
-    const end = pos + 12 + body.readInt32BE(pos + B_LENGTH);
-    let buf = body;
-    let p = pos + B_RECORDS;
-    const codec = attributes & 7;
-    if (codec !== 0) {
-      buf = decompress(codec, body.subarray(p, end), `${part.topic} partition ${part.partition} offset ${baseOffset}`);
-      counts.compressed++;
-      p = 0;
-    }
+    const buf = recordBytes(body, pos, attributes, part, baseOffset, counts);
+    let p = buf === body ? pos + B_RECORDS : 0;
     for (let i = 0; i < count; i++) {
       const len = varint(buf, p);
       const start = at;
