@@ -32,7 +32,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type * as PlatformaticModule from '@platformatic/kafka';
-import { cpuMeter, peakRssMb } from '../measure.ts';
+import { allocationMeter, cpuMeter, peakRssMb } from '../measure.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -355,9 +355,14 @@ async function main(): Promise<void> {
   const settings = await jobFetchSettings();
   const tally = new Tally(expected);
   const cpu = cpuMeter();
+  const allocations = allocationMeter();
   const t0 = performance.now();
   let cpuAtLast: ReturnType<ReturnType<typeof cpuMeter>> | undefined;
-  void tally.done.then(() => (cpuAtLast = cpu()));
+  let allocatedAtLast: ReturnType<ReturnType<typeof allocationMeter>>;
+  void tally.done.then(() => {
+    cpuAtLast = cpu();
+    allocatedAtLast = allocations();
+  });
   const result = await run(tally, settings);
   const used = cpuAtLast ?? cpu();
   const teardownSeconds = (performance.now() - tally.lastAt) / 1000;
@@ -373,6 +378,8 @@ async function main(): Promise<void> {
       node: process.version,
       peakRssMb: peakRssMb(),
       ...used,
+      // Heap bytes allocated per record, from the start to the last record (the client's path).
+      ...(allocatedAtLast === undefined ? {} : { heapBytesPerRecord: Math.round((allocatedAtLast.allocatedMb * 2 ** 20) / Math.max(1, tally.records)), gcs: allocatedAtLast.gcs }),
     })}\n`,
   );
   // A client that keeps timers or sockets after its disconnect must not hold the process.
