@@ -242,15 +242,28 @@ describe('retail job', () => {
     // As users run it: `node src/pipelines/retail.ts` (tsx on Node 20), in its own process group.
     const job = startJobProcess('retail', [], { ...s.env, LOG_LEVEL: 'info' }, { group: true });
     const windowsWritten = async (): Promise<number> => Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".product_metrics_minute`).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n);
-    // Events keep coming while the job runs; it is killed once it has written windows.
-    await killMidStream(job, { feed: () => s.produce(150), ready: async () => (await windowsWritten()) >= 15, minRounds: 5, maxRounds: 60, pauseMs: 200, what: '15 windows' });
-    // The kill left work to redo: records past the committed offset that PostgreSQL already holds
-    // (rows of open windows' records are written at once; their offsets wait for the windows).
-    const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: s.env.KAFKA_CONSUMER_GROUP as string, topics: [`${s.env.KAFKA_TOPIC_PREFIX}transactions`] }));
-    const next = Number(committed[0]?.partitions[0]?.offset ?? -1);
+    const committedNext = async (): Promise<number> => {
+      const committed = await withAdmin((admin) => admin.fetchOffsets({ groupId: s.env.KAFKA_CONSUMER_GROUP as string, topics: [`${s.env.KAFKA_TOPIC_PREFIX}transactions`] }));
+      return Number(committed[0]?.partitions[0]?.offset ?? -1);
+    };
+    const rowsAhead = async (next: number): Promise<number> =>
+      Number((await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".transactions WHERE kafka_offset >= $1`, [Math.max(0, next)]).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n);
+    // Events keep coming while the job runs; it is killed once it has written windows and holds
+    // rows past its committed offset (rows of open windows' records are written at once, their
+    // offsets wait for the windows) — checked, not left to timing: a fast read can catch up and
+    // commit everything between two feeds.
+    await killMidStream(job, {
+      feed: () => s.produce(150),
+      ready: async () => (await windowsWritten()) >= 15 && (await rowsAhead(await committedNext())) > 0,
+      minRounds: 5,
+      maxRounds: 60,
+      pauseMs: 200,
+      what: '15 windows and rows past the committed offset',
+    });
+    // The kill left work to redo: records past the committed offset that PostgreSQL already holds.
+    const next = await committedNext();
     expect(next).toBeLessThan(s.produced.transactions.length);
-    const ahead = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "${s.schema}".transactions WHERE kafka_offset >= $1`, [Math.max(0, next)]);
-    expect(Number(ahead.rows[0]?.n), 'rows written past the committed offset: the restart must not write them twice').toBeGreaterThan(0);
+    expect(await rowsAhead(next), 'rows written past the committed offset: the restart must not write them twice').toBeGreaterThan(0);
     // And records of windows already written, read again without the rest of their window: the
     // restart must not write those windows again from them.
     const written = new Set((await pool.query<{ k: string }>(`SELECT product_id || '|' || (extract(epoch FROM window_start) * 1000)::bigint AS k FROM "${s.schema}".product_metrics_minute`)).rows.map((r) => r.k));

@@ -827,7 +827,8 @@ export function s3Base(prefix: string): TableBase {
 
 /** The Kafka client a job runs with under `env` (over this process's environment). */
 export function expectedClient(env: Record<string, string>): string {
-  return env.KAFKA_CLIENT ?? process.env.KAFKA_CLIENT ?? 'kafkajs';
+  // The jobs' default: wire (src/runtime/config.ts, KAFKA_CLIENT).
+  return env.KAFKA_CLIENT ?? process.env.KAFKA_CLIENT ?? 'wire';
 }
 
 /**
