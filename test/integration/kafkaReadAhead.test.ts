@@ -35,11 +35,11 @@ describe('fromKafka read-ahead', () => {
     // landed while records of an earlier one were still waiting: fetching overlapped processing.
     let delivered = 0;
     let maxAhead = 0;
-    // The longest the event loop went without running a timer while records were delivered,
-    // in CPU time of the main thread: what it did without yielding, not how long another process
-    // on a loaded machine kept it off the cores — nor what V8's GC threads did meanwhile (the
-    // whole process's CPU counted them too: 161 ms once in a loaded run). Node 20 has no
-    // per-thread figure: the process's there.
+    // The most records delivered without a timer running between them: delivered in 10 ms
+    // slices (~200 records of 0.05 ms each), timers run between slices; without slicing a whole
+    // fetch (5,000) would go in one run. Counted in records, not time: the client decoding a
+    // fetch (130 ms once, cold) or a loaded machine lengthens the gaps, not the runs. The longest
+    // gap (CPU of the main thread) is printed for information.
     const threadCpu = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage?.bind(process);
     const cpuMs = (): number => {
       const u = threadCpu?.() ?? process.cpuUsage();
@@ -47,10 +47,16 @@ describe('fromKafka read-ahead', () => {
     };
     let lastTick = cpuMs();
     let maxGap = 0;
+    let deliveredAtTick = 0;
+    let maxRun = 0;
     const ticker = setInterval(() => {
       const now = cpuMs();
-      if (delivered > 0 && delivered < count) maxGap = Math.max(maxGap, now - lastTick);
+      if (delivered > 0 && delivered < count) {
+        maxGap = Math.max(maxGap, now - lastTick);
+        maxRun = Math.max(maxRun, delivered - deliveredAtTick);
+      }
       lastTick = now;
+      deliveredAtTick = delivered;
     }, 5);
     let offsets: bigint[];
     try {
@@ -68,7 +74,7 @@ describe('fromKafka read-ahead', () => {
     } finally {
       clearInterval(ticker);
     }
-    console.log(`read-ahead: most records read and not yet delivered ${maxAhead}; longest timer gap while delivering ${maxGap.toFixed(0)} ms of CPU`);
+    console.log(`read-ahead: most records read and not yet delivered ${maxAhead}; most delivered between two timer runs ${maxRun}; longest timer gap while delivering ${maxGap.toFixed(0)} ms of CPU`);
 
     // Everything, once, in offset order (completion delivered what was still queued).
     expect(offsets).toHaveLength(count);
@@ -76,7 +82,8 @@ describe('fromKafka read-ahead', () => {
     // Over one fetch's worth (5,000) read ahead of delivery.
     expect(maxAhead).toBeGreaterThan(5_000);
     // A 5,000-record batch takes ≥ 250 ms to process here; delivered in slices, timers still ran.
-    expect(maxGap).toBeLessThan(150);
+    expect(maxRun).toBeGreaterThan(0);
+    expect(maxRun).toBeLessThan(1_000);
   });
 
   it('reads no further ahead than maxReadAheadRecords, and still delivers everything in order', async () => {
