@@ -4,9 +4,9 @@ import { bufferTime } from '../../src/operators/bufferTime.ts';
 import { commitOffsets } from '../../src/operators/commitOffsets.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink, sourceClients } from './kafkaSupport.ts';
 
-describe('fromKafka backpressure', () => {
+describe.each(sourceClients)('fromKafka backpressure (client $name)', ({ client }) => {
   it('keeps emitted-but-unacknowledged records within maxInFlightRecords while 100k records pass a slow sink', async () => {
     const topic = uniqueName('rx-bp');
     const groupId = uniqueName('g-bp');
@@ -16,7 +16,7 @@ describe('fromKafka backpressure', () => {
     await createTopic(topic, partitions);
     await produce(topic, count, partitions);
 
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId,
       topics: [topic],
@@ -66,7 +66,7 @@ describe('fromKafka backpressure', () => {
     const maxBytes = 16 * 1024;
     await createTopic(topic, 2);
     await produce(topic, count, 2);
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId,
       topics: [topic],

@@ -5,9 +5,9 @@ import { commitOffsets } from '../../src/operators/commitOffsets.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink, readBounded } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, endOffsets, fastGroup, produce, readBounded, recordingSink, sourceClients } from './kafkaSupport.ts';
 
-describe('fromKafka bounded mode (untilCaughtUp)', () => {
+describe.each(sourceClients)('fromKafka bounded mode (untilCaughtUp) (client $name)', ({ client }) => {
   it('completes by itself after delivering every record, with offsets committed at the end offsets', async () => {
     const topic = uniqueName('rx-bounded');
     const groupId = uniqueName('g-bounded');
@@ -17,7 +17,7 @@ describe('fromKafka bounded mode (untilCaughtUp)', () => {
     await produce(topic, count, partitions);
     const ends = await endOffsets(topic);
 
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId,
       topics: [topic],
@@ -61,7 +61,7 @@ describe('fromKafka bounded mode (untilCaughtUp)', () => {
     const groupId = uniqueName('g-bounded-empty');
     await createTopic(topic, 2);
     await produce(topic, 10, 1); // partition 0 only; partition 1 stays empty
-    const run = (): Promise<KafkaRecord[]> => readBounded({ groupId, topics: [topic] });
+    const run = (): Promise<KafkaRecord[]> => readBounded({ client, groupId, topics: [topic] });
     expect(await run()).toHaveLength(10);
     // Second run: everything is committed, so it completes with nothing delivered.
     expect(await run()).toHaveLength(0);

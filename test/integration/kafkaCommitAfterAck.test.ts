@@ -7,9 +7,9 @@ import type { OffsetCommitTarget } from '../../src/sources/offsetTracker.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { Changes } from '../support/wait.ts';
-import { committedOffsets, createTopic, fastGroup, produce, recordingSink, readBounded } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, fastGroup, produce, readBounded, recordingSink, sourceClients } from './kafkaSupport.ts';
 
-describe('fromKafka commits only acknowledged offsets', () => {
+describe.each(sourceClients)('fromKafka commits only acknowledged offsets (client $name)', ({ client }) => {
   it('redelivers, after a restart, a record whose sink never acknowledged it', async () => {
     const topic = uniqueName('rx-ack');
     const groupId = uniqueName('g-ack');
@@ -20,7 +20,7 @@ describe('fromKafka commits only acknowledged offsets', () => {
     await produce(topic, count, 1);
 
     // Run 1 (unbounded): the sink acknowledges every record except offset 40.
-    const source1 = fromKafka({ brokers: stack.kafkaBrokers, groupId, topics: [topic], startFrom: 'earliest', consumer: fastGroup });
+    const source1 = fromKafka({ client, brokers: stack.kafkaBrokers, groupId, topics: [topic], startFrom: 'earliest', consumer: fastGroup });
     const changes = new Changes();
     // The source itself, its commits observed: a commit that starts once the ack of the last
     // record was handed to the source covers every later ack (41..99).
@@ -84,7 +84,7 @@ describe('fromKafka commits only acknowledged offsets', () => {
     expect((await committedOffsets(groupId, topic)).get(0)).toBe(held);
 
     // Run 2: a new consumer of the same group starts at the unacknowledged record.
-    const seen2 = await readBounded({ groupId, topics: [topic] });
+    const seen2 = await readBounded({ client, groupId, topics: [topic] });
     expect(seen2[0]?.offset).toBe(held);
     expect(seen2.map((r) => r.offset)).toEqual(Array.from({ length: count - 40 }, (_, i) => held + BigInt(i)));
     expect((await committedOffsets(groupId, topic)).get(0)).toBe(BigInt(count));

@@ -7,11 +7,11 @@ import type { KafkaSource } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
 import { Changes } from '../support/wait.ts';
-import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, endOffsets, fastGroup, produce, recordingSink, sourceClients } from './kafkaSupport.ts';
 
 const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x instanceof Map ? [...x] : x));
 
-describe('fromKafka in a consumer group', () => {
+describe.each(sourceClients)('fromKafka in a consumer group (client $name)', ({ client }) => {
   it('splits partitions between two members; after one leaves nothing is lost', async () => {
     const topic = uniqueName('rx-group');
     const groupId = uniqueName('g-group');
@@ -28,7 +28,7 @@ describe('fromKafka in a consumer group', () => {
     // Waits are on these events (deliveries, commits); an error of either chain ends them at once.
     const changes = new Changes();
     const start = (member: 0 | 1): { source: KafkaSource; sub: Subscription } => {
-      const source = fromKafka({
+      const source = fromKafka({ client,
         brokers: stack.kafkaBrokers,
         groupId,
         topics: [topic],

@@ -4,14 +4,14 @@ import { pinoLogger } from '../../src/core/logger.ts';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord } from '../../src/types.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { createTopic, fastGroup, kafka, until, withAdmin, readBounded } from './kafkaSupport.ts';
+import { createTopic, fastGroup, kafka, readBounded, sourceClients, until, withAdmin } from './kafkaSupport.ts';
 
 const SECRET = 'pw-7f3a9c-do-not-log';
 
-describe('fromKafka lifecycle', () => {
+describe.each(sourceClients)('fromKafka lifecycle (client $name)', ({ client }) => {
   it('errors when the broker is unreachable, without the password in the error or the logs', async () => {
     const lines: string[] = [];
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: ['127.0.0.1:1'],
       groupId: uniqueName('g-down'),
       topics: ['nothing'],
@@ -34,7 +34,7 @@ describe('fromKafka lifecycle', () => {
 
   it('errors on a failed SASL handshake without leaking the password', async () => {
     const lines: string[] = [];
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId: uniqueName('g-sasl'),
       topics: ['nothing'],
@@ -69,7 +69,7 @@ describe('fromKafka lifecycle', () => {
     });
     await producer.disconnect();
 
-    const source = fromKafka({ brokers: stack.kafkaBrokers, groupId, topics: [topic], startFrom: 'earliest', consumer: fastGroup });
+    const source = fromKafka({ client, brokers: stack.kafkaBrokers, groupId, topics: [topic], startFrom: 'earliest', consumer: fastGroup });
     const got: KafkaRecord[] = [];
     const sub = source.records$.subscribe((r) => got.push(r));
     await until(() => got.length === 2, 20_000, 'two records');
@@ -116,7 +116,7 @@ describe('fromKafka lifecycle', () => {
     });
     await producer.disconnect();
     const run = async (startFrom: 'latest' | { timestamp: number }): Promise<number[]> => {
-      const got = await readBounded({ groupId: uniqueName('g-ts'), topics: [topic], startFrom });
+      const got = await readBounded({ client, groupId: uniqueName('g-ts'), topics: [topic], startFrom });
       return got.map((r) => Number(Buffer.from(r.value ?? []).toString())).sort((x, y) => x - y);
     };
     expect(await run({ timestamp: base + 12_000 })).toEqual([12, 13, 14, 15, 16, 17, 18, 19]);

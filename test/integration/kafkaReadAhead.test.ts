@@ -2,7 +2,7 @@ import { lastValueFrom, tap, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { fromKafka } from '../../src/sources/fromKafka.ts';
 import { stack, uniqueName } from '../support/stack.ts';
-import { createTopic, fastGroup, produce } from './kafkaSupport.ts';
+import { createTopic, fastGroup, produce, sourceClients } from './kafkaSupport.ts';
 
 /** Keeps the thread busy for `ms`, as a chain doing real work per record does. */
 function spin(ms: number): void {
@@ -12,7 +12,7 @@ function spin(ms: number): void {
   }
 }
 
-describe('fromKafka read-ahead', () => {
+describe.each(sourceClients)('fromKafka read-ahead (client $name)', ({ client }) => {
   it('fetches the next batch while the records of the last one are still being processed, in order, in time slices', async () => {
     const topic = uniqueName('rx-ahead');
     const count = 20_000;
@@ -20,7 +20,7 @@ describe('fromKafka read-ahead', () => {
     // Four record batches of 5,000 (the helper sends 5,000 messages per request).
     await produce(topic, count, 1);
 
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId: uniqueName('g-ahead'),
       topics: [topic],
@@ -92,7 +92,7 @@ describe('fromKafka read-ahead', () => {
     await createTopic(topic, 1);
     await produce(topic, count, 1);
     const limit = 1_500;
-    const source = fromKafka({
+    const source = fromKafka({ client,
       brokers: stack.kafkaBrokers,
       groupId: uniqueName('g-ahead-cap'),
       topics: [topic],

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { KafkaRecord } from '../../src/types.ts';
 import { uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, produce, readBounded } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, produce, readBounded, sourceClients } from './kafkaSupport.ts';
 
-describe('fromKafka resumeFrom', () => {
+describe.each(sourceClients)('fromKafka resumeFrom (client $name)', ({ client }) => {
   it('seeks past what a sink already holds, but never behind the committed offset', async () => {
     const topic = uniqueName('rx-resume');
     const groupId = uniqueName('g-resume');
@@ -11,7 +11,7 @@ describe('fromKafka resumeFrom', () => {
     await produce(topic, 100, 2); // 50 per partition
     const asked: string[] = [];
     const run = async (durable: Record<number, bigint | undefined>): Promise<KafkaRecord[]> => {
-      return readBounded({
+      return readBounded({ client,
         groupId,
         topics: [topic],
         resumeFrom: (t, p) => {

@@ -8,7 +8,7 @@ import { concatMap, lastValueFrom, map, timer, toArray } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import { bufferTime } from '../../src/operators/bufferTime.ts';
 import { commitOffsets } from '../../src/operators/commitOffsets.ts';
-import { fromKafka } from '../../src/sources/fromKafka.ts';
+import { fromKafka, kafkajsClient, wireClient } from '../../src/sources/fromKafka.ts';
 import type { FromKafkaOptions } from '../../src/sources/fromKafka.ts';
 import type { KafkaRecord, SinkAck } from '../../src/types.ts';
 import { stack } from '../support/stack.ts';
@@ -17,6 +17,15 @@ import { createTopicsReady } from '../support/topics.ts';
 export const kafka = new Kafka({ brokers: [...stack.kafkaBrokers], clientId: 'rxlake-test', logLevel: logLevel.ERROR });
 
 /** Consumer settings that make group joins and rebalances quick on a local broker. */
+/**
+ * The source's Kafka clients, for `describe.each(sourceClients)('… (client $name)', ({ client }) => …)`:
+ * the source's tests run with kafkajs and with the wire client (the jobs' default).
+ */
+export const sourceClients = [
+  { name: 'kafkajs', client: kafkajsClient() },
+  { name: 'wire', client: wireClient() },
+] as const;
+
 export const fastGroup = {
   sessionTimeout: 6_000,
   rebalanceTimeout: 6_000,

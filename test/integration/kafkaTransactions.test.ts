@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { uniqueName } from '../support/stack.ts';
-import { committedOffsets, createTopic, endOffsets, kafka, readBounded } from './kafkaSupport.ts';
+import { committedOffsets, createTopic, endOffsets, kafka, readBounded, sourceClients } from './kafkaSupport.ts';
 
-describe('fromKafka over transactional topics (offsets with gaps)', () => {
+describe.each(sourceClients)('fromKafka over transactional topics (offsets with gaps) (client $name)', ({ client }) => {
   it('skips transaction markers and aborted records, completes in bounded mode and commits the end offset', async () => {
     const topic = uniqueName('rx-txn');
     const groupId = uniqueName('g-txn');
@@ -22,7 +22,7 @@ describe('fromKafka over transactional topics (offsets with gaps)', () => {
     const ends = await endOffsets(topic);
     expect(ends.get(0)).toBe(18n);
 
-    const got = await readBounded({ groupId, topics: [topic] });
+    const got = await readBounded({ client, groupId, topics: [topic] });
     expect(got.map((r) => Buffer.from(r.value ?? []).toString())).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
     expect(got.map((r) => Number(r.offset))).toEqual([0, 1, 2, 3, 4, 12, 13, 14, 15, 16]);
     // The last data record is 16; the committed position is past its transaction marker (17).

@@ -1,12 +1,13 @@
 /**
  * Fetch v11 at the wire level: the request, the response's partitions and their complete record
- * batches, and RecordBatch v2 decoded in the response buffer — keys and values are `Uint8Array`
- * views of it, offsets and timestamps numbers (exact below 2^53), one object per record.
- * Control batches (transaction markers) are skipped; under read_committed, aborted
- * transactions' batches too. Compression: gzip (node:zlib), snappy (the `snappy` package, raw
- * or in the xerial framing of Java producers) and zstd where node:zlib has it (Node 22.15+); an
- * lz4 batch fails with an error naming the codec and the fix. CRCs are not checked (kafkajs and
- * librdkafka by default do not either).
+ * batches, and RecordBatch v2 decoded in the response buffer — one object per record; keys,
+ * values and header values are `Buffer` views of it (as kafkajs hands them out: `toString()`
+ * decodes UTF-8), offsets and timestamps numbers (exact below 2^53). Control batches
+ * (transaction markers) are skipped; under read_committed, aborted transactions' batches too.
+ * Compression: gzip (node:zlib), snappy (the `snappy` package, raw or in the xerial framing of
+ * Java producers) and zstd where node:zlib has it (Node 22.15+); an lz4 batch fails with an
+ * error naming the codec and the fix. CRCs are not checked (kafkajs and librdkafka by default do
+ * not either).
  */
 import { createRequire } from 'node:module';
 import * as zlib from 'node:zlib';
@@ -249,8 +250,6 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
     const logAppendTime = (attributes & 0x08) !== 0;
     const baseTimestamp = int64(body, pos + B_BASE_TIMESTAMP);
     const maxTimestamp = int64(body, pos + B_MAX_TIMESTAMP);
-    const ab = buf.buffer;
-    const ab0 = buf.byteOffset;
     for (let i = 0; i < count; i++) {
       const len = varint(buf, p);
       const start = at;
@@ -261,9 +260,9 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
         continue;
       }
       const keyLen = varint(buf, at);
-      const key = keyLen < 0 ? null : new Uint8Array(ab, ab0 + at, keyLen);
+      const key = keyLen < 0 ? null : buf.subarray(at, at + keyLen);
       const valueLen = varint(buf, keyLen > 0 ? at + keyLen : at);
-      const value = valueLen < 0 ? null : new Uint8Array(ab, ab0 + at, valueLen);
+      const value = valueLen < 0 ? null : buf.subarray(at, at + valueLen);
       let q = valueLen > 0 ? at + valueLen : at;
       const nHeaders = varint(buf, q);
       let headers: Record<string, Uint8Array | Uint8Array[]> | undefined;
@@ -275,7 +274,7 @@ export function decodeBatches(body: Buffer, part: FetchedPartition, from: number
           const name = buf.toString('utf8', at, at + hk);
           const hv = varint(buf, at + hk);
           // A null header value is read as empty bytes (as kafkajs does).
-          const v = hv < 0 ? new Uint8Array(0) : new Uint8Array(ab, ab0 + at, hv);
+          const v = hv < 0 ? Buffer.alloc(0) : buf.subarray(at, at + hv);
           const prev = headers[name];
           headers[name] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
           q = hv > 0 ? at + hv : at;
