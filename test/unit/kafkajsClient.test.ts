@@ -102,6 +102,8 @@ describe('clientLogLevel', () => {
     expect(clientLogLevel(entry(logLevel.ERROR, 'Connection', 'Connection timeout'))).toBe('warn');
     expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNumberOfRetriesExceeded: Connection error: connect ECONNREFUSED 127.0.0.1:38715'))).toBe('warn');
     expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNoBrokerAvailableError: No broker available'))).toBe('warn');
+    // A member that only heartbeats (the wire client's) meets the outage as a coordinator it cannot find.
+    expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNonRetriableError: Failed to find group coordinator'))).toBe('warn');
     expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSNonRetriableError: Connection error: connect ECONNREFUSED 127.0.0.1:35029'))).toBe('warn');
     // Anything else stays an error.
     expect(clientLogLevel(entry(logLevel.ERROR, 'Consumer', 'Crash: KafkaJSSASLAuthenticationError: SASL SCRAM SHA512 authentication failed'))).toBe('error');

@@ -280,7 +280,9 @@ const RETRIED_ANSWERS = [
 ];
 
 /** What a consumer's crash line (`Crash: <error>`) names when a broker is away (the source restarts the consumer). */
-const OUTAGE_CAUSES = ['Connection error', 'Connection timeout', 'KafkaJSConnectionError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSConnectionClosedError'];
+// "Failed to find group coordinator": the coordinator's broker is away — the crash a member meets
+// first when it only heartbeats (the wire client's kafkajs consumer fetches nothing).
+const OUTAGE_CAUSES = ['Connection error', 'Connection timeout', 'KafkaJSConnectionError', 'KafkaJSNoBrokerAvailableError', 'KafkaJSConnectionClosedError', 'Failed to find group coordinator', 'KafkaJSGroupCoordinatorNotFound'];
 
 /**
  * The level a kafkajs log line is logged at: its own, except that ERROR lines about a condition
