@@ -57,7 +57,8 @@ describe.each(sourceClients)('fromKafka lifecycle (client $name)', ({ client }) 
     const topic = uniqueName('rx-bytes');
     const groupId = uniqueName('g-bytes');
     await createTopic(topic, 1);
-    const producer = kafka.producer();
+    // Idempotent: a send retried on a young topic's "not the leader" answer must not write its records twice.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const raw = Buffer.from([0xc3, 0x28, 0x00, 0xff]);
     await producer.send({
@@ -103,7 +104,8 @@ describe.each(sourceClients)('fromKafka lifecycle (client $name)', ({ client }) 
   it('starts a new group at a timestamp, and at the end with startFrom latest', async () => {
     const topic = uniqueName('rx-ts');
     await createTopic(topic, 2);
-    const producer = kafka.producer();
+    // Idempotent: a send retried on a young topic's "not the leader" answer must not write its records twice.
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     const base = 1_600_000_000_000;
     await producer.send({

@@ -52,7 +52,8 @@ export async function createTopic(topic: string, partitions: number): Promise<vo
 
 /** Produces `count` records spread round-robin over `partitions`; value = JSON `{ "i": n }`. */
 export async function produce(topic: string, count: number, partitions: number, first = 0): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  // Idempotent: a send retried on a young topic's "not the leader" answer must not write its records twice.
+  const producer = kafka.producer({ allowAutoTopicCreation: false, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
     const chunk = 5_000;
